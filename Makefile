@@ -1,0 +1,59 @@
+# memloc's entry points. `make book` and `make test` set everything up themselves on a fresh
+# machine: a local virtual environment (.venv) with memloc and its pinned dependencies.
+PROFILE ?= cpu
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.memloc-installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help venv data book test lint format system-deps clean-book
+
+help:
+	@echo "make book [PROFILE=quick|cpu|paper]   set up, get data, train, run notebooks, build the book"
+	@echo "make test                             lint and run the test suite (quick profile)"
+	@echo "make data                             get Fashion-MNIST (download or Debian package)"
+
+# The environment is rebuilt when the pins change.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -e '.[book,test]'
+	$(PY) -m ipykernel install --sys-prefix --name memloc --display-name "Python (memloc)" >/dev/null
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Fashion-MNIST: from the data root, the Debian package's files, or a download; offline on
+# Debian as root, the package `dataset-fashion-mnist` provides the four IDX files.
+data: venv
+	@$(PY) -m memloc.data prepare fashion-mnist 2>/dev/null || { \
+	  if command -v apt-get >/dev/null; then \
+	    echo "Installing the Debian package dataset-fashion-mnist"; \
+	    $(SUDO) apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
+	      { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist; }; \
+	  fi; \
+	  $(PY) -m memloc.data prepare fashion-mnist; }
+
+# Headless Chromium for the browser test of the built book (skipped where it cannot be had).
+system-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  if command -v apt-get >/dev/null; then \
+	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver; \
+	  else echo "no apt-get: install Chromium and ChromeDriver for the browser test"; fi; } || true
+
+book: venv $(if $(filter quick,$(PROFILE)),,data)
+	$(PY) -m memloc.book --profile $(PROFILE)
+
+lint: venv
+	$(VENV)/bin/ruff check memloc tests benchmarks
+	$(VENV)/bin/ruff format --check memloc tests benchmarks
+
+format: venv
+	$(VENV)/bin/ruff format memloc tests benchmarks
+	$(VENV)/bin/ruff check --fix memloc tests benchmarks
+
+test: venv system-deps lint
+	$(PY) -m pytest -q
+
+clean-book:
+	rm -rf book/_build book/results

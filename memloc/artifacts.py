@@ -1,0 +1,456 @@
+"""The encoder cache: a trained encoder is identified by the hash of its full configuration.
+
+Asking for a configuration that is cached loads it in seconds; otherwise it is trained and
+stored. One entry is a folder ``<cache>/<arch>-<framework>-<dataset>-<role>-<key>/`` with
+
+- ``config.json``        the full configuration (what the key hashes),
+- ``model.safetensors``  the backbone's weights (never a pickle),
+- ``log.json``           the training log (loss, pairs/s per epoch),
+- ``provenance.json``    git commit, library versions, device, wall time,
+- ``splits.json``        the data split the encoder was trained on,
+- ``manifest.json``      written last: the SHA-256 of the weights. An entry without it, or whose
+                         weights do not match it, is incomplete or corrupt and is trained again
+                         (resuming from ``checkpoints/last.pt`` when that survived).
+
+A lock file per entry makes two processes asking for the same entry at once wait for each
+other instead of writing the same files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+import memloc
+from memloc.augment import AugmentPolicy
+from memloc.data import ImageDataset, load_dataset
+from memloc.models import Encoder, create
+from memloc.profiles import Profile, load_profile
+from memloc.splits import Splits, candidate_split
+from memloc.ssl import create_framework
+from memloc.train import TrainConfig, train
+from memloc.utils import atomic_write_json, get_device, repo_root
+
+ROLES = ("f", "g")
+FRAMEWORK_NAMES = ("simclr", "supervised")
+
+
+def cache_root(cache_dir: str | Path | None = None) -> Path:
+    """Where entries live: ``cache_dir``, else ``$MEMLOC_CACHE``, else ``<repo>/cache``."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    return Path(os.environ.get("MEMLOC_CACHE", repo_root() / "cache"))
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """Everything that determines a trained encoder's weights. Its hash names the cache entry."""
+
+    dataset: str
+    n_total: int
+    image_size: int
+    resize: str
+    split: dict
+    role: str
+    arch: str
+    arch_kwargs: dict
+    framework: str
+    framework_kwargs: dict
+    policy: dict
+    train: dict
+    version: str = memloc.__version__
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @property
+    def key(self) -> str:
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @property
+    def entry_name(self) -> str:
+        data = self.dataset.replace(":", "_").replace("/", "_")
+        return f"{self.arch}-{self.framework}-{data}-{self.role}-{self.key}"
+
+
+def profile_policy(profile: Profile, framework: str) -> AugmentPolicy:
+    """The augmentation policy a profile trains with: the paper's SimCLR views, with the
+    profile's crop scale (small grayscale images do not survive 8% crops)."""
+    if framework == "supervised":
+        return AugmentPolicy.supervised()
+    return dataclasses.replace(AugmentPolicy.simclr(), crop_scale=tuple(profile.crop_scale))
+
+
+def encoder_spec(
+    profile: Profile, role: str, framework: str = "simclr", *, n_total: int, in_channels: int
+) -> EncoderSpec:
+    """The spec of encoder ``role`` ("f" trains on S_S ∪ S_C, "g" on S_S ∪ S_I) of a profile."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; use 'f' (S_S ∪ S_C) or 'g' (S_S ∪ S_I)")
+    if framework not in FRAMEWORK_NAMES:
+        raise ValueError(f"unknown framework {framework!r}; available: {list(FRAMEWORK_NAMES)}")
+    epochs = profile.epochs if framework != "supervised" else profile.supervised_epochs
+    framework_kwargs = {"temperature": profile.temperature} if framework == "simclr" else {}
+    return EncoderSpec(
+        dataset=profile.dataset,
+        n_total=n_total,
+        image_size=profile.image_size,
+        resize=profile.resize,
+        split={
+            "n_shared": profile.n_shared,
+            "n_candidate": profile.n_candidate,
+            "n_independent": profile.n_independent,
+            "n_heldout": profile.n_heldout,
+            "n_downstream": profile.n_downstream,
+            "seed": profile.split_seed,
+        },
+        role=role,
+        arch=profile.arch,
+        arch_kwargs={"in_channels": in_channels, "width": profile.width},
+        framework=framework,
+        framework_kwargs=framework_kwargs,
+        policy=profile_policy(profile, framework).to_dict(),
+        train={
+            "epochs": epochs,
+            "batch_size": profile.batch_size,
+            "lr": profile.lr,
+            "weight_decay": profile.weight_decay,
+            "seed": profile.seed,
+            "snapshot_epochs": [e for e in profile.snapshot_epochs if e <= epochs],
+        },
+    )
+
+
+@contextmanager
+def _locked(path: Path):
+    """An exclusive lock on ``path.lock``; a second process blocks here until the first is done."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"memloc: waiting for another process working on {path.name}", file=sys.stderr)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def entry_status(entry: Path) -> str:
+    """``"complete"``, ``"missing"``, ``"partial"`` (no manifest yet) or ``"corrupt"``."""
+    if not entry.exists():
+        return "missing"
+    manifest, weights = entry / "manifest.json", entry / "model.safetensors"
+    if not manifest.exists():
+        return "partial"
+    try:
+        expected = json.loads(manifest.read_text())["sha256"]
+    except (ValueError, KeyError):
+        return "corrupt"
+    if not weights.exists() or _sha256(weights) != expected:
+        return "corrupt"
+    return "complete"
+
+
+def _provenance(device: torch.device, wall: float) -> dict:
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo_root(), capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    import numpy
+    import torchvision
+
+    return {
+        "git_commit": commit or None,
+        "memloc": memloc.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": numpy.__version__,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "threads": torch.get_num_threads(),
+        "wall_time_s": round(wall, 2),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def build_encoder(spec: EncoderSpec) -> Encoder:
+    """The untrained encoder of ``spec``, initialised from the spec's seed (f and g start equal)."""
+    torch.manual_seed(spec.train["seed"])
+    return create(spec.arch, **spec.arch_kwargs)
+
+
+def load_encoder(entry: str | Path) -> Encoder:
+    """Load a complete cache entry; refuses incomplete or corrupt ones."""
+    entry = Path(entry)
+    status = entry_status(entry)
+    if status != "complete":
+        raise RuntimeError(f"cache entry {entry} is {status}; ask for it again to (re)train it")
+    spec = EncoderSpec(**json.loads((entry / "config.json").read_text()))
+    encoder = create(spec.arch, **spec.arch_kwargs)
+    encoder.load_state_dict(load_file(entry / "model.safetensors"))
+    return encoder.eval()
+
+
+def _train_entry(spec: EncoderSpec, entry: Path, device: torch.device, progress: bool) -> None:
+    dataset = load_dataset(spec.dataset, "train", image_size=spec.image_size, resize=spec.resize)
+    if len(dataset) != spec.n_total:
+        raise RuntimeError(
+            f"{spec.dataset} has {len(dataset)} training points, the spec expects {spec.n_total}"
+        )
+    splits = splits_from_spec(spec)
+    indices = torch.as_tensor(splits.train_indices(spec.role))
+    encoder = build_encoder(spec)
+    framework = create_framework(
+        spec.framework,
+        encoder,
+        policy=AugmentPolicy.from_dict(spec.policy),
+        num_classes=len(dataset.classes),
+        **spec.framework_kwargs,
+    )
+    entry.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(entry / "config.json", spec.to_dict())
+    splits.save(entry / "splits.json")
+    config = TrainConfig(**{**spec.train, "snapshot_epochs": tuple(spec.train["snapshot_epochs"])})
+    start = time.time()
+    log = train(
+        framework,
+        dataset.images[indices],
+        dataset.labels[indices],
+        config,
+        checkpoint_dir=entry / "checkpoints",
+        device=device,
+        progress=progress,
+        desc=f"{spec.framework} {spec.role}",
+    )
+    wall = time.time() - start
+    weights = {k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
+    save_file(weights, entry / "model.safetensors")
+    atomic_write_json(entry / "log.json", log)
+    atomic_write_json(entry / "provenance.json", _provenance(device, wall))
+    atomic_write_json(entry / "manifest.json", {"sha256": _sha256(entry / "model.safetensors")})
+    # The optimizer state is only needed to resume; the finished entry keeps weights and snapshots.
+    (entry / "checkpoints" / "last.pt").unlink(missing_ok=True)
+
+
+def splits_from_spec(spec: EncoderSpec) -> Splits:
+    """The split an encoder of ``spec`` trains on (every encoder of a pair shares it)."""
+    s = spec.split
+    return candidate_split(
+        spec.n_total,
+        n_shared=s["n_shared"],
+        n_candidate=s["n_candidate"],
+        n_independent=s["n_independent"],
+        n_heldout=s["n_heldout"],
+        n_downstream=s["n_downstream"],
+        seed=s["seed"],
+        dataset=spec.dataset,
+    )
+
+
+def get_encoder(
+    spec: EncoderSpec,
+    *,
+    cache_dir: str | Path | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    threads: int | None = None,
+) -> Path:
+    """Make sure the entry of ``spec`` is complete (training it if needed); return its folder."""
+    entry = cache_root(cache_dir) / spec.entry_name
+    with _locked(entry):
+        status = entry_status(entry)
+        if status == "complete":
+            return entry
+        if status == "corrupt":
+            print(f"memloc: {entry.name} is corrupt; training it again", file=sys.stderr)
+            for name in ("manifest.json", "model.safetensors"):
+                (entry / name).unlink(missing_ok=True)
+            # A checkpoint that survived would only restore the same corrupt run's end state.
+            shutil.rmtree(entry / "checkpoints", ignore_errors=True)
+        if threads is not None:
+            torch.set_num_threads(threads)
+        _train_entry(spec, entry, get_device(device), progress)
+    return entry
+
+
+def _train_worker(spec_dict: dict, cache_dir: str, device: str | None, position: int) -> str:
+    # One thread per process: two encoders side by side use the two cores better than one
+    # encoder at a time with two threads (measured on a shared 2-core machine).
+    os.environ["MEMLOC_TQDM_POSITION"] = str(position)
+    return str(get_encoder(EncoderSpec(**spec_dict), cache_dir=cache_dir, device=device, threads=1))
+
+
+@dataclass
+class EncoderPair:
+    """f (trained on S_S ∪ S_C) and g (trained on S_S ∪ S_I), with the data they came from."""
+
+    profile: Profile
+    framework: str
+    f: Encoder
+    g: Encoder
+    dataset: ImageDataset
+    test: ImageDataset
+    splits: Splits
+    policy: AugmentPolicy
+    entries: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def hashes(self) -> dict[str, str]:
+        return {role: path.name.rsplit("-", 1)[-1] for role, path in self.entries.items()}
+
+    def images(self, which: str, n: int | None = None) -> torch.Tensor:
+        """Float [0, 1] images of ``candidate``, ``independent``, ``heldout``, ``shared`` or
+        ``downstream`` (the first ``n``; held-out falls back to the test split when the profile
+        keeps no training points aside)."""
+        if which == "heldout" and len(self.splits.heldout) == 0:
+            return self.test.images[:n].float() / 255
+        indices = getattr(self.splits, which)[:n]
+        return self.dataset.images[torch.as_tensor(indices)].float() / 255
+
+    def labels(self, which: str, n: int | None = None) -> torch.Tensor:
+        if which == "heldout" and len(self.splits.heldout) == 0:
+            return self.test.labels[:n]
+        return self.dataset.labels[torch.as_tensor(getattr(self.splits, which)[:n])]
+
+    def snapshots(self, role: str = "f") -> dict[int, Encoder]:
+        """Encoders saved at the profile's ``snapshot_epochs`` (for UnitMem over training)."""
+        out = {}
+        for path in sorted((self.entries[role] / "checkpoints").glob("epoch_*.safetensors")):
+            encoder = create(self.f.arch, **self.f.config())
+            encoder.load_state_dict(load_file(path))
+            out[int(path.stem.split("_")[1])] = encoder.eval()
+        return out
+
+
+def encoder_pair(
+    profile: str | Profile = "cpu",
+    framework: str = "simclr",
+    *,
+    cache_dir: str | Path | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    parallel: bool | None = None,
+    **overrides,
+) -> EncoderPair:
+    """The cached f/g pair of a profile, training whatever is missing.
+
+    On the CPU, two missing encoders train side by side in two single-threaded processes
+    (``parallel=None`` decides: CPU and at least two cores); on CUDA one after the other.
+    """
+    profile = load_profile(profile, **overrides)
+    dataset = load_dataset(
+        profile.dataset, "train", image_size=profile.image_size, resize=profile.resize
+    )
+    test = load_dataset(
+        profile.dataset, "test", image_size=profile.image_size, resize=profile.resize
+    )
+    specs = {
+        role: encoder_spec(
+            profile, role, framework, n_total=len(dataset), in_channels=dataset.channels
+        )
+        for role in ROLES
+    }
+    root = cache_root(cache_dir)
+    todo = [r for r in ROLES if entry_status(root / specs[r].entry_name) != "complete"]
+    dev = get_device(device)
+    if parallel is None:
+        parallel = dev.type == "cpu" and (os.cpu_count() or 1) >= 2
+    entries = {}
+    if parallel and len(todo) == 2:
+        with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn")) as pool:
+            futures = {
+                r: pool.submit(_train_worker, specs[r].to_dict(), str(root), str(dev), i)
+                for i, r in enumerate(todo)
+            }
+            entries = {r: Path(fut.result()) for r, fut in futures.items()}
+    for role in ROLES:
+        if role not in entries:
+            entries[role] = get_encoder(specs[role], cache_dir=root, device=dev, progress=progress)
+    return EncoderPair(
+        profile=profile,
+        framework=framework,
+        f=load_encoder(entries["f"]),
+        g=load_encoder(entries["g"]),
+        dataset=dataset,
+        test=test,
+        splits=splits_from_spec(specs["f"]),
+        policy=AugmentPolicy.from_dict(specs["f"].policy),
+        entries=entries,
+    )
+
+
+def random_encoder(profile: str | Profile = "cpu", seed: int = 0, in_channels: int = 1) -> Encoder:
+    """The profile's architecture at random initialisation: UnitMem's no-learning control."""
+    profile = load_profile(profile)
+    torch.manual_seed(seed)
+    return create(profile.arch, in_channels=in_channels, width=profile.width).eval()
+
+
+def load_checkpoint(path: str | Path, arch: str, **arch_kwargs) -> Encoder:
+    """A user's weights in a memloc architecture: ``.safetensors``, or a ``torch.save`` state
+    dict read with ``weights_only=True`` (never an arbitrary pickle)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    encoder = create(arch, **arch_kwargs)
+    if path.suffix == ".safetensors":
+        state = load_file(path)
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+            state = state["model"]
+    missing, unexpected = encoder.load_state_dict(state, strict=False)
+    if missing:
+        raise ValueError(
+            f"{path} does not fit {arch}({arch_kwargs}): missing {missing[:5]}"
+            f"{' …' if len(missing) > 5 else ''}; unexpected {list(unexpected)[:5]}"
+        )
+    return encoder.eval()
+
+
+def list_cache(cache_dir: str | Path | None = None) -> list[dict]:
+    """One row per cache entry: name, status, framework, role, dataset, epochs, wall time."""
+    rows = []
+    root = cache_root(cache_dir)
+    for entry in sorted(p for p in root.glob("*") if p.is_dir()):
+        row = {"entry": entry.name, "status": entry_status(entry)}
+        try:
+            cfg = json.loads((entry / "config.json").read_text())
+            row.update(dataset=cfg["dataset"], framework=cfg["framework"], role=cfg["role"])
+            row["epochs"] = cfg["train"]["epochs"]
+        except (OSError, ValueError, KeyError):
+            pass
+        prov = entry / "provenance.json"
+        if prov.exists():
+            row["wall_time_s"] = json.loads(prov.read_text()).get("wall_time_s")
+        rows.append(row)
+    return rows

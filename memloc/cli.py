@@ -1,0 +1,231 @@
+"""The ``memloc`` command: ``info``, ``train``, ``layermem``, ``unitmem``, ``classmem``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+
+def _parse_overrides(items: list[str]) -> dict:
+    """``key=value`` pairs; values are read as JSON when they parse (numbers, lists)."""
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SystemExit(f"--set expects key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def cmd_info(args) -> None:
+    from memloc import artifacts, data, models, profiles
+
+    print("Datasets:", ", ".join(data.DATASETS), "(and imagefolder:<path>)")
+    print("\nEncoders and their measurement points:")
+    for name in models.available():
+        kwargs = {"depth": 2} if name.startswith("vit") else {}
+        try:
+            points = models.create(name, **kwargs).measurement_points()
+        except Exception as err:  # an architecture that needs arguments still gets listed
+            print(f"  {name}: ({err})")
+            continue
+        shown = ", ".join(p.name for p in points[:12]) + (" …" if len(points) > 12 else "")
+        note = " (per block; shown for depth 2)" if kwargs else ""
+        print(f"  {name}: {len(points)} points{note}: {shown}")
+    print("\nProfiles:")
+    for name in profiles.profile_names():
+        p = profiles.load_profile(name)
+        print(
+            f"  {name}: {p.dataset} {p.image_size}px, S_S/S_C/S_I/H = {p.n_shared}/"
+            f"{p.n_candidate}/{p.n_independent}/{p.n_heldout}, {p.arch} x{p.width}, "
+            f"{p.epochs} epochs — {p.description}"
+        )
+    rows = artifacts.list_cache(args.cache_dir)
+    print(f"\nCache ({artifacts.cache_root(args.cache_dir)}): {len(rows)} entries")
+    if rows:
+        print(pd.DataFrame(rows).to_string(index=False))
+
+
+def cmd_train(args) -> None:
+    from memloc.artifacts import encoder_pair
+
+    start = time.time()
+    pair = encoder_pair(
+        args.profile,
+        args.framework,
+        cache_dir=args.cache_dir,
+        device=args.device,
+        parallel=False if args.sequential else None,
+        **_parse_overrides(args.set),
+    )
+    print(
+        f"{args.framework} pair for profile {args.profile!r} ready in {time.time() - start:.1f} s"
+    )
+    for role, path in pair.entries.items():
+        print(f"  {role}: {path}")
+
+
+def _pair_or_checkpoints(args):
+    """f and g from the profile's cache, or from user checkpoints (--checkpoint-f/-g)."""
+    from memloc.artifacts import encoder_pair, load_checkpoint
+
+    pair = encoder_pair(
+        args.profile, args.framework, cache_dir=args.cache_dir, **_parse_overrides(args.set)
+    )
+    if args.checkpoint_f or args.checkpoint_g:
+        if not (args.checkpoint_f and args.checkpoint_g):
+            raise SystemExit("give both --checkpoint-f and --checkpoint-g")
+        kwargs = json.loads(args.arch_kwargs) if args.arch_kwargs else {}
+        arch = args.arch or pair.profile.arch
+        pair.f = load_checkpoint(args.checkpoint_f, arch, **kwargs)
+        pair.g = load_checkpoint(args.checkpoint_g, arch, **kwargs)
+        pair.entries = {}
+    return pair
+
+
+def _write(result_df: pd.DataFrame, args, kind: str, pair, extra: dict, start: float) -> None:
+    import memloc
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    csv = out / f"{kind}.csv"
+    result_df.to_csv(csv, index=False)
+    provenance = {
+        "metric": kind,
+        "profile": pair.profile.name,
+        "framework": pair.framework,
+        "encoder_hashes": pair.hashes,
+        "checkpoints": {"f": args.checkpoint_f, "g": args.checkpoint_g},
+        "memloc": memloc.__version__,
+        "wall_time_s": round(time.time() - start, 2),
+        **extra,
+    }
+    (out / f"{kind}.json").write_text(json.dumps(provenance, indent=2, default=str) + "\n")
+    print(f"\nwrote {csv} and {out / f'{kind}.json'}")
+
+
+def cmd_layermem(args) -> None:
+    from memloc.metrics import layermem
+
+    start = time.time()
+    pair = _pair_or_checkpoints(args)
+    n = args.n_points or pair.profile.n_points
+    k = args.k_aug or pair.profile.k_aug
+    result = layermem(
+        pair.f,
+        pair.g,
+        pair.images("candidate", n),
+        layers=args.layers,
+        k_aug=k,
+        policy=pair.policy,
+        variant=args.variant,
+        seed=args.seed,
+        heldout_images=pair.images("heldout", n),
+        independent_images=pair.images("independent", n),
+        top_k=min(pair.profile.top_k, n // 2),
+    )
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(result.table.round(4).to_string(index=False))
+    extra = {"variant": args.variant, "k_aug": k, "n_points": n, "seed": args.seed}
+    _write(result.table, args, "layermem", pair, extra, start)
+
+
+def cmd_unitmem(args, classes: bool = False) -> None:
+    from memloc.artifacts import random_encoder
+    from memloc.metrics import classmem, unitmem
+
+    start = time.time()
+    pair = _pair_or_checkpoints(args)
+    n = args.n_points or pair.profile.n_points
+    k = args.k_aug if args.k_aug is not None else (0 if classes else pair.profile.k_aug)
+    frames = []
+    encoders = {
+        "f on S_C (trained on them)": (pair.f, "candidate"),
+        "f on H (never seen)": (pair.f, "heldout"),
+        "random init on S_C": (random_encoder(pair.profile, 0, pair.dataset.channels), "candidate"),
+    }
+    for label, (encoder, which) in encoders.items():
+        kwargs = dict(layers=args.layers, k_aug=k, policy=pair.policy, rest=args.rest)
+        if classes:
+            res = classmem(encoder, pair.images(which, n), pair.labels(which, n), **kwargs)
+        else:
+            res = unitmem(encoder, pair.images(which, n), seed=args.seed, **kwargs)
+        frames.append(res.units.assign(encoder=label))
+    units = pd.concat(frames, ignore_index=True)
+    value = "unitmem" if "unitmem" in units else units.columns[2]
+    summary = (
+        units.pivot_table(
+            index="layer", columns="encoder", values=value, aggfunc="mean", sort=False
+        )
+        .reindex(units["layer"].drop_duplicates())
+        .round(4)
+    )
+    kind = "classmem" if classes else "unitmem"
+    print(f"mean {kind} per layer (rest={args.rest}, K={k}, N={n})")
+    print(summary.to_string())
+    extra = {"rest": args.rest, "k_aug": k, "n_points": n, "seed": args.seed}
+    _write(units, args, kind, pair, extra, start)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="memloc", description=__doc__)
+    parser.add_argument("--cache-dir", default=None, help="encoder cache (default ./cache)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("info", help="datasets, encoders, profiles, cache contents")
+
+    p = sub.add_parser("train", help="train (or load from the cache) a profile's f and g")
+    p.add_argument("--profile", default="cpu")
+    p.add_argument("--framework", default="simclr", choices=["simclr", "supervised"])
+    p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="profile overrides")
+    p.add_argument("--device", default=None)
+    p.add_argument("--sequential", action="store_true", help="train f then g in this process")
+
+    for name in ("layermem", "unitmem", "classmem"):
+        p = sub.add_parser(name, help=f"{name} on a profile's cached encoders or your checkpoints")
+        p.add_argument("--profile", default="cpu")
+        p.add_argument("--framework", default="simclr", choices=["simclr", "supervised"])
+        p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="profile overrides")
+        p.add_argument("--layers", nargs="*", default=None, help="measurement points (default all)")
+        p.add_argument("--n-points", type=int, default=None)
+        p.add_argument("--k-aug", type=int, default=None)
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--checkpoint-f", default=None, help="your f weights (.safetensors/.pt)")
+        p.add_argument("--checkpoint-g", default=None, help="your g weights")
+        p.add_argument("--arch", default=None, help="architecture of the checkpoints")
+        p.add_argument("--arch-kwargs", default=None, help="JSON, e.g. '{\"in_channels\": 3}'")
+        p.add_argument("--out", default=f"results/{name}")
+        if name == "layermem":
+            p.add_argument("--variant", default="views", choices=["views", "original"])
+        else:
+            p.add_argument("--rest", default="mean", choices=["mean", "median"])
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "info":
+            cmd_info(args)
+        elif args.command == "train":
+            cmd_train(args)
+        elif args.command == "layermem":
+            cmd_layermem(args)
+        elif args.command == "unitmem":
+            cmd_unitmem(args)
+        elif args.command == "classmem":
+            cmd_unitmem(args, classes=True)
+    except (KeyError, ValueError, FileNotFoundError, RuntimeError) as err:
+        # Bad input (unknown profile, layer, dataset; missing data): one line, no traceback.
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"memloc {args.command}: error: {message}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Run profiles (``quick``, ``cpu``, ``paper``) read from ``profiles.toml`` beside this file.
+
+A profile fixes everything a result depends on: data, split sizes, encoder, training recipe and
+metric sizes. ``load_profile("cpu", epochs=50)`` overrides single keys; an unknown profile or
+key is an error that lists the valid ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+PROFILE_FILE = Path(__file__).with_name("profiles.toml")
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    dataset: str
+    image_size: int
+    resize: str
+    n_shared: int
+    n_candidate: int
+    n_independent: int
+    n_heldout: int
+    n_downstream: int
+    split_seed: int
+    arch: str
+    width: float
+    epochs: int
+    supervised_epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    temperature: float
+    crop_scale: tuple[float, float]
+    seed: int
+    snapshot_epochs: tuple[int, ...]
+    n_points: int
+    k_aug: int
+    top_k: int
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def replace(self, **overrides) -> Profile:
+        """A copy with some keys changed (same checks as :func:`load_profile`)."""
+        return _build(self.name, {**self.to_dict(), **overrides})
+
+
+def _fields() -> list[str]:
+    return [f.name for f in dataclasses.fields(Profile)]
+
+
+def _build(name: str, values: dict) -> Profile:
+    known = set(_fields())
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise KeyError(f"unknown profile key(s) {unknown}; valid keys: {sorted(known - {'name'})}")
+    values = {**values, "name": name}
+    missing = sorted(known - set(values))
+    if missing:
+        raise KeyError(f"profile {name!r} lacks key(s) {missing} in {PROFILE_FILE}")
+    types = {f.name: f.type for f in dataclasses.fields(Profile)}
+    out = {}
+    for key, value in values.items():
+        kind = types[key]
+        if kind == "int":
+            value = int(value)
+        elif kind == "float":
+            value = float(value)
+        elif kind.startswith("tuple"):
+            value = tuple(value)
+        out[key] = value
+    if out["snapshot_epochs"] and max(out["snapshot_epochs"]) > out["epochs"]:
+        out["snapshot_epochs"] = tuple(e for e in out["snapshot_epochs"] if e <= out["epochs"])
+    return Profile(**out)
+
+
+def profile_names() -> list[str]:
+    """The profiles defined in ``profiles.toml``, in file order."""
+    with PROFILE_FILE.open("rb") as fh:
+        return list(tomllib.load(fh))
+
+
+def load_profile(name: str | Profile = "cpu", **overrides) -> Profile:
+    """The profile ``name`` with ``overrides`` applied (a Profile passes through, overridden)."""
+    if isinstance(name, Profile):
+        return name.replace(**overrides) if overrides else name
+    with PROFILE_FILE.open("rb") as fh:
+        table = tomllib.load(fh)
+    if name not in table:
+        raise KeyError(f"unknown profile {name!r}; known profiles: {list(table)}")
+    return _build(name, {**table[name], **overrides})

@@ -1,0 +1,68 @@
+"""Training frameworks: how an encoder learns (SimCLR, or the supervised baseline).
+
+A framework is an ``nn.Module`` holding the encoder as ``backbone`` and its augmentation
+``policy``, with ``training_step(x, labels, generator) -> scalar loss`` (``x`` float in
+[0, 1]; ``forward`` is the same call, so that DistributedDataParallel can wrap it). It may
+define ``on_step_end(step, total_steps)``, which :func:`memloc.train.train` calls after every
+optimizer step (for momentum teachers, schedules). The training loop knows nothing else
+about it, so a new method (SimSiam, DINO, MAE) is one more module and one more registry entry.
+Parts (heads, losses) live in :mod:`memloc.ssl.heads` and :mod:`memloc.ssl.losses`.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from memloc.augment import AugmentPolicy
+from memloc.ssl.heads import ProjectionHead
+from memloc.ssl.losses import nt_xent
+from memloc.ssl.simclr import SimCLR
+from memloc.ssl.supervised import Supervised
+
+FRAMEWORKS: dict[str, type[nn.Module]] = {"simclr": SimCLR, "supervised": Supervised}
+
+__all__ = [
+    "FRAMEWORKS",
+    "ProjectionHead",
+    "SimCLR",
+    "Supervised",
+    "create_framework",
+    "nt_xent",
+]
+
+
+def create_framework(
+    name: str,
+    backbone: nn.Module,
+    policy: AugmentPolicy | None = None,
+    num_classes: int | None = None,
+    **kwargs,
+) -> nn.Module:
+    """Wrap ``backbone`` in the framework ``name`` ("simclr" or "supervised").
+
+    The head's parameters are initialised from the global RNG: seed it (``torch.manual_seed``)
+    before building the backbone, as :func:`memloc.artifacts.build_encoder` does, and the
+    whole framework's initialisation is reproducible.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`FRAMEWORKS`.
+    backbone : nn.Module
+        The encoder (``feature_dim`` attribute required).
+    policy : AugmentPolicy, optional
+        The views to train on; each framework's own default when omitted.
+    num_classes : int, optional
+        Needed by "supervised"; ignored by self-supervised frameworks.
+    **kwargs
+        Passed to the framework (e.g. ``temperature``, ``proj_dim`` for SimCLR).
+    """
+    if name not in FRAMEWORKS:
+        raise ValueError(f"unknown framework {name!r}; known: {sorted(FRAMEWORKS)}")
+    if not hasattr(backbone, "feature_dim"):
+        raise TypeError(f"the backbone {type(backbone).__name__} has no feature_dim attribute")
+    if name == "supervised":
+        if num_classes is None:
+            raise ValueError("the supervised framework needs num_classes")
+        kwargs["num_classes"] = num_classes
+    return FRAMEWORKS[name](backbone, policy, **kwargs)

@@ -1,0 +1,159 @@
+"""The encoder cache: keyed by configuration, safe to load, self-healing, and locked."""
+
+import json
+import multiprocessing as mp
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from memloc import artifacts
+from memloc.artifacts import (
+    encoder_pair,
+    encoder_spec,
+    entry_status,
+    get_encoder,
+    load_checkpoint,
+    load_encoder,
+)
+from memloc.profiles import load_profile
+
+TINY = dict(
+    n_shared=40,
+    n_candidate=20,
+    n_independent=20,
+    n_heldout=20,
+    n_downstream=0,
+    epochs=2,
+    batch_size=32,
+    snapshot_epochs=[1, 2],
+)
+
+
+def _spec(role="f", **overrides):
+    profile = load_profile("quick", **{**TINY, **overrides})
+    return encoder_spec(profile, role, "simclr", n_total=1500, in_channels=1)
+
+
+def test_key_is_stable_and_covers_every_field():
+    assert _spec().key == _spec().key
+    assert _spec("f").key != _spec("g").key
+    assert _spec(epochs=3).key != _spec().key
+    assert _spec(seed=1).key != _spec().key
+    assert _spec(split_seed=1).key != _spec().key
+    assert _spec(lr=1e-4).key != _spec().key
+
+
+def test_bad_role_and_framework_are_errors():
+    profile = load_profile("quick")
+    with pytest.raises(ValueError, match="role"):
+        encoder_spec(profile, "h", n_total=10, in_channels=1)
+    with pytest.raises(ValueError, match="framework"):
+        encoder_spec(profile, "f", "byol", n_total=10, in_channels=1)
+
+
+@pytest.fixture(scope="module")
+def tiny_pair(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    start = time.time()
+    pair = encoder_pair("quick", cache_dir=cache, progress=False, parallel=False, **TINY)
+    return pair, cache, time.time() - start
+
+
+def test_pair_trains_f_and_g_from_the_same_init_on_their_own_splits(tiny_pair):
+    pair, cache, _ = tiny_pair
+    assert set(pair.entries) == {"f", "g"}
+    for role in ("f", "g"):
+        entry = pair.entries[role]
+        assert entry_status(entry) == "complete"
+        cfg = json.loads((entry / "config.json").read_text())
+        assert cfg["role"] == role
+        assert not (entry / "checkpoints" / "last.pt").exists()
+    # Same seed, same init: the weights differ only because the training data differ.
+    fw, gw = pair.f.state_dict(), pair.g.state_dict()
+    assert any(not torch.equal(fw[k], gw[k]) for k in fw if fw[k].is_floating_point())
+    s = pair.splits
+    assert len(s.candidate) == 20 and len(set(s.candidate) & set(s.independent)) == 0
+    assert sorted(pair.snapshots("f")) == [1, 2]
+
+
+def test_second_request_loads_from_cache_without_training(tiny_pair, monkeypatch):
+    pair, cache, _ = tiny_pair
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a cached entry was trained again")
+
+    monkeypatch.setattr(artifacts, "train", no_training)
+    start = time.time()
+    again = encoder_pair("quick", cache_dir=cache, progress=False, **TINY)
+    assert time.time() - start < 10
+    assert again.hashes == pair.hashes
+    for k, v in pair.f.state_dict().items():
+        assert torch.equal(v, again.f.state_dict()[k])
+
+
+def test_same_seed_same_weights_in_a_fresh_cache(tiny_pair, tmp_path):
+    pair, _, _ = tiny_pair
+    spec = encoder_spec(pair.profile, "f", n_total=len(pair.dataset), in_channels=1)
+    entry = get_encoder(spec, cache_dir=tmp_path, progress=False)
+    w1 = load_file(entry / "model.safetensors")
+    w0 = load_file(pair.entries["f"] / "model.safetensors")
+    assert all(torch.equal(w0[k], w1[k]) for k in w0)
+
+
+def test_corrupt_entry_is_detected_and_retrained(tiny_pair, tmp_path):
+    pair, _, _ = tiny_pair
+    spec = encoder_spec(pair.profile, "g", n_total=len(pair.dataset), in_channels=1)
+    entry = get_encoder(spec, cache_dir=tmp_path, progress=False)
+    original = load_file(entry / "model.safetensors")
+    blob = bytearray((entry / "model.safetensors").read_bytes())
+    blob[-10:] = bytes(10)  # flip the tail of the last tensor
+    (entry / "model.safetensors").write_bytes(bytes(blob))
+    assert entry_status(entry) == "corrupt"
+    with pytest.raises(RuntimeError, match="corrupt"):
+        load_encoder(entry)
+    get_encoder(spec, cache_dir=tmp_path, progress=False)
+    assert entry_status(entry) == "complete"
+    healed = load_file(entry / "model.safetensors")
+    assert all(torch.equal(original[k], healed[k]) for k in original)
+
+
+def test_partial_entry_is_never_used(tiny_pair, tmp_path):
+    pair, _, _ = tiny_pair
+    spec = encoder_spec(pair.profile, "f", n_total=len(pair.dataset), in_channels=1)
+    entry = get_encoder(spec, cache_dir=tmp_path, progress=False)
+    (entry / "manifest.json").unlink()
+    assert entry_status(entry) == "partial"
+    with pytest.raises(RuntimeError, match="partial"):
+        load_encoder(entry)
+
+
+def _ask(spec_dict, cache):
+    torch.set_num_threads(1)
+    return str(artifacts.get_encoder(artifacts.EncoderSpec(**spec_dict), cache_dir=cache,
+                                     progress=False))
+
+
+def test_two_processes_asking_at_once_share_one_entry(tmp_path):
+    spec = _spec(epochs=1)
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        paths = pool.starmap(_ask, [(spec.to_dict(), str(tmp_path))] * 2)
+    assert paths[0] == paths[1]
+    assert entry_status(artifacts.Path(paths[0])) == "complete"
+    assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 1
+
+
+def test_user_checkpoints_load_safely(tiny_pair, tmp_path):
+    pair, _, _ = tiny_pair
+    kwargs = pair.f.config()
+    torch.save(pair.f.state_dict(), tmp_path / "f.pt")
+    loaded = load_checkpoint(tmp_path / "f.pt", pair.f.arch, **kwargs)
+    assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in pair.f.state_dict().items())
+    # An arbitrary pickled object is refused, not executed.
+    torch.save({"model": object()}, tmp_path / "evil.pt")
+    with pytest.raises(Exception, match="(?i)weights_only|unsupported|global"):
+        load_checkpoint(tmp_path / "evil.pt", pair.f.arch, **kwargs)
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "missing.pt", pair.f.arch, **kwargs)
