@@ -123,7 +123,7 @@ def encoder_spec(
         },
         role=role,
         arch=profile.arch,
-        arch_kwargs={"in_channels": in_channels, "width": profile.width},
+        arch_kwargs=_arch_kwargs(profile, in_channels),
         framework=framework,
         framework_kwargs=framework_kwargs,
         policy=profile_policy(profile, framework).to_dict(),
@@ -136,6 +136,13 @@ def encoder_spec(
             "snapshot_epochs": [e for e in profile.snapshot_epochs if e <= epochs],
         },
     )
+
+
+def _arch_kwargs(profile: Profile, in_channels: int) -> dict:
+    kwargs = {"in_channels": in_channels, "width": profile.width}
+    if profile.arch.startswith("vit"):  # a ViT is built for one input size
+        kwargs["image_size"] = profile.image_size
+    return kwargs
 
 
 @contextmanager
@@ -412,7 +419,7 @@ def random_encoder(profile: str | Profile = "cpu", seed: int = 0, in_channels: i
     """The profile's architecture at random initialisation: UnitMem's no-learning control."""
     profile = load_profile(profile)
     torch.manual_seed(seed)
-    return create(profile.arch, in_channels=in_channels, width=profile.width).eval()
+    return create(profile.arch, **_arch_kwargs(profile, in_channels)).eval()
 
 
 def load_checkpoint(path: str | Path, arch: str, **arch_kwargs) -> Encoder:

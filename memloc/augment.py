@@ -16,8 +16,8 @@ RandomApply(ColorJitter) → RandomGrayscale``:
   the box where torchvision repeats the edge pixel (a sub-pixel difference).
 - Colour jitter applies brightness, contrast, saturation and hue in a random order drawn per
   image, as ``ColorJitter`` does, with torchvision's formulas (hue goes through HSV exactly).
-- Colour jitter and grayscale are skipped on 1-channel images (torchvision would still apply
-  brightness and contrast to them).
+- Colour jitter and grayscale only touch 3-channel (RGB) images; 1-channel images get crop
+  and flip only (torchvision would still apply brightness and contrast to them).
 """
 
 from __future__ import annotations
@@ -251,7 +251,8 @@ class AugmentPolicy:
 
 def _check_batch(x: Tensor) -> None:
     if not isinstance(x, Tensor) or x.dim() != 4:
-        raise ValueError(f"expected a batch of images (B, C, H, W), got shape {tuple(x.shape)}")
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"expected a batch of images (B, C, H, W), got {shape}")
     if not x.is_floating_point():
         raise TypeError(f"expected float images in [0, 1], got {x.dtype}; use images.float() / 255")
 

@@ -164,7 +164,10 @@ def resize_images(images: torch.Tensor, image_size: int, mode: str = "pad") -> t
     """
     if mode not in RESIZE_MODES:
         raise ValueError(f"resize must be one of {RESIZE_MODES}, got {mode!r}")
-    if not isinstance(image_size, int) or image_size < 1:
+    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)):
+        raise ValueError(f"image_size must be a positive integer, got {image_size!r}")
+    image_size = int(image_size)
+    if image_size < 1:
         raise ValueError(f"image_size must be a positive integer, got {image_size!r}")
     h, w = images.shape[-2:]
     if (h, w) == (image_size, image_size):
@@ -394,10 +397,8 @@ def _load_torchvision(name: str, split: str, root: Path, download: bool) -> Imag
         tried.append("download: not allowed (download=False)")
     ways = [spec.manual.format(root=root)]
     if name == "fashion-mnist":
-        ways = [
-            "make data",
-            f"apt-get install dataset-fashion-mnist (installs the IDX files into {system_data_dir()})",
-        ] + ways
+        debian = f"apt-get install dataset-fashion-mnist (IDX files in {system_data_dir()})"
+        ways = ["make data", debian] + ways
     ways.append(f"load it with download=True where the internet is reachable (files go to {root})")
     raise DatasetUnavailable(
         f"dataset {name!r} ({split}) is not available.\nTried:\n"
@@ -438,6 +439,8 @@ def _decompress_idx(src: Path, raw: Path) -> None:
     torchvision's (Fashion-)MNIST reads the decompressed files from ``<root>/<Class>/raw``, so
     links to the ``.gz`` files would not do; the decompressed copy takes about 55 MB.
     """
+    if not src.is_dir():
+        raise FileNotFoundError(f"{src} does not exist")
     missing = [f + ".gz" for f in IDX_FILES if not (src / f"{f}.gz").is_file()]
     if missing:
         raise FileNotFoundError(f"missing {', '.join(missing)}")
@@ -474,9 +477,7 @@ def _download(name: str, split: str, root: Path) -> None:
 # --- image folders ---------------------------------------------------------------------------
 
 
-def _load_imagefolder(
-    name: str, split: str, image_size: int | None, resize: str
-) -> ImageDataset:
+def _load_imagefolder(name: str, split: str, image_size: int | None, resize: str) -> ImageDataset:
     from torchvision.datasets import ImageFolder
     from torchvision.datasets.folder import default_loader
 

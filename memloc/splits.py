@@ -60,8 +60,11 @@ class Splits:
                 raise ValueError(
                     f"{part} holds index {int(bad[0])} outside the dataset's 0..{self.n_total - 1}"
                 )
-            if np.unique(idx).size != idx.size or seen[idx].any():
-                raise ValueError(f"{part} repeats an index or overlaps an earlier part")
+            if np.unique(idx).size != idx.size:
+                raise ValueError(f"{part} holds an index twice")
+            if seen[idx].any():
+                clash = int(idx[seen[idx]][0])
+                raise ValueError(f"index {clash} of {part} is also in an earlier part")
             seen[idx] = True
 
     @property
@@ -100,9 +103,7 @@ class Splits:
                 "the split's checksum does not match its contents: it was edited after it was "
                 "written; make it again with candidate_split (or paper_split)"
             )
-        splits = cls(
-            d["dataset"], d["n_total"], d["seed"], **{p: d["indices"][p] for p in PARTS}
-        )
+        splits = cls(d["dataset"], d["n_total"], d["seed"], **{p: d["indices"][p] for p in PARTS})
         if splits.sizes != d["sizes"]:
             raise ValueError(f"sizes {d['sizes']} do not match the index lists {splits.sizes}")
         return splits
@@ -127,7 +128,9 @@ class Splits:
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{p}={n}" for p, n in self.sizes.items())
-        return f"Splits(dataset={self.dataset!r}, n_total={self.n_total}, seed={self.seed}, {sizes})"
+        return (
+            f"Splits(dataset={self.dataset!r}, n_total={self.n_total}, seed={self.seed}, {sizes})"
+        )
 
 
 def _checksum(d: dict) -> str:

@@ -1,8 +1,8 @@
 """The training loop: one function, read top to bottom.
 
 ``train(framework, images, labels, config)`` runs ``config.epochs`` epochs of
-``framework.training_step`` with Adam (the paper's recipe), checkpoints after every epoch and
-resumes from the checkpoint it finds. What it guarantees:
+``framework.training_step`` with Adam by default (the paper's recipe), checkpoints after
+every epoch and resumes from the checkpoint it finds. What it guarantees:
 
 - **Who seeds what.** The caller seeds the model's initialisation (``torch.manual_seed``
   before building the encoder and framework; :func:`memloc.artifacts.build_encoder` does).
@@ -48,7 +48,7 @@ from memloc.utils import atomic_torch_save, atomic_write_bytes, get_device, make
 CHECKPOINT = "last.pt"
 OPTIMIZERS = ("adam", "adamw", "sgd")
 # Fields that may change between an interrupted run and its continuation.
-_RESUMABLE_CHANGES = ("epochs", "snapshot_epochs", "amp")
+_RESUMABLE_CHANGES = ("epochs", "snapshot_epochs")
 _STREAMS = {"shuffle": 0, "augment": 1}
 
 
@@ -158,6 +158,10 @@ def _train(framework, images, labels, config, checkpoint_dir, device, progress, 
     framework.to(device)
     images, labels = images.to(device), labels.to(device)
     steps = len(images) // config.batch_size  # the last partial batch is dropped
+    if config.batch_size % world:
+        raise ValueError(
+            f"the global batch_size {config.batch_size} must split evenly over {world} ranks"
+        )
     local = config.batch_size // world
 
     shuffle_gen = make_generator(_derived_seed(config.seed, "shuffle"), "cpu")

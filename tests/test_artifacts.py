@@ -106,7 +106,7 @@ def test_corrupt_entry_is_detected_and_retrained(tiny_pair, tmp_path):
     pair, _, _ = tiny_pair
     spec = encoder_spec(pair.profile, "g", n_total=len(pair.dataset), in_channels=1)
     entry = get_encoder(spec, cache_dir=tmp_path, progress=False)
-    original = load_file(entry / "model.safetensors")
+    original = {k: v.clone() for k, v in load_file(entry / "model.safetensors").items()}
     blob = bytearray((entry / "model.safetensors").read_bytes())
     blob[-10:] = bytes(10)  # flip the tail of the last tensor
     (entry / "model.safetensors").write_bytes(bytes(blob))
@@ -131,8 +131,9 @@ def test_partial_entry_is_never_used(tiny_pair, tmp_path):
 
 def _ask(spec_dict, cache):
     torch.set_num_threads(1)
-    return str(artifacts.get_encoder(artifacts.EncoderSpec(**spec_dict), cache_dir=cache,
-                                     progress=False))
+    return str(
+        artifacts.get_encoder(artifacts.EncoderSpec(**spec_dict), cache_dir=cache, progress=False)
+    )
 
 
 def test_two_processes_asking_at_once_share_one_entry(tmp_path):

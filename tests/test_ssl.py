@@ -8,33 +8,13 @@ import torch
 from torch import nn
 
 from memloc.augment import AugmentPolicy
+from memloc.models import create
 from memloc.ssl import FRAMEWORKS, ProjectionHead, SimCLR, Supervised, create_framework, nt_xent
-
-
-class _Toy(nn.Module):  # TEMPORARY until memloc.models exists
-    feature_dim = 16
-
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(1, 8, 3, padding=1),
-            nn.BatchNorm2d(8),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(8, 16, 3, padding=1),
-            nn.BatchNorm2d(16),
-            nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-        )
-
-    def forward(self, x):
-        return self.net(x)
 
 
 def encoder(seed=0):
     torch.manual_seed(seed)
-    return _Toy()
+    return create("resnet9", in_channels=1, width=0.125)
 
 
 def tiny_data(n=32, seed=0):

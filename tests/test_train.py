@@ -7,37 +7,16 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file
-from torch import nn
 
 from memloc.augment import AugmentPolicy
+from memloc.models import create
 from memloc.ssl import create_framework
 from memloc.train import TrainConfig, train
 
 
-class _Toy(nn.Module):  # TEMPORARY until memloc.models exists
-    feature_dim = 16
-
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(1, 8, 3, padding=1, bias=False),
-            nn.BatchNorm2d(8),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(8, 16, 3, padding=1, bias=False),
-            nn.BatchNorm2d(16),
-            nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-        )
-
-    def forward(self, x):
-        return self.net(x)
-
-
 def framework(name="simclr", policy=None, init_seed=0):
     torch.manual_seed(init_seed)  # the caller seeds the initialisation, not train()
-    backbone = _Toy()
+    backbone = create("resnet9", in_channels=1, width=0.125)
     policy = policy or AugmentPolicy(crop_scale=(0.4, 1.0))
     head = {"proj_hidden": 32, "proj_dim": 16} if name == "simclr" else {}
     return create_framework(name, backbone, policy, num_classes=4, **head)
@@ -71,7 +50,7 @@ def test_same_seed_same_weights_other_seed_other_weights():
     assert_same_weights(a, b)
     assert [e["loss"] for e in log_a["epochs"]] == [e["loss"] for e in log_b["epochs"]]
     c, _ = run(seed=1)  # same initialisation, other shuffle and views
-    assert not torch.equal(a.backbone.net[0].weight, c.backbone.net[0].weight)
+    assert not torch.equal(a.backbone.block1.conv.weight, c.backbone.block1.conv.weight)
 
 
 def test_log_lists_every_epoch():
@@ -149,9 +128,9 @@ def test_supervised_training_lowers_the_loss():
     noise = torch.randint(0, 128, (64, 1, 16, 16), generator=g)
     images = (noise + 40 * labels.view(-1, 1, 1, 1)).to(torch.uint8)  # brightness is the class
     fw = framework("supervised", AugmentPolicy.supervised())
-    log = train(fw, images, labels, TrainConfig(epochs=6, batch_size=16, lr=3e-3), progress=False)
+    log = train(fw, images, labels, TrainConfig(epochs=5, batch_size=16), progress=False)
     losses = [e["loss"] for e in log["epochs"]]
-    assert losses[-1] < losses[0] - 0.2
+    assert losses[-1] < 0.5 * losses[0]  # 1.03 -> 0.29 at the time of writing
 
 
 def test_bad_input_is_refused():
@@ -175,26 +154,30 @@ def _free_port():
         return s.getsockname()[1]
 
 
+# SGD, not Adam: Adam's normalised first steps turn rounding-level differences in near-zero
+# gradients into lr-sized weight differences, which says nothing about the two runs' gradients.
+DDP_RUN = dict(epochs=2, optimizer="sgd", lr=0.01)
+
+
 def _ddp_worker(rank, world, port, out_dir):
     # What torchrun sets; train() sees WORLD_SIZE > 1 and starts (and ends) a gloo group.
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
-        WORLD_SIZE=str(world),
-    )  # fmt: skip
-    fw, log = run(epochs=2, ckpt=out_dir, fw=framework(policy=AugmentPolicy.identity()))
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world))
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank))
+    fw, log = run(ckpt=out_dir, fw=framework(policy=AugmentPolicy.identity()), **DDP_RUN)
     torch.save({"model": fw.state_dict(), "log": log}, os.path.join(out_dir, f"rank{rank}.pt"))
 
 
 def test_two_process_ddp_matches_one_process_on_the_global_batch(tmp_path):
     """Global batch 16 as 2 x 8: gathered negatives, synchronised BatchNorm and averaged
-    gradients reproduce the one-process run. The policy is deterministic because each rank
-    draws its own views; with random views the runs would be different draws."""
+    gradients reproduce the one-process run to rounding (the largest weight difference after
+    8 steps is about 4e-6). The policy is deterministic because each rank draws its own views;
+    with random views the runs would be different draws."""
     mp.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
-    single, log = run(epochs=2, fw=framework(policy=AugmentPolicy.identity()))
+    single, log = run(fw=framework(policy=AugmentPolicy.identity()), **DDP_RUN)
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     for k, v in single.state_dict().items():
         assert torch.equal(ranks[0]["model"][k], ranks[1]["model"][k]), k
-        torch.testing.assert_close(ranks[0]["model"][k], v, atol=2e-5, rtol=1e-4, msg=k)
+        torch.testing.assert_close(ranks[0]["model"][k], v, atol=5e-5, rtol=0, msg=k)
     assert ranks[0]["log"]["world_size"] == 2
     for a, b in zip(ranks[0]["log"]["epochs"], log["epochs"], strict=True):
         assert a["loss"] == pytest.approx(b["loss"], abs=1e-5)

@@ -1,0 +1,1 @@
+"""Analyses that several result notebooks share (notebooks stay thin: they call these)."""

@@ -1,0 +1,301 @@
+"""Figure helpers shared by the result notebooks: one style, files in PNG and SVG.
+
+Importing this module sets the seaborn theme once. The helpers return figures that pyplot
+no longer manages (created, then closed): they work under any backend (Agg included), never
+open windows or pile up in memory, and a notebook shows one only when a cell returns or
+``display()``-s it, so no duplicate inline copies.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+sns.set_theme(
+    context="notebook",
+    style="whitegrid",
+    palette="colorblind",
+    rc={"savefig.dpi": 150, "figure.dpi": 100, "svg.fonttype": "none", "axes.titlesize": 11},
+)
+
+# One colour per kind of encoder across all figures of the book.
+_colorblind = sns.color_palette("colorblind")
+MODEL_COLORS = {
+    "SSL": _colorblind[0],
+    "SL": _colorblind[1],
+    "held-out": _colorblind[2],
+    "random init": _colorblind[7],
+}
+LAYERMEM_LABELS = {
+    "layermem": "LayerMem",
+    "calibrated": "calibrated",
+    "top_layermem": "Top-k",
+    "least_layermem": "Least-k",
+    "scale_free": "scale-free",
+}
+
+
+def new_figure(ncols: int = 1, nrows: int = 1, *, width: float = 4.5, height: float = 3.5):
+    """A figure in the book's style with a grid of axes (``squeeze=False``: always 2-D).
+
+    Return the figure from a notebook cell, or ``display(fig)``, to show it.
+    """
+    fig = _figure((width * ncols, height * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, axes
+
+
+def _figure(figsize) -> Figure:
+    # Through pyplot so the figure gets the active backend's canvas (in Jupyter that also
+    # registers the inline display formatter), then closed so pyplot forgets it.
+    fig = plt.figure(figsize=figsize, layout="constrained")
+    plt.close(fig)
+    return fig
+
+
+def save_figure(fig: Figure, out_dir: str | Path, name: str) -> dict[str, Path]:
+    """Write ``fig`` as ``<out_dir>/<name>.png`` and ``.svg``; returns both paths."""
+    if not name or "/" in name or name.endswith((".png", ".svg")):
+        raise ValueError(f"name must be a bare file stem like 'layermem', got {name!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for ext in ("png", "svg"):
+        paths[ext] = out / f"{name}.{ext}"
+        fig.savefig(paths[ext], bbox_inches="tight")
+    return paths
+
+
+def save_table(df: pd.DataFrame, out_dir: str | Path, name: str) -> Path:
+    """Write ``df`` as ``<out_dir>/<name>.csv`` (no index); returns the path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def _palette(values) -> dict:
+    values = list(dict.fromkeys(values))
+    spare = iter(c for c in sns.color_palette("colorblind", 10) if c not in MODEL_COLORS.values())
+    return {v: MODEL_COLORS.get(str(v)) or next(spare) for v in values}
+
+
+def _require(df: pd.DataFrame, columns, what: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise KeyError(f"{what} needs column(s) {missing}; got {list(df.columns)}")
+
+
+def _layer_lines(ax, table: pd.DataFrame, columns: list[str]) -> None:
+    x = np.arange(len(table))
+    for col in columns:
+        ax.plot(x, table[col].to_numpy(float), marker="o", label=LAYERMEM_LABELS.get(col, col))
+    ax.axhline(0, color="0.4", lw=0.8)
+    ax.set_xticks(x, table["layer"].astype(str), rotation=45)
+    ax.set_xlabel("measurement point")
+    ax.legend(fontsize=8)
+
+
+def layermem_plot(
+    table: pd.DataFrame,
+    *,
+    columns: list[str] | None = None,
+    paper: pd.DataFrame | None = None,
+    title: str | None = None,
+) -> Figure:
+    """LayerMem per measurement point, ΔLayerMem, and the S_C-vs-S_I contrast.
+
+    Parameters
+    ----------
+    table : ``LayerMemResult.table`` (rows in forward order, column ``layer``).
+    columns : score columns drawn as lines; default: those of ``layermem``, ``calibrated``,
+        ``top_layermem``, ``least_layermem`` present in ``table``.
+    paper : optional tidy paper numbers (``memloc.book.paper_numbers("T1")``), drawn in a
+        panel of their own: the scales of different data sets are not comparable.
+    """
+    _require(table, ["layer"], "layermem_plot")
+    if columns is None:
+        columns = [c for c in LAYERMEM_LABELS if c in table and c != "scale_free"]
+    _require(table, columns, "layermem_plot")
+    panels = ["paper"] if paper is not None else []
+    panels += ["ours"] + [c for c in ("delta_layermem", "contrast") if c in table]
+    fig, axes = new_figure(len(panels), width=4.2, height=3.4)
+    for ax, panel in zip(axes[0], panels, strict=True):
+        if panel == "paper":
+            wide = paper.pivot(index="row", columns="column", values="value")
+            wide = wide.reindex([str(v) for v in table["layer"]]).reset_index(names="layer")
+            _layer_lines(ax, wide, [c for c in columns if c in wide])
+            ax.set_title("paper (CIFAR-10, poster)")
+            ax.set_ylabel("LayerMem")
+        elif panel == "ours":
+            _layer_lines(ax, table, columns)
+            ax.set_title("memloc")
+            ax.set_ylabel("LayerMem")
+        else:
+            x = np.arange(len(table))
+            values = table[panel].to_numpy(float)
+            err = None
+            if panel == "contrast" and "contrast_t" in table:
+                t = table["contrast_t"].to_numpy(float)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    err = np.where(np.abs(t) > 0, 1.96 * np.abs(values / t), 0.0)
+            ax.bar(x, np.nan_to_num(values), yerr=err, color=_colorblind[0], capsize=2)
+            ax.axhline(0, color="0.4", lw=0.8)
+            ax.set_xticks(x, table["layer"].astype(str), rotation=45)
+            ax.set_xlabel("measurement point")
+            if panel == "delta_layermem":
+                ax.set_title("ΔLayerMem")
+            else:
+                ax.set_title("contrast ½(S_C − S_I), 95% CI")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def unitmem_distributions(
+    df: pd.DataFrame,
+    *,
+    value: str = "unitmem",
+    hue: str = "model",
+    layer: str = "layer",
+    kind: str = "violin",
+    title: str | None = None,
+) -> Figure:
+    """Distribution of a per-unit score in each layer, one colour per ``hue`` value.
+
+    ``df`` stacks ``UnitMemResult.units`` of several encoders with a ``hue`` column such as
+    ``"SSL"``, ``"SL"``, ``"random init"``, ``"held-out"``. Units marked undefined (column
+    ``defined`` False) are left out. Layers keep their order of appearance.
+    """
+    _require(df, [value, hue, layer], "unitmem_distributions")
+    if kind not in ("violin", "box"):
+        raise ValueError(f"kind must be 'violin' or 'box', got {kind!r}")
+    if "defined" in df:
+        df = df[df["defined"].astype(bool)]
+    order = list(dict.fromkeys(df[layer].astype(str)))
+    data = df.assign(**{layer: df[layer].astype(str)})
+    fig, axes = new_figure(width=max(5.0, 0.9 * len(order)), height=3.6)
+    ax = axes[0, 0]
+    common = dict(data=data, x=layer, y=value, hue=hue, order=order, ax=ax)
+    common["palette"] = _palette(data[hue])
+    if kind == "violin":
+        sns.violinplot(**common, cut=0, inner="quart", density_norm="width", linewidth=0.8)
+    else:
+        sns.boxplot(**common, showfliers=False, linewidth=0.8)
+    ax.set_xlabel("layer")
+    ax.set_ylabel({"unitmem": "UnitMem", "classmem": "ClassMem"}.get(value, value))
+    ax.legend(title=None, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def scatter_classmem_unitmem(
+    df: pd.DataFrame,
+    *,
+    hue: str = "model",
+    layer: str = "layer",
+    ncols: int = 5,
+    title: str | None = None,
+) -> Figure:
+    """ClassMem (x) against UnitMem (y) per unit, one panel per layer, coloured by ``hue``.
+
+    ``df`` has one row per unit with columns ``layer``, ``unitmem``, ``classmem`` and ``hue``.
+    Points above the diagonal favour single images, below it whole classes.
+    """
+    _require(df, ["unitmem", "classmem", hue, layer], "scatter_classmem_unitmem")
+    if "defined" in df:
+        df = df[df["defined"].astype(bool)]
+    layers = list(dict.fromkeys(df[layer].astype(str)))
+    ncols = max(1, min(ncols, len(layers)))
+    nrows = -(-len(layers) // ncols)
+    fig, axes = new_figure(ncols, nrows, width=2.6, height=2.6)
+    palette = _palette(df[hue])
+    for i, ax in enumerate(axes.flat):
+        if i >= len(layers):
+            ax.set_visible(False)
+            continue
+        part = df[df[layer].astype(str) == layers[i]]
+        for name, group in part.groupby(hue, sort=False):
+            ax.scatter(
+                group["classmem"],
+                group["unitmem"],
+                s=6,
+                alpha=0.5,
+                color=palette[name],
+                label=str(name),
+                linewidths=0,
+            )
+        ax.plot([0, 1], [0, 1], ls="--", color="0.5", lw=0.8)
+        ax.set(xlim=(0, 1), ylim=(0, 1), title=f"layer {layers[i]}")
+        if i % ncols == 0:
+            ax.set_ylabel("UnitMem")
+        if i // ncols == nrows - 1:
+            ax.set_xlabel("ClassMem")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside right upper", markerscale=3, fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _as_hwc(images) -> np.ndarray:
+    """(N, C, H, W) tensors/arrays (uint8 or float in [0, 1]) or (N, H, W[, C]) arrays as
+    float (N, H, W, C) in [0, 1]."""
+    if hasattr(images, "detach"):
+        images = images.detach().cpu().numpy()
+    arr = np.asarray(images)
+    if arr.ndim == 3:
+        arr = arr[..., None]
+    if arr.ndim != 4:
+        raise ValueError(f"images must be (N, C, H, W) or (N, H, W[, C]), got shape {arr.shape}")
+    if arr.shape[1] in (1, 3) and arr.shape[-1] not in (1, 3):
+        arr = arr.transpose(0, 2, 3, 1)
+    arr = arr.astype(np.float32) / 255.0 if arr.dtype == np.uint8 else arr.astype(np.float32)
+    return np.clip(arr, 0.0, 1.0)
+
+
+def image_gallery(
+    images,
+    titles: list[str] | None = None,
+    *,
+    ncols: int = 10,
+    size: float = 1.1,
+    title: str | None = None,
+) -> Figure:
+    """A grid of images, e.g. the Top-k and Least-k memorized points, with optional titles.
+
+    ``images``: uint8 ``(N, C, H, W)`` as stored by ``memloc.data``, float in [0, 1], or
+    numpy ``(N, H, W[, C])``. Grey images are drawn in grey.
+    """
+    arr = _as_hwc(images)
+    n = len(arr)
+    if n == 0:
+        raise ValueError("image_gallery needs at least one image")
+    if titles is not None and len(titles) != n:
+        raise ValueError(f"{n} images but {len(titles)} titles")
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    fig = _figure((size * ncols, size * nrows + (0.3 if title else 0)))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if i >= n:
+            continue
+        img = arr[i]
+        if img.shape[-1] == 1:
+            ax.imshow(img[..., 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        else:
+            ax.imshow(img, interpolation="nearest")
+        if titles is not None:
+            ax.set_title(str(titles[i]), fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return fig

@@ -1,0 +1,104 @@
+"""ResNet9 as the paper uses it (NOTES.md §5).
+
+Eight blocks conv3x3 -> BatchNorm -> ReLU; a 2x2 max-pool closes blocks 1, 2, 5 and 6; the
+output of block 2 is added to that of block 4 (Res2), the output of block 6 to that of block 8
+(Res6). The representation is the global average of the Res6 map.
+
+Channels@spatial size at each point for a 32x32 input (width 1): 1: 32@16, 2: 64@8,
+3: 64@8, 4: 64@8, Res2: 64@8, 5: 128@4, 6: 256@2, 7: 256@2, 8: 256@2, Res6: 256@2.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from memloc.models import register
+from memloc.models.base import (
+    Add,
+    Encoder,
+    MeasurementPoint,
+    check_in_channels,
+    check_width,
+    scale_channels,
+)
+
+CHANNELS = (32, 64, 64, 64, 128, 256, 256, 256)
+POOLED = (1, 2, 5, 6)
+
+
+class ConvBlock(nn.Sequential):
+    """conv3x3 (padding 1) -> BatchNorm2d -> ReLU [-> MaxPool2d(2)], children named
+    ``conv``, ``bn``, ``relu``, ``pool`` (so ``block3.conv.weight[c]`` is unit c's filter)."""
+
+    def __init__(self, in_channels: int, out_channels: int, pool: bool):
+        layers = OrderedDict(
+            conv=nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
+            bn=nn.BatchNorm2d(out_channels),
+            relu=nn.ReLU(),
+        )
+        if pool:
+            layers["pool"] = nn.MaxPool2d(2)
+        super().__init__(layers)
+
+
+@register("resnet9")
+class ResNet9(Encoder):
+    """The paper's ResNet9.
+
+    Parameters
+    ----------
+    in_channels : int
+        Channels of the input images (1 for Fashion-MNIST, 3 for CIFAR-10).
+    width : float
+        Channel multiplier: block i has ``max(1, round(CHANNELS[i] * width))`` channels.
+
+    Measurement points, in forward order: ``1, 2, 3, 4, Res2, 5, 6, 7, 8, Res6`` (modules
+    ``block1`` ... ``block8``, ``res2``, ``res6``). A block's activation is its output after
+    ReLU and, for blocks 1, 2, 5, 6, after the max-pool, so it is non-negative. Inputs must be
+    at least 16x16 (four 2x2 pools).
+    """
+
+    min_input_size = 16
+
+    def __init__(self, in_channels: int = 3, width: float = 1.0):
+        super().__init__()
+        self.arch = "resnet9"
+        self.in_channels = check_in_channels(in_channels)
+        self.width = check_width(width)
+        channels = [scale_channels(c, self.width) for c in CHANNELS]
+        previous = self.in_channels
+        for i, out in enumerate(channels, start=1):
+            self.add_module(f"block{i}", ConvBlock(previous, out, pool=i in POOLED))
+            previous = out
+        self.res2 = Add()
+        self.res6 = Add()
+        self.feature_dim = channels[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        out1 = self.block1(x)
+        out2 = self.block2(out1)
+        out3 = self.block3(out2)
+        out4 = self.block4(out3)
+        res2 = self.res2(out2, out4)
+        out5 = self.block5(res2)
+        out6 = self.block6(out5)
+        out7 = self.block7(out6)
+        out8 = self.block8(out7)
+        res6 = self.res6(out6, out8)
+        return res6.mean(dim=(2, 3))
+
+    def measurement_points(self) -> list[MeasurementPoint]:
+        """``1, 2, 3, 4, Res2, 5, 6, 7, 8, Res6``: kinds "conv" and "residual"."""
+        points = [MeasurementPoint(str(i), f"block{i}", "conv") for i in range(1, 5)]
+        points.append(MeasurementPoint("Res2", "res2", "residual"))
+        points += [MeasurementPoint(str(i), f"block{i}", "conv") for i in range(5, 9)]
+        points.append(MeasurementPoint("Res6", "res6", "residual"))
+        return points
+
+    def config(self) -> dict:
+        """``{"in_channels": ..., "width": ...}``."""
+        return {"in_channels": self.in_channels, "width": self.width}

@@ -1,0 +1,287 @@
+"""The book's build driver (memloc.book) and figure helpers (memloc.figures).
+
+The driver tests execute two throwaway notebooks in a temporary directory. One records a
+verdict, the other fails in its second cell. The tests check failure reporting, skipping,
+re-execution and the pages written for the book. The slow test builds the real book.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from memloc import book
+from memloc.utils import repo_root
+
+GOOD = """\
+# %% [markdown]
+# # A throwaway result
+
+# %% tags=["parameters"]
+profile = "cpu"
+out_dir = "unset"
+seed = 0
+
+# %%
+from pathlib import Path
+from memloc.book import record_claim
+
+Path(out_dir, "seen.json").write_text(f'{{"profile": "{profile}", "seed": {seed}}}')
+record_claim(out_dir, result="G1", claim="two is more than one", test="comparison",
+             statistic=2 - 1, holds=2 > 1, profile=profile)
+"""
+
+BAD = """\
+# %% tags=["parameters"]
+profile = "cpu"
+out_dir = "unset"
+
+# %%
+x = 1
+raise ValueError("planted failure")
+
+# %%
+print("never reached")
+"""
+
+
+@pytest.fixture()
+def project(tmp_path):
+    """A miniature project: two notebooks, a ToC that lists them, a results directory."""
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "g1_good.py").write_text(GOOD)
+    (tmp_path / "notebooks" / "b2_bad.py").write_text(BAD)
+    (tmp_path / "book").mkdir()
+    toc = {
+        "format": "jb-book",
+        "root": "intro",
+        "parts": [
+            {"caption": "Results", "chapters": [{"file": "results/g1_good"}]},
+            {
+                "caption": "More",
+                "chapters": [{"file": "more", "sections": [{"file": "results/b2_bad"}]}],
+            },
+        ],
+    }
+    (tmp_path / "book" / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
+    return tmp_path
+
+
+def _run(project, names, **kwargs):
+    notebooks = [book.ResultNotebook(n) for n in names]
+    return book.execute_notebooks(
+        notebooks,
+        "quick",
+        notebooks_dir=project / "notebooks",
+        results_dir=project / "book" / "results",
+        cwd=project,
+        **kwargs,
+    )
+
+
+def test_failure_names_notebook_and_cell_and_keeps_others(project):
+    with pytest.raises(book.NotebookFailed) as info:
+        _run(project, ["g1_good", "b2_bad"])
+    err = info.value
+    message = str(err)
+    assert err.name == "b2_bad" and err.cell == 2
+    assert "'b2_bad'" in message and "cell 2" in message and "line 6" in message
+    assert (
+        "ValueError: planted failure" in message
+        and 'raise ValueError("planted failure")' in message
+    )
+
+    out = project / "book" / "results" / "quick"
+    # The notebook executed before the failure is kept, with its outputs and stamp.
+    assert (out / "g1_good.ipynb").exists() and (out / "g1_good.stamp.json").exists()
+    seen = json.loads((out / "g1_good" / "seen.json").read_text())
+    assert seen == {"profile": "quick", "seed": 0}
+    # The failed one has no stamp (it re-executes next time) and leaves its error behind.
+    assert not (out / "b2_bad.stamp.json").exists()
+    assert "planted failure" in (out / "b2_bad.error.txt").read_text()
+    with (out / "timings.csv").open() as fh:
+        timings = {row["notebook"]: float(row["seconds"]) for row in csv.DictReader(fh)}
+    assert set(timings) == {"g1_good"} and timings["g1_good"] > 0
+
+    # Unchanged inputs: skipped. A changed parameter: executed again, seeing the new value.
+    assert [r.status for r in _run(project, ["g1_good"])] == ["skipped"]
+    records = _run(project, ["g1_good"], extra_parameters={"seed": 3})
+    assert [r.status for r in records] == ["executed"]
+    assert json.loads((out / "g1_good" / "seen.json").read_text())["seed"] == 3
+    assert [r.status for r in _run(project, ["g1_good"], extra_parameters={"seed": 3})] == [
+        "skipped"
+    ]
+
+    # The pages: only the executed result in the ToC, its verdict in the claims table.
+    toc_path = book.write_pages(
+        [book.ResultNotebook("g1_good"), book.ResultNotebook("b2_bad")],
+        "quick",
+        book_dir=project / "book",
+        notebooks_dir=project / "notebooks",
+    )
+    toc = toc_path.read_text()
+    assert "results/g1_good" in toc and "results/b2_bad" not in toc
+    assert "file: more" in toc  # the chapter stays when its result section is dropped
+    assert (project / "book" / "results" / "g1_good.ipynb").exists()
+    with (project / "book" / "results" / "claims.csv").open() as fh:
+        claims = {row["result"]: row for row in csv.DictReader(fh)}
+    assert claims["G1"]["verdict"] == "supported" and claims["G1"]["profile"] == "quick"
+    assert claims["B2"]["verdict"] == "not run at this profile"
+    table = (project / "book" / "results" / "claims_table.md").read_text()
+    assert "{doc}`G1 </results/g1_good>`" in table and "two is more than one" in table
+
+
+def test_inputs_hash_tracks_notebook_text_profile_and_parameters(tmp_path):
+    nb = tmp_path / "n.py"
+    nb.write_text(GOOD)
+    base = book.inputs_hash(book.notebook_inputs(nb, {"out_dir": "x"}, "quick", code="c"))
+    assert base == book.inputs_hash(book.notebook_inputs(nb, {"out_dir": "x"}, "quick", code="c"))
+    assert base != book.inputs_hash(book.notebook_inputs(nb, {"out_dir": "y"}, "quick", code="c"))
+    assert base != book.inputs_hash(book.notebook_inputs(nb, {"out_dir": "x"}, "cpu", code="c"))
+    assert base != book.inputs_hash(book.notebook_inputs(nb, {"out_dir": "x"}, "quick", code="d"))
+    nb.write_text(GOOD + "\n# %%\n1\n")
+    assert base != book.inputs_hash(book.notebook_inputs(nb, {"out_dir": "x"}, "quick", code="c"))
+
+
+def test_notebook_without_parameters_cell_is_refused(tmp_path):
+    path = tmp_path / "p1_noparams.py"
+    path.write_text("# %%\nprofile = 'cpu'\n")
+    with pytest.raises(ValueError, match='tags=\\["parameters"\\]'):
+        book._read_notebook(path)
+
+
+def test_record_claim_computes_the_verdict(tmp_path):
+    kw = dict(result="T1", claim="c", test="t", statistic=0.5, profile="quick")
+    assert book.record_claim(tmp_path, p_value=0.01, **kw)["verdict"] == "supported"
+    assert book.record_claim(tmp_path, p_value=0.2, **kw)["verdict"] == "not supported"
+    assert (
+        book.record_claim(tmp_path, p_value=0.01, holds=False, **kw)["verdict"] == "not supported"
+    )
+    assert book.record_claim(tmp_path, holds=True, **kw)["verdict"] == "supported"
+    book.record_claim(tmp_path, p_value=0.04, alpha=0.01, **{**kw, "claim": "d"})
+    entries = json.loads((tmp_path / "verdict.json").read_text())
+    # Re-recording claim "c" replaced it; "d" is a second claim of the same result.
+    assert [(e["claim"], e["verdict"]) for e in entries] == [
+        ("c", "supported"),
+        ("d", "not supported"),
+    ]
+    with pytest.raises(ValueError, match="p_value"):
+        book.record_claim(tmp_path, **kw)
+
+
+def test_the_toc_is_the_registry():
+    notebooks = book.result_notebooks()
+    names = [nb.name for nb in notebooks]
+    assert names[0] == "t1_layermem" and len(names) == len(set(names))
+    ids = {nb.result_id for nb in notebooks}
+    assert {"T1", "T3", "A6", "F1", "F2", "F3b", "A1", "A2", "A3"} <= ids
+
+
+def test_filter_toc_drops_missing_results_and_empty_parts():
+    tree = yaml.safe_load((repo_root() / "book" / "_toc.yml").read_text())
+    out = book._filter_toc(tree, {"results/t1_layermem"})
+    files = list(book._toc_entries(out))
+    assert "results/t1_layermem" in files and "results/t3_layer_consistency" not in files
+    assert {"intro", "methods", "layers", "units", "claims", "reproducibility", "api"} <= set(files)
+
+
+def test_paper_numbers_match_the_poster():
+    df = book.paper_numbers()
+    assert list(df.columns) == ["result", "row", "column", "value", "std", "source"]
+    assert df.groupby("result").size().to_dict() == {"T1": 48, "T5": 7, "T6": 30}
+    t1 = book.paper_numbers("T1").set_index(["row", "column"])["value"]
+    assert t1[("Res6", "layermem")] == 0.311 and t1[("1", "least_layermem")] == 0.003
+    assert ("1", "delta_layermem") not in t1.index  # the poster leaves it empty
+    t6 = book.paper_numbers("T6").set_index(["row", "column"])
+    assert t6.loc[("random per layer 10%", "accuracy_svhn"), "std"] == 2.44
+    with pytest.raises(KeyError, match="T1"):
+        book.paper_numbers("T9")
+
+
+def test_generated_tables_read_profiles_and_timings(tmp_path):
+    md = book.profiles_markdown()
+    assert "`quick`" in md and "`cpu`" in md and "| epochs |" in md
+    (tmp_path / "quick").mkdir()
+    (tmp_path / "quick" / "timings.csv").write_text(
+        "notebook,seconds,executed_at\nt1_layermem,90,x\n"
+    )
+    md = book.timings_markdown(book.result_notebooks(), tmp_path)
+    assert "| T1 `t1_layermem` | 1.5 |" in md
+    assert "api" not in book.api_modules() and "memloc.book" in book.api_modules()
+
+
+def test_figures_write_png_and_svg(tmp_path):
+    from memloc import figures
+
+    layers = ["1", "2", "Res2", "3"]
+    table = pd.DataFrame(
+        {
+            "layer": layers,
+            "layermem": [0.1, 0.2, 0.2, 0.3],
+            "delta_layermem": [np.nan, 0.1, 0.0, 0.1],
+            "top_layermem": [0.2, 0.4, 0.4, 0.6],
+            "least_layermem": [0.0, 0.01, 0.02, 0.03],
+            "contrast": [0.0, 0.01, 0.01, 0.05],
+            "contrast_t": [0.1, 1.0, 1.2, 4.0],
+        }
+    )
+    paper = book.paper_numbers("T1")
+    fig = figures.layermem_plot(table, paper=paper)
+    assert len(fig.axes) == 4  # paper, ours, ΔLayerMem, contrast
+    paths = figures.save_figure(fig, tmp_path / "out", "layermem")
+    assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert paths["svg"].read_text().lstrip().startswith("<?xml")
+
+    rng = np.random.default_rng(0)
+    units = pd.DataFrame(
+        {
+            "layer": np.repeat(layers, 20).tolist() * 2,
+            "unitmem": rng.uniform(size=160),
+            "classmem": rng.uniform(size=160),
+            "model": ["SSL"] * 80 + ["SL"] * 80,
+            "defined": [True] * 159 + [False],
+        }
+    )
+    figures.save_figure(figures.unitmem_distributions(units), tmp_path, "f1")
+    figures.save_figure(figures.scatter_classmem_unitmem(units, ncols=3), tmp_path, "f2")
+    images = rng.integers(0, 255, size=(7, 1, 8, 8), dtype=np.uint8)
+    fig = figures.image_gallery(images, [f"#{i}" for i in range(7)], ncols=4)
+    assert len([ax for ax in fig.axes if ax.images]) == 7
+    with pytest.raises(ValueError, match="titles"):
+        figures.image_gallery(images, ["a"])
+    with pytest.raises(ValueError, match="bare file stem"):
+        figures.save_figure(fig, tmp_path, "x.png")
+
+
+@pytest.mark.slow
+def test_quick_book_builds_with_claims_page():
+    """`python -m memloc.book --profile quick` executes every notebook and builds the HTML."""
+    root = repo_root()
+    result = subprocess.run(
+        [sys.executable, "-m", "memloc.book", "--profile", "quick"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    html = root / "book" / "_build" / "html"
+    assert (html / "index.html").exists() and (html / "claims.html").exists()
+    notebooks = [
+        nb for nb in book.result_notebooks() if (root / "notebooks" / f"{nb.name}.py").exists()
+    ]
+    assert notebooks, "no result notebook in notebooks/ yet"
+    for nb in notebooks:
+        assert (html / "results" / f"{nb.name}.html").exists(), nb.name
+    with (root / "book" / "results" / "claims.csv").open() as fh:
+        verdicts = {row["notebook"]: row["verdict"] for row in csv.DictReader(fh)}
+    for nb in notebooks:
+        assert verdicts.get(nb.name) in ("supported", "not supported"), (nb.name, verdicts)
+    claims = (html / "claims.html").read_text()
+    assert "Profile of this build" in claims and "quick" in claims
