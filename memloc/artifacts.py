@@ -358,6 +358,23 @@ class EncoderPair:
         return out
 
 
+def _profile_data(profile: Profile, framework: str):
+    """A profile's train and test data and the specs of its f and g."""
+    dataset = load_dataset(
+        profile.dataset, "train", image_size=profile.image_size, resize=profile.resize
+    )
+    test = load_dataset(
+        profile.dataset, "test", image_size=profile.image_size, resize=profile.resize
+    )
+    specs = {
+        role: encoder_spec(
+            profile, role, framework, n_total=len(dataset), in_channels=dataset.channels
+        )
+        for role in ROLES
+    }
+    return dataset, test, specs
+
+
 def encoder_pair(
     profile: str | Profile = "cpu",
     framework: str = "simclr",
@@ -374,18 +391,7 @@ def encoder_pair(
     (``parallel=None`` decides: CPU and at least two cores); on CUDA one after the other.
     """
     profile = load_profile(profile, **overrides)
-    dataset = load_dataset(
-        profile.dataset, "train", image_size=profile.image_size, resize=profile.resize
-    )
-    test = load_dataset(
-        profile.dataset, "test", image_size=profile.image_size, resize=profile.resize
-    )
-    specs = {
-        role: encoder_spec(
-            profile, role, framework, n_total=len(dataset), in_channels=dataset.channels
-        )
-        for role in ROLES
-    }
+    dataset, test, specs = _profile_data(profile, framework)
     root = cache_root(cache_dir)
     todo = [r for r in ROLES if entry_status(root / specs[r].entry_name) != "complete"]
     dev = get_device(device)
@@ -412,6 +418,26 @@ def encoder_pair(
         splits=splits_from_spec(specs["f"]),
         policy=AugmentPolicy.from_dict(specs["f"].policy),
         entries=entries,
+    )
+
+
+def user_pair(
+    profile: str | Profile, f: Encoder, g: Encoder, framework: str = "simclr", **overrides
+) -> EncoderPair:
+    """Your own f and g (e.g. from :func:`load_checkpoint`) with a profile's data, split and
+    augmentation policy; nothing is trained. f must have trained on S_S ∪ S_C and g on
+    S_S ∪ S_I of this split for SSLMem to mean memorization."""
+    profile = load_profile(profile, **overrides)
+    dataset, test, specs = _profile_data(profile, framework)
+    return EncoderPair(
+        profile=profile,
+        framework=framework,
+        f=f.eval(),
+        g=g.eval(),
+        dataset=dataset,
+        test=test,
+        splits=splits_from_spec(specs["f"]),
+        policy=AugmentPolicy.from_dict(specs["f"].policy),
     )
 
 

@@ -74,21 +74,22 @@ def cmd_train(args) -> None:
 
 
 def _pair_or_checkpoints(args):
-    """f and g from the profile's cache, or from user checkpoints (--checkpoint-f/-g)."""
-    from memloc.artifacts import encoder_pair, load_checkpoint
+    """f and g from the profile's cache, or your checkpoints (--checkpoint-f/-g) with the
+    profile's data and split (then nothing is trained)."""
+    from memloc.artifacts import encoder_pair, load_checkpoint, user_pair
 
-    pair = encoder_pair(
-        args.profile, args.framework, cache_dir=args.cache_dir, **_parse_overrides(args.set)
-    )
-    if args.checkpoint_f or args.checkpoint_g:
-        if not (args.checkpoint_f and args.checkpoint_g):
-            raise SystemExit("give both --checkpoint-f and --checkpoint-g")
-        kwargs = json.loads(args.arch_kwargs) if args.arch_kwargs else {}
-        arch = args.arch or pair.profile.arch
-        pair.f = load_checkpoint(args.checkpoint_f, arch, **kwargs)
-        pair.g = load_checkpoint(args.checkpoint_g, arch, **kwargs)
-        pair.entries = {}
-    return pair
+    overrides = _parse_overrides(args.set)
+    if not (args.checkpoint_f or args.checkpoint_g):
+        return encoder_pair(args.profile, args.framework, cache_dir=args.cache_dir, **overrides)
+    if not (args.checkpoint_f and args.checkpoint_g):
+        raise SystemExit("give both --checkpoint-f and --checkpoint-g")
+    from memloc.profiles import load_profile
+
+    kwargs = json.loads(args.arch_kwargs) if args.arch_kwargs else {}
+    arch = args.arch or load_profile(args.profile, **overrides).arch
+    f = load_checkpoint(args.checkpoint_f, arch, **kwargs)
+    g = load_checkpoint(args.checkpoint_g, arch, **kwargs)
+    return user_pair(args.profile, f, g, args.framework, **overrides)
 
 
 def _write(result_df: pd.DataFrame, args, kind: str, pair, extra: dict, start: float) -> None:

@@ -78,3 +78,45 @@ def test_killed_training_resumes_to_the_same_weights(tmp_path):
     for role in ("f", "g"):
         a, b = _weights(tmp_path / "straight", role), _weights(tmp_path / "killed", role)
         assert all(torch.equal(a[k], b[k]) for k in a), role
+
+
+def test_layermem_on_user_checkpoints_writes_csv_and_provenance(tmp_path):
+    """Your own weights, the profile's data: f identical to g gives SSLMem 0 at every layer."""
+    import json
+
+    import pandas as pd
+    from safetensors.torch import save_file
+
+    from memloc.models import create
+
+    torch.manual_seed(0)
+    encoder = create("resnet9", in_channels=1, width=0.125)
+    save_file(encoder.state_dict(), tmp_path / "w.safetensors")
+    out = tmp_path / "out"
+    main(
+        [
+            "--cache-dir", str(tmp_path / "cache"),
+            "layermem", "--profile", "quick", "--n-points", "12", "--k-aug", "2",
+            "--checkpoint-f", str(tmp_path / "w.safetensors"),
+            "--checkpoint-g", str(tmp_path / "w.safetensors"),
+            "--arch", "resnet9", "--arch-kwargs", '{"in_channels": 1, "width": 0.125}',
+            "--out", str(out),
+        ]
+    )  # fmt: skip
+    table = pd.read_csv(out / "layermem.csv")
+    assert list(table["layer"].astype(str)) == [
+        "1",
+        "2",
+        "3",
+        "4",
+        "Res2",
+        "5",
+        "6",
+        "7",
+        "8",
+        "Res6",
+    ]
+    assert (table["layermem_raw"] == 0).all()
+    provenance = json.loads((out / "layermem.json").read_text())
+    assert provenance["n_points"] == 12 and provenance["k_aug"] == 2
+    assert not (tmp_path / "cache").exists()  # nothing was trained

@@ -1,0 +1,675 @@
+"""The layer results of the book (T1, T3, A6): LayerMem of a cached pair and the tests on it.
+
+The three notebooks share one measurement, :func:`pair_layermem`: every per-image SSLMem score
+of the candidates, the held-out images and the independent images at every measurement point
+(one :func:`memloc.metrics.layermem` call). It is stored beside the encoders, keyed by
+everything it depends on, so T3 reuses what T1 measured instead of running the encoders again.
+
+On top of it:
+
+- T1: :func:`depth_trend` (Spearman rho against depth), :func:`residual_step_test` (do the
+  residual sums change the score less than the conv layers?), :func:`top_least_tests`
+  (cross-fitted Top-k against Least-k, beside the same selection on held-out images),
+  :func:`top_least_points` (which images to show);
+- T3: :func:`layer_agreement` (top-k overlap and Kendall tau of every pair of layers),
+  :func:`agreement_matrix`, :func:`adjacent_vs_distant` (do adjacent deep layers agree more
+  than distant ones? exact permutation test);
+- A6: :func:`stability_sizes`, :func:`subset_layermem` (LayerMem re-normalised on a subset,
+  as the metric defines it), :func:`stability_sweep`, :func:`stability_summary`,
+  :func:`stability_test`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import itertools
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats as _st
+
+from memloc.activations import resolve_layers
+from memloc.metrics import LayerMemResult, layermem
+
+# The metric's own normaliser (range over the evaluated images, with its guard against a
+# range at rounding level): A6 re-normalises subsets exactly as layermem() does.
+from memloc.metrics.layermem import _scale
+from memloc.stats import (
+    TestResult,
+    kendall_tau,
+    spearman_trend,
+    top_indices,
+    topk_overlap,
+    welch_one_sided,
+)
+from memloc.utils import atomic_write_bytes, atomic_write_json
+
+CACHE_PREFIX = "layermem-"
+
+
+# ----------------------------------------------------------------------------- measurement
+
+
+def _cache_stem(pair, sizes: dict, k_aug: int, top_k: int, seed: int, variant: str) -> str:
+    """``layermem-<measurement>-<code>``: the first hash names what was measured, the second
+    memloc's code (any change to it invalidates the scores)."""
+    from memloc.book import code_hash
+
+    blob = {
+        "hashes": pair.hashes,
+        "sizes": sizes,
+        "k_aug": k_aug,
+        "top_k": top_k,
+        "seed": seed,
+        "variant": variant,
+        "policy": pair.policy.to_dict(),
+    }
+    text = json.dumps(blob, sort_keys=True, default=str)
+    return f"{CACHE_PREFIX}{hashlib.sha256(text.encode()).hexdigest()[:16]}-{code_hash()[:12]}"
+
+
+def _save_result(result: LayerMemResult, stem: Path) -> None:
+    for name, df in (("table", result.table), ("points", result.points)):
+        atomic_write_bytes(
+            stem.with_name(stem.name + f".{name}.csv.gz"),
+            gzip.compress(df.to_csv(index=False).encode(), mtime=0),
+        )
+    # Written last: a stem without its JSON is incomplete and measured again.
+    atomic_write_json(stem.with_name(stem.name + ".json"), {**result.config, "notes": result.notes})
+    # The same measurement under older code is stale: drop it.
+    measurement = stem.name.rsplit("-", 1)[0]
+    for old in stem.parent.glob(f"{measurement}-*"):
+        if not old.name.startswith(stem.name + "."):
+            old.unlink(missing_ok=True)
+
+
+def _load_result(stem: Path, encoder) -> LayerMemResult | None:
+    meta_path = stem.with_name(stem.name + ".json")
+    if not meta_path.exists():
+        return None
+    meta = json.loads(meta_path.read_text())
+    notes = meta.pop("notes")
+    frames = {}
+    for name in ("table", "points"):
+        path = stem.with_name(stem.name + f".{name}.csv.gz")
+        if not path.exists():
+            return None
+        frames[name] = pd.read_csv(
+            io.BytesIO(gzip.decompress(path.read_bytes())),
+            dtype={"layer": str, "kind": str, "set": str},
+        )
+    table, points = frames["table"], frames["points"]
+    table.attrs["notes"] = notes
+    layers = resolve_layers(encoder, meta["layers"])
+    rows = points[points["set"] == "candidate"]
+    per_point = rows.pivot(index="point", columns="layer", values="sslmem")[meta["layers"]]
+    per_point.columns = pd.Index(meta["layers"], name="layer")
+    return LayerMemResult(table, per_point, points, layers, meta, notes)
+
+
+def pair_layermem(
+    pair,
+    *,
+    n_points: int | None = None,
+    k_aug: int | None = None,
+    top_k: int | None = None,
+    seed: int = 0,
+    variant: str = "views",
+    n_heldout: int | None = None,
+    n_independent: int | None = None,
+    cache: bool = True,
+    cache_dir: str | Path | None = None,
+    batch_size: int = 256,
+) -> LayerMemResult:
+    """LayerMem of a cached encoder pair at every measurement point (one batched pass).
+
+    Parameters
+    ----------
+    pair : a :class:`memloc.artifacts.EncoderPair`; its training augmentations are used.
+    n_points : candidates evaluated (the first ``n_points`` of S_C; None: the profile's
+        ``n_points``, at most all candidates).
+    k_aug, top_k : view pairs per image and the k of Top-k/Least-k (None: the profile's).
+    seed : fixes every augmented view.
+    variant : ``"views"`` (the paper's definition) or ``"original"`` (the authors' script).
+    n_heldout, n_independent : held-out images (for the calibrated score and the Top/Least
+        control) and S_I images (for the S_C-vs-S_I contrast); None: as many as candidates,
+        at most as many as exist; 0: not measured.
+    cache : reuse (and store) the result in the encoder cache folder, in files
+        ``layermem-<measurement>-<code>.*`` keyed by the encoders' hashes, the sizes, K, k,
+        seed, variant and policy, and by the hash of memloc's code; storing a result removes
+        the same measurement made with older code.
+
+    Returns
+    -------
+    LayerMemResult
+        As :func:`memloc.metrics.layermem` returns it.
+    """
+    from memloc.artifacts import cache_root
+
+    profile = pair.profile
+    n_cand = len(pair.splits.candidate)
+    n_points = min(n_cand, profile.n_points if n_points is None else int(n_points))
+    k_aug = profile.k_aug if k_aug is None else int(k_aug)
+    top_k = profile.top_k if top_k is None else int(top_k)
+    n_held_avail = len(pair.splits.heldout) or len(pair.test)
+    n_heldout = min(n_held_avail, n_points if n_heldout is None else int(n_heldout))
+    n_indep = len(pair.splits.independent)
+    n_independent = min(n_indep, n_points if n_independent is None else int(n_independent))
+    sizes = {"candidate": n_points, "heldout": n_heldout, "independent": n_independent}
+
+    stem = None
+    if cache:
+        stem = Path(cache_root(cache_dir)) / _cache_stem(pair, sizes, k_aug, top_k, seed, variant)
+        cached = _load_result(stem, pair.f)
+        if cached is not None:
+            return cached
+    result = layermem(
+        pair.f,
+        pair.g,
+        pair.images("candidate", n_points),
+        k_aug=k_aug,
+        policy=pair.policy,
+        variant=variant,
+        seed=seed,
+        heldout_images=pair.images("heldout", n_heldout) if n_heldout else None,
+        independent_images=pair.images("independent", n_independent) if n_independent else None,
+        top_k=top_k,
+        batch_size=batch_size,
+    )
+    if stem is not None:
+        _save_result(result, stem)
+    return result
+
+
+# ----------------------------------------------------------------------------- T1
+
+
+def depth_trend(table: pd.DataFrame, column: str = "contrast") -> TestResult:
+    """Spearman's rho of ``table[column]`` against depth (the rows' forward order), with its
+    one-sided p-value for an increasing trend."""
+    if column not in table:
+        raise KeyError(f"table has no column {column!r}; columns: {list(table.columns)}")
+    return spearman_trend(table[column].to_numpy(float), alternative="greater")
+
+
+@dataclass(frozen=True)
+class ResidualStepTest:
+    """Are the score changes at residual sums smaller than at conv layers?
+
+    Attributes
+    ----------
+    statistic : the share of (residual, conv) pairs of steps where the residual step's
+        ``|Δ|`` is the smaller one (ties count one half): 1 when every residual step is
+        smaller than every conv step, 0.5 when they are alike (Mann-Whitney U / (n_r n_c)).
+    pvalue : exact permutation p-value: the share of all ways to label ``n_residual`` of the
+        steps as residual whose statistic is at least the observed one.
+    residual_mean, conv_mean : mean ``|Δ|`` of the residual and of the conv steps.
+    n_residual, n_conv : numbers of steps.
+    """
+
+    statistic: float
+    pvalue: float
+    residual_mean: float
+    conv_mean: float
+    n_residual: int
+    n_conv: int
+
+
+def _smaller_share(res: np.ndarray, conv: np.ndarray) -> float:
+    less = (res[:, None] < conv[None, :]).sum() + 0.5 * (res[:, None] == conv[None, :]).sum()
+    return float(less) / (len(res) * len(conv))
+
+
+def residual_step_test(table: pd.DataFrame, column: str = "delta_layermem") -> ResidualStepTest:
+    """Exact permutation test that residual sums change ``column`` less than conv layers do.
+
+    ``column`` holds the change from the previous measurement point (e.g. ``delta_layermem``,
+    ``delta_calibrated``); rows without one (the first) are skipped. The steps are split by
+    ``table["kind"]`` into ``"residual"`` and the rest. With the paper's ResNet9 (2 residual,
+    7 conv steps) the smallest attainable p-value is 1/36.
+    """
+    for col in (column, "kind"):
+        if col not in table:
+            raise KeyError(f"table has no column {col!r}; columns: {list(table.columns)}")
+    steps = table[table[column].notna()]
+    size = np.abs(steps[column].to_numpy(float))
+    is_res = (steps["kind"] == "residual").to_numpy()
+    n_res, n = int(is_res.sum()), len(size)
+    if n_res == 0 or n_res == n:
+        raise ValueError(
+            f"need residual and non-residual steps in {column!r}; kinds: {steps['kind'].tolist()}"
+        )
+    observed = _smaller_share(size[is_res], size[~is_res])
+    at_least, total = 0, 0
+    for chosen in itertools.combinations(range(n), n_res):
+        mask = np.zeros(n, bool)
+        mask[list(chosen)] = True
+        total += 1
+        at_least += _smaller_share(size[mask], size[~mask]) >= observed - 1e-12
+    return ResidualStepTest(
+        observed,
+        at_least / total,
+        float(size[is_res].mean()),
+        float(size[~is_res].mean()),
+        n_res,
+        n - n_res,
+    )
+
+
+def cross_fitted_groups(
+    result: LayerMemResult, k: int, *, set: str = "candidate", layer: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Raw per-image scores of the Top-k and Least-k images of ``set``, cross-fitted.
+
+    The images are ranked by their score at ``layer`` (default: the last) on the first half
+    of the view pairs and scored on the second half, so that noise in the ranking cannot
+    inflate the gap. (The table of :func:`memloc.metrics.layermem` averages this direction and
+    the reverse one; a test needs one direction, whose two groups are independent.)
+
+    Returns
+    -------
+    (top, least) : arrays of k raw scores (``sslmem_half_b``) at ``layer``.
+    """
+    layer = result.layers[-1].name if layer is None else layer
+    rank = result.scores(set, "sslmem_half_a")[layer].to_numpy(float)
+    score = result.scores(set, "sslmem_half_b")[layer].to_numpy(float)
+    if 2 * k > len(rank):
+        raise ValueError(f"k={k} needs at least {2 * k} {set} images, have {len(rank)}")
+    return score[top_indices(rank, k)], score[top_indices(rank, k, largest=False)]
+
+
+def _candidate_arrays(result: LayerMemResult) -> tuple[np.ndarray, np.ndarray]:
+    """Raw per-image scores of the candidates (n, L) and the mean alignment of f and g, the
+    reference of the metric's range guard."""
+    names = [p.name for p in result.layers]
+    raw = result.scores("candidate", "sslmem_raw")[names].to_numpy(float)
+    ref = (
+        result.scores("candidate", "align_f")[names].to_numpy(float)
+        + result.scores("candidate", "align_g")[names].to_numpy(float)
+    ) / 2
+    return raw, ref
+
+
+def _range_at(result: LayerMemResult, layer: str) -> float:
+    """The normaliser layermem() used at ``layer``: the candidates' range (guarded)."""
+    raw, ref = _candidate_arrays(result)
+    j = [p.name for p in result.layers].index(layer)
+    return float(_scale(raw, ref)[j])
+
+
+def gap_difference_test(
+    top_a, least_a, top_b, least_b, *, alternative: str = "greater"
+) -> TestResult:
+    """Is the gap mean(top_a) - mean(least_a) larger than mean(top_b) - mean(least_b)?
+
+    A t-test on the difference of the two gaps from four independent samples, with the
+    Welch-Satterthwaite degrees of freedom (with ``top_b``, ``least_b`` constant it is the
+    Welch test of ``top_a`` against ``least_a``).
+    """
+    groups = [np.asarray(g, float) for g in (top_a, least_a, top_b, least_b)]
+    if any(len(g) < 2 for g in groups):
+        raise ValueError("every group needs at least 2 values")
+    v = np.array([g.var(ddof=1) / len(g) for g in groups])
+    dof = np.array([len(g) - 1 for g in groups])
+    est = (groups[0].mean() - groups[1].mean()) - (groups[2].mean() - groups[3].mean())
+    se = math.sqrt(v.sum())
+    if se == 0:
+        raise ValueError("all four groups are constant; the test is undefined")
+    t = est / se
+    df = v.sum() ** 2 / np.sum(v**2 / dof)
+    if alternative == "greater":
+        p = _st.t.sf(t, df)
+    elif alternative == "less":
+        p = _st.t.cdf(t, df)
+    elif alternative == "two-sided":
+        p = 2 * _st.t.sf(abs(t), df)
+    else:
+        raise ValueError(f"unknown alternative {alternative!r}")
+    n = tuple(len(g) for g in groups)
+    return TestResult(float(t), float(p), alternative, df=float(df), estimate=float(est), n=n)
+
+
+def top_least_tests(result: LayerMemResult, k: int, layer: str | None = None) -> pd.DataFrame:
+    """Cross-fitted Top-k against Least-k at ``layer`` (default: the last), on the candidates
+    and, as the no-memorization control, on the held-out images, plus the excess of the
+    candidates' gap over the held-out gap.
+
+    Returns
+    -------
+    DataFrame
+        One row per set (``candidate``, ``heldout`` when measured, ``candidate - heldout``):
+        ``top``, ``least``, ``gap`` (normalised by the candidates' range at the layer, like
+        the table), Welch ``t``, ``df`` and one-sided ``p`` (top > least; for the last row,
+        candidate gap > held-out gap).
+    """
+    layer = result.layers[-1].name if layer is None else layer
+    scale = _range_at(result, layer)
+    rows, groups = [], {}
+    sets = ["candidate"] + (["heldout"] if (result.points["set"] == "heldout").any() else [])
+    for name in sets:
+        top, least = cross_fitted_groups(result, k, set=name, layer=layer)
+        groups[name] = (top, least)
+        test = welch_one_sided(top, least, alternative="greater")
+        rows.append(
+            {
+                "set": name,
+                "layer": layer,
+                "k": k,
+                "top": top.mean() / scale,
+                "least": least.mean() / scale,
+                "gap": (top.mean() - least.mean()) / scale,
+                "t": test.statistic,
+                "df": test.df,
+                "p": test.pvalue,
+            }
+        )
+    if "heldout" in groups:
+        test = gap_difference_test(*groups["candidate"], *groups["heldout"])
+        rows.append(
+            {
+                "set": "candidate - heldout",
+                "layer": layer,
+                "k": k,
+                "top": np.nan,
+                "least": np.nan,
+                "gap": test.estimate / scale,
+                "t": test.statistic,
+                "df": test.df,
+                "p": test.pvalue,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def top_least_points(
+    result: LayerMemResult, k: int, *, layer: str | None = None, set: str = "candidate"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (in the evaluated images of ``set``) of the k most and k least memorized
+    images by their score over all view pairs at ``layer`` (default: the last), most
+    memorized first and least memorized first."""
+    layer = result.layers[-1].name if layer is None else layer
+    score = result.scores(set, "sslmem_raw")[layer].to_numpy(float)
+    return top_indices(score, k), top_indices(score, k, largest=False)
+
+
+# ----------------------------------------------------------------------------- T3
+
+
+def default_overlap_k(n: int, cap: int = 100) -> int:
+    """The k of T3's top-k overlap: the paper's 100, at most a fifth of the n points."""
+    return max(1, min(cap, n // 5))
+
+
+def layer_agreement(scores: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Agreement of the per-image scores of every pair of layers.
+
+    Parameters
+    ----------
+    scores : (point x layer) per-image scores, columns in forward order (e.g.
+        ``LayerMemResult.per_point``). Rankings, so any per-layer shift or positive scale
+        (normalisation, calibration) gives the same answer.
+    k : size of the top sets compared.
+
+    Returns
+    -------
+    DataFrame
+        One row per pair ``layer_a`` before ``layer_b``: ``distance`` (steps apart in
+        forward order), ``overlap`` (points shared by the two top-k sets), ``overlap_fraction``,
+        ``chance`` (k / n), ``overlap_p`` (hypergeometric, one-sided), ``tau`` (Kendall's
+        tau-b) and ``tau_p`` (two-sided).
+    """
+    layers = list(scores.columns)
+    if len(layers) < 2:
+        raise ValueError("need at least two layers to compare")
+    rows = []
+    for (i, a), (j, b) in itertools.combinations(enumerate(layers), 2):
+        ov = topk_overlap(scores[a], scores[b], k)
+        tau = kendall_tau(scores[a], scores[b])
+        rows.append(
+            {
+                "layer_a": a,
+                "layer_b": b,
+                "distance": j - i,
+                "overlap": ov.overlap,
+                "overlap_fraction": ov.fraction,
+                "chance": ov.chance,
+                "overlap_p": ov.pvalue,
+                "tau": tau.statistic,
+                "tau_p": tau.pvalue,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def agreement_matrix(agreement: pd.DataFrame, value: str = "tau", diagonal: float = 1.0):
+    """A symmetric (layer x layer) DataFrame of one column of :func:`layer_agreement`."""
+    layers = list(dict.fromkeys(list(agreement["layer_a"]) + list(agreement["layer_b"])))
+    m = pd.DataFrame(np.nan, index=layers, columns=layers)
+    for _, row in agreement.iterrows():
+        m.loc[row["layer_a"], row["layer_b"]] = row[value]
+        m.loc[row["layer_b"], row["layer_a"]] = row[value]
+    for name in layers:
+        m.loc[name, name] = diagonal
+    return m
+
+
+@dataclass(frozen=True)
+class AdjacencyTest:
+    """Adjacent deep layers against distant layers (see :func:`adjacent_vs_distant`)."""
+
+    adjacent_mean: float
+    distant_mean: float
+    difference: float
+    pvalue: float
+    n_adjacent: int
+    n_distant: int
+    adjacent_pairs: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def adjacent_vs_distant(
+    agreement: pd.DataFrame,
+    *,
+    value: str = "tau",
+    deep_from: str = "5",
+    min_gap: int = 4,
+    max_exact: int = 200_000,
+    n_resamples: int = 20_000,
+    seed: int = 0,
+) -> AdjacencyTest:
+    """Do adjacent deep layers agree more than distant layers? A permutation test.
+
+    Adjacent deep pairs: neighbours in forward order, both at or after ``deep_from``. Distant
+    pairs: ``min_gap`` or more steps apart. The statistic is the difference of the mean
+    ``value`` of the two groups; the p-value is the share of all ways to pick as many pairs
+    from the pooled groups as "adjacent" whose difference is at least the observed one
+    (exact enumeration up to ``max_exact`` ways, else ``n_resamples`` random ones). The pairs
+    share layers and points, so they are not independent: read the p-value as how unusual
+    the adjacent pairs are among these pairs, not as a test over new data.
+    """
+    layers = list(dict.fromkeys(list(agreement["layer_a"]) + list(agreement["layer_b"])))
+    if deep_from not in layers:
+        raise KeyError(f"deep_from={deep_from!r} is not a layer; layers: {layers}")
+    start = layers.index(deep_from)
+    pos = {name: i for i, name in enumerate(layers)}
+    ia = agreement["layer_a"].map(pos).to_numpy()
+    ib = agreement["layer_b"].map(pos).to_numpy()
+    adjacent = (np.abs(ib - ia) == 1) & (np.minimum(ia, ib) >= start)
+    distant = np.abs(ib - ia) >= min_gap
+    x, y = agreement[value].to_numpy(float)[adjacent], agreement[value].to_numpy(float)[distant]
+    if len(x) == 0 or len(y) == 0:
+        raise ValueError(
+            f"no adjacent pairs from layer {deep_from!r} on ({len(x)}) or no pairs "
+            f"{min_gap}+ apart ({len(y)}); change deep_from or min_gap"
+        )
+    pooled = np.concatenate([x, y])
+    n, m = len(pooled), len(x)
+    observed = x.mean() - y.mean()
+    total = pooled.sum()
+
+    def diffs(chosen: np.ndarray) -> np.ndarray:  # chosen: (r, m) index sets
+        s = pooled[chosen].sum(axis=1)
+        return s / m - (total - s) / (n - m)
+
+    if math.comb(n, m) <= max_exact:
+        chosen = np.array(list(itertools.combinations(range(n), m)))
+    else:
+        rng = np.random.default_rng(seed)
+        chosen = np.argsort(rng.random((n_resamples, n)), axis=1)[:, :m]
+    p = float(np.mean(diffs(chosen) >= observed - 1e-12))
+    names = agreement.loc[adjacent, ["layer_a", "layer_b"]].astype(str)
+    pairs = tuple(f"{a}-{b}" for a, b in names.itertuples(index=False))
+    return AdjacencyTest(float(x.mean()), float(y.mean()), float(observed), p, m, n - m, pairs)
+
+
+# ----------------------------------------------------------------------------- A6
+
+SIZE_LADDER = (25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000)
+
+
+def stability_sizes(n_max: int, count: int = 4) -> list[int]:
+    """Point counts for A6: ``n_max`` and up to ``count - 1`` round numbers below it, not
+    below ``n_max / 10`` (quick: 150 -> 25, 50, 100, 150; cpu: 1000 -> 100, 250, 500, 1000;
+    the paper used 100, 500, 1000, 5000)."""
+    if n_max < 2:
+        raise ValueError(f"n_max must be at least 2, got {n_max}")
+    below = [s for s in SIZE_LADDER if n_max / 10 <= s < n_max]
+    return below[-(count - 1) :] + [int(n_max)] if count > 1 else [int(n_max)]
+
+
+def subset_layermem(result: LayerMemResult, candidates=None, heldout=None) -> pd.DataFrame:
+    """LayerMem per layer as :func:`memloc.metrics.layermem` defines it, on a subset.
+
+    The per-image raw scores of the chosen candidates are averaged and divided by their own
+    range (the normaliser depends on the evaluated set); ``calibrated`` subtracts the mean of
+    the chosen held-out images over the same range. On all images it equals the table's
+    ``layermem`` and ``calibrated``.
+
+    Parameters
+    ----------
+    result : a LayerMemResult (held-out images measured for ``calibrated``).
+    candidates, heldout : positions of the images to use (None: all).
+
+    Returns
+    -------
+    DataFrame
+        ``layer``, ``layermem``, ``calibrated`` (when held-out images were measured),
+        ``range`` (the normaliser used), ``n`` (candidates used).
+    """
+    names = [p.name for p in result.layers]
+    raw, ref = _candidate_arrays(result)
+    idx = np.arange(len(raw)) if candidates is None else np.asarray(candidates)
+    if len(idx) < 2:
+        raise ValueError("a subset needs at least 2 candidates (the range of 1 image is 0)")
+    scale = _scale(raw[idx], ref[idx])
+    out = pd.DataFrame({"layer": names, "layermem": raw[idx].mean(axis=0) / scale})
+    if (result.points["set"] == "heldout").any():
+        held = result.scores("heldout", "sslmem_raw")[names].to_numpy(float)
+        hidx = np.arange(len(held)) if heldout is None else np.asarray(heldout)
+        out["calibrated"] = out["layermem"] - held[hidx].mean(axis=0) / scale
+    out["range"] = scale
+    out["n"] = len(idx)
+    return out
+
+
+def stability_sweep(results: dict[int, LayerMemResult], sizes) -> pd.DataFrame:
+    """LayerMem on random subsets of each size, one subset per seed.
+
+    Parameters
+    ----------
+    results : ``{seed: LayerMemResult}``, each measured on the same candidates with its own
+        augmentation seed; the seed also draws the subsets (without replacement; a size equal
+        to the number of candidates uses them all).
+    sizes : point counts.
+
+    Returns
+    -------
+    DataFrame
+        ``seed``, ``n``, ``layer``, ``depth`` (forward position), ``layermem``,
+        ``calibrated`` (held-out images: all that were measured, the same for every size) and
+        ``range`` (the normaliser, which grows with the number of images).
+    """
+    frames = []
+    for seed, result in results.items():
+        n_all = int((result.points["set"] == "candidate").sum() // len(result.layers))
+        rng = np.random.default_rng(seed)
+        for n in sizes:
+            if n > n_all:
+                raise ValueError(f"size {n} exceeds the {n_all} measured candidates")
+            idx = np.arange(n_all) if n == n_all else np.sort(rng.choice(n_all, n, replace=False))
+            df = subset_layermem(result, idx)
+            df.insert(0, "depth", np.arange(len(df)))
+            df.insert(0, "seed", seed)
+            frames.append(df)
+    return pd.concat(frames, ignore_index=True)
+
+
+def stability_summary(sweep: pd.DataFrame, score: str = "calibrated") -> pd.DataFrame:
+    """Mean and standard deviation over seeds of ``score`` per size and layer (wide: one row
+    per layer in forward order, columns ``n=<size> mean``, ``n=<size> std``)."""
+    g = sweep.groupby(["depth", "layer", "n"])[score].agg(["mean", "std"]).reset_index()
+    wide = g.pivot(index=["depth", "layer"], columns="n", values=["mean", "std"])
+    sizes = sorted(sweep["n"].unique())
+    cols = {}
+    for n in sizes:
+        cols[f"n={n} mean"] = wide[("mean", n)]
+        cols[f"n={n} std"] = wide[("std", n)]
+    out = pd.DataFrame(cols).reset_index().drop(columns="depth")
+    return out
+
+
+@dataclass(frozen=True)
+class StabilityTest:
+    """How much LayerMem depends on the number of points (see :func:`stability_test`)."""
+
+    rho: float
+    pvalue: float
+    spread_ratio: float
+    max_cv: float
+    max_cv_layer: str
+    n_small: int
+    n_large: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def stability_test(sweep: pd.DataFrame, score: str = "calibrated") -> StabilityTest:
+    """Is the layer profile of ``score`` the same at every number of points?
+
+    - ``rho``, ``pvalue``: Spearman's rho between the layers' seed-mean scores at the smallest
+      and at the largest size, one-sided (the orderings agree).
+    - ``spread_ratio``: the mean over layers of the standard deviation across sizes of the
+      seed-mean score, divided by the standard deviation across layers of the layers' means
+      over all sizes. Below 1: the number of points moves a layer less than layers differ.
+    - ``max_cv``: the largest coefficient of variation across sizes (std / |mean|) of a
+      layer, and which layer; it is large wherever a layer's mean is close to 0.
+    """
+    means = sweep.groupby(["depth", "layer", "n"])[score].mean().unstack("n")
+    sizes = list(means.columns)
+    if len(sizes) < 2:
+        raise ValueError("need at least two sizes")
+    trend = spearman_trend(means[sizes[-1]].to_numpy(), means[sizes[0]].to_numpy())
+    across_n = means.std(axis=1, ddof=1)
+    across_layers = means.mean(axis=1).std(ddof=1)
+    ratio = float(across_n.mean() / across_layers) if across_layers > 0 else math.inf
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cv = (across_n / means.mean(axis=1).abs()).to_numpy()
+    i = int(np.nanargmax(np.where(np.isfinite(cv), cv, np.inf))) if len(cv) else 0
+    return StabilityTest(
+        trend.statistic,
+        trend.pvalue,
+        ratio,
+        float(cv[i]),
+        str(means.index[i][1]),
+        int(sizes[0]),
+        int(sizes[-1]),
+    )

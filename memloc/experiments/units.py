@@ -1,0 +1,856 @@
+"""What the unit-level result notebooks (F1, F2, F3b, A1, A2, A3) measure, in one place.
+
+Those notebooks ask the same questions of the same encoders:
+
+- UnitMem of an encoder f on its own candidates, always beside its two controls (issue 3):
+  the same architecture at random initialisation on the same images, and f on held-out images
+  it never saw. Memorization is read as the excess over them (:func:`unitmem_with_controls`).
+- Per-image SSLMem of the candidates (and of held-out images), to rank images
+  (:func:`point_sslmem`).
+- Per-layer comparisons with one-sided tests, and one verdict over a group of layers
+  (:func:`compare_layers`, :func:`paired_tests`, :func:`all_layers_test`).
+
+Every UnitMem measurement of the book uses the same views for every encoder
+(:func:`unitmem_policy`), so SSL, SL and the controls differ only in their weights.
+
+Measurements can be stored on disk (``cache_dir``; the helpers that take a pair use the
+encoder cache folder, ``<cache>/unitmem-<key>.npz``). A stored measurement is keyed by a hash
+of everything it depends on: the encoder's weights, the images, the settings and the source
+code of memloc's activations, augmentations, models and metrics. Several notebooks measure the
+same encoders on the same images; the second one reads the first one's result instead of
+running the encoder. Per-image SSLMem comes from the layer results' shared, stored measurement
+(:func:`memloc.experiments.layers.pair_layermem`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats as _st
+from torch import Tensor, nn
+
+from memloc.activations import resolve_layers
+from memloc.artifacts import cache_root, profile_policy, random_encoder
+from memloc.augment import AugmentPolicy
+from memloc.experiments.layers import pair_layermem
+from memloc.metrics import (
+    LayerMemResult,
+    UndefinedUnitsWarning,
+    UnitMemResult,
+    classmem,
+    excess_over_controls,
+    mean_activations,
+    mu_max_overlap,
+)
+from memloc.profiles import Profile, load_profile
+from memloc.stats import bootstrap_ci, ks_test, top_indices, welch_one_sided
+
+MODEL_LABELS = {"simclr": "SSL", "supervised": "SL"}
+"""How figures and tables name an encoder pair's framework."""
+
+ENCODERS = ("trained", "held-out", "random init")
+"""The three UnitMem measurements of one encoder: f on its candidates and the two controls."""
+
+CACHE_PREFIX = "unitmem-"
+"""Stored mean activations are ``<cache>/unitmem-<key>.npz`` (beside the encoder entries)."""
+
+_CODE_FILES = ("activations.py", "augment.py", "metrics/*.py", "models/*.py")
+
+
+# ------------------------------------------------------------------------------ basics
+
+
+def unitmem_policy(profile: str | Profile) -> AugmentPolicy:
+    """The views of every UnitMem measurement in the book: the profile's SimCLR policy.
+
+    The SSL encoder trained with these views; the SL encoder and both controls are measured
+    with the same ones so that only the weights differ between the encoders compared. (On
+    grey images the colour jitter is skipped, so the stronger jitter of the authors' UnitMem
+    scripts would make no difference there.)
+    """
+    return profile_policy(load_profile(profile), "simclr")
+
+
+def initial_encoder(profile: str | Profile, in_channels: int) -> nn.Module:
+    """The profile's architecture at random initialisation, seeded with the training seed.
+
+    The cache builds f and g from the same seed before training, so this is exactly f (and g)
+    at epoch 0: the random-initialisation control, and the first point of UnitMem over training.
+    """
+    profile = load_profile(profile)
+    return random_encoder(profile, seed=profile.seed, in_channels=in_channels)
+
+
+def deep_layers(layers) -> list[str]:
+    """The deep half of a list of measurement points (names in forward order).
+
+    For ResNet9 (``1, 2, 3, 4, Res2, 5, 6, 7, 8, Res6``) these are ``5, 6, 7, 8, Res6``: the
+    points after the first residual connection. Fixed before looking at any result.
+    """
+    names = [getattr(p, "name", p) for p in layers]
+    if len(names) < 2:
+        raise ValueError(f"need at least two layers to split into shallow and deep, got {names}")
+    return [str(n) for n in names[len(names) // 2 :]]
+
+
+def last_conv_layer(encoder: nn.Module) -> str:
+    """The last measurement point of kind ``"conv"`` (ResNet9: ``"8"``, the layer of the
+    paper's UnitMem-over-training figure); for encoders without one, the last unit point."""
+    points = resolve_layers(encoder, None, units=True)
+    convs = [p.name for p in points if p.kind == "conv"]
+    return convs[-1] if convs else points[-1].name
+
+
+# ------------------------------------------------------------------------------ disk cache
+
+
+def _code_hash() -> str:
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for pattern in _CODE_FILES:
+        for path in sorted(root.glob(pattern)):
+            h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def _update_tensor(h, t: Tensor) -> None:
+    t = t.detach().cpu().contiguous()
+    h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+    h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+
+
+def measurement_key(kind: str, encoders: list[nn.Module], images: list[Tensor], settings: dict):
+    """A hash of a measurement's inputs: encoder weights (and buffers), images, ``settings``
+    (JSON-able) and the source of the code that measures."""
+    h = hashlib.sha256(kind.encode() + b"\0" + _code_hash().encode())
+    for encoder in encoders:
+        h.update(type(encoder).__name__.encode())
+        for name, t in sorted(encoder.state_dict().items()):
+            h.update(name.encode())
+            _update_tensor(h, t)
+    for x in images:
+        _update_tensor(h, x)
+    h.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:20]
+
+
+def _policy_settings(policy) -> dict | None:
+    """The policy as JSON for a cache key, or None when it cannot be described (no caching)."""
+    if policy is None:
+        return {}
+    to_dict = getattr(policy, "to_dict", None)
+    return to_dict() if callable(to_dict) else None
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _measurement_cache(cache: bool) -> Path | None:
+    return cache_root() if cache else None
+
+
+# ------------------------------------------------------------------------------ UnitMem
+
+
+def _unitmem_from_mu(mu, points, n_points: int, config: dict, rest: str) -> UnitMemResult:
+    """A UnitMemResult from stored mean activations: the metric's own ``rescore`` computes the
+    scores, exactly as :func:`memloc.metrics.unitmem` would."""
+    stub = UnitMemResult(pd.DataFrame(), mu, np.arange(n_points), "unitmem", points, config)
+    with warnings.catch_warnings():
+        # Undefined units (dead ReLUs, common at random initialisation) are counted in the
+        # tables (``defined``); the warning would only repeat that on every call.
+        warnings.simplefilter("ignore", UndefinedUnitsWarning)
+        return stub.rescore(rest)
+
+
+def measure_unitmem(
+    encoder: nn.Module,
+    images: Tensor,
+    *,
+    k_aug: int,
+    policy,
+    rest: str = "mean",
+    seed: int = 0,
+    layers=None,
+    batch_size: int = 256,
+    cache_dir: str | Path | None = None,
+) -> UnitMemResult:
+    """:func:`memloc.metrics.unitmem`, reading and writing ``cache_dir`` when given.
+
+    Parameters
+    ----------
+    encoder, images, k_aug, policy, rest, seed, layers, batch_size : as for
+        :func:`memloc.metrics.unitmem` (``layers`` None: the encoder's unit points).
+    cache_dir : folder for stored mean activations (None: always measure). Only the mean
+        activations are stored, so ``rest`` can change without measuring again.
+
+    Returns
+    -------
+    UnitMemResult
+        Identical to ``unitmem(encoder, images, ...)``; undefined units are not warned about
+        (their ``defined`` is False and their score NaN).
+    """
+    points = resolve_layers(encoder, layers, units=True)
+    names = [p.name for p in points]
+    n = int(images.shape[0])
+    config = {"k_aug": int(k_aug), "seed": seed, "n_points": n}
+    path = None
+    policy_settings = _policy_settings(policy)
+    if cache_dir is not None and policy_settings is not None:
+        settings = {"k_aug": int(k_aug), "policy": policy_settings, "seed": seed, "layers": names}
+        key = measurement_key("unitmem", [encoder], [images], settings)
+        path = Path(cache_dir) / f"{CACHE_PREFIX}{key}.npz"
+        if path.exists():
+            with np.load(path) as stored:
+                mu = {name: stored[name] for name in names}
+            return _unitmem_from_mu(mu, points, n, config, rest)
+    _, mu = mean_activations(
+        encoder, images, layers=names, k_aug=k_aug, policy=policy, seed=seed, batch_size=batch_size
+    )
+    if path is not None:
+        buffer = io.BytesIO()
+        np.savez(buffer, **mu)
+        _atomic_write(path, buffer.getvalue())
+    return _unitmem_from_mu(mu, points, n, config, rest)
+
+
+@dataclass
+class UnitMemControls:
+    """UnitMem of one encoder on its own training images, beside its two controls.
+
+    Attributes
+    ----------
+    model : ``"SSL"`` or ``"SL"`` (figure labels).
+    trained : f on N of its candidates.
+    heldout : f on N held-out images (neither f nor g saw them).
+    random : the same architecture at random initialisation on the same N candidates.
+    config : N, K, rest, seed.
+    """
+
+    model: str
+    trained: UnitMemResult
+    heldout: UnitMemResult
+    random: UnitMemResult
+    config: dict = field(default_factory=dict)
+
+    @property
+    def layers(self) -> list[str]:
+        return [p.name for p in self.trained.layers]
+
+    def long(self) -> pd.DataFrame:
+        """One row per unit and measurement: ``model``, ``encoder`` (trained, held-out,
+        random init), ``layer``, ``unit``, ``unitmem``, ``defined``, ``argmax``. The
+        ``label`` column names the distribution in figures (``"SSL"``, ``"SSL held-out"``,
+        ``"random init"``)."""
+        frames = []
+        for encoder, result in zip(
+            ENCODERS, (self.trained, self.heldout, self.random), strict=True
+        ):
+            u = result.units[["layer", "unit", "unitmem", "defined", "argmax"]].copy()
+            label = {"trained": self.model, "held-out": f"{self.model} held-out"}.get(encoder)
+            u.insert(0, "label", label or encoder)
+            u.insert(0, "encoder", encoder)
+            u.insert(0, "model", self.model)
+            frames.append(u)
+        return pd.concat(frames, ignore_index=True)
+
+    def excess(self) -> pd.DataFrame:
+        """Per layer: mean UnitMem, the controls' means, the excess over each (with one-sided
+        Welch p-values over units) and ``excess``, the smaller of the two
+        (:func:`memloc.metrics.excess_over_controls`)."""
+        table = excess_over_controls(self.trained, {"random": self.random, "heldout": self.heldout})
+        table.insert(0, "model", self.model)
+        return table
+
+    def per_unit(self) -> pd.DataFrame:
+        """One row per unit of f: ``unitmem`` on its candidates, ``heldout_unitmem`` (the same
+        unit on held-out images), ``random_mean`` (mean over the layer's units at random
+        initialisation), ``excess_heldout`` = unitmem - heldout_unitmem (paired: the same
+        unit), ``excess_random`` = unitmem - random_mean, ``defined`` (on both image sets)."""
+        t = self.trained.units.set_index(["layer", "unit"])
+        h = self.heldout.units.set_index(["layer", "unit"]).reindex(t.index)
+        r = self.random.units
+        random_mean = r[r["defined"]].groupby("layer", sort=False)["unitmem"].mean()
+        out = pd.DataFrame(
+            {
+                "unitmem": t["unitmem"],
+                "heldout_unitmem": h["unitmem"],
+                "defined": t["defined"] & h["defined"],
+            }
+        ).reset_index()
+        out["random_mean"] = out["layer"].map(random_mean)
+        out["excess_heldout"] = out["unitmem"] - out["heldout_unitmem"]
+        out["excess_random"] = out["unitmem"] - out["random_mean"]
+        out.insert(0, "model", self.model)
+        return out
+
+
+def unitmem_with_controls(
+    pair,
+    *,
+    n_points: int | None = None,
+    k_aug: int | None = None,
+    rest: str = "mean",
+    seed: int | None = None,
+    random: UnitMemResult | None = None,
+    cache: bool = True,
+) -> UnitMemControls:
+    """UnitMem of ``pair.f`` on its candidates, on held-out images and at random initialisation.
+
+    Parameters
+    ----------
+    pair : an :class:`memloc.artifacts.EncoderPair` (SimCLR or supervised).
+    n_points, k_aug, seed : N images per set, K augmentations, the seed of the views (None:
+        the profile's ``n_points``, ``k_aug`` and ``seed``). Both image sets have N images:
+        UnitMem's baseline grows with N, so the sets must be equally large.
+    rest : ``"mean"`` (paper) or ``"median"`` (authors' scripts).
+    random : an already measured random-initialisation control on the same candidates (the
+        SSL and SL pairs of a profile share their split, so one measurement serves both).
+    cache : store and reuse the mean activations in the encoder cache folder.
+
+    Raises
+    ------
+    ValueError
+        When fewer than N held-out images exist, or ``random`` was measured on another N.
+    """
+    profile = pair.profile
+    n = int(n_points or profile.n_points)
+    k = int(k_aug if k_aug is not None else profile.k_aug)
+    seed = int(profile.seed if seed is None else seed)
+    policy = unitmem_policy(profile)
+    candidates = pair.images("candidate", n)
+    heldout = pair.images("heldout", n)
+    if len(candidates) < n or len(heldout) < n:
+        raise ValueError(
+            f"UnitMem with controls needs {n} candidates and {n} held-out images; the profile "
+            f"has {len(candidates)} and {len(heldout)}: lower n_points"
+        )
+    cache_dir = _measurement_cache(cache)
+    kwargs = dict(k_aug=k, policy=policy, rest=rest, seed=seed, cache_dir=cache_dir)
+    trained = measure_unitmem(pair.f, candidates, **kwargs)
+    held = measure_unitmem(pair.f, heldout, **kwargs)
+    if random is None:
+        init = initial_encoder(profile, pair.dataset.channels)
+        random = measure_unitmem(init, candidates, **kwargs)
+    elif len(random.groups) != n:
+        raise ValueError(f"the random-init control was measured on {len(random.groups)} images")
+    model = MODEL_LABELS.get(pair.framework, pair.framework)
+    config = {"n_points": n, "k_aug": k, "rest": rest, "seed": seed}
+    return UnitMemControls(model, trained, held, random, config)
+
+
+def classmem_beside_unitmem(
+    encoder: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    unitmem_result: UnitMemResult,
+    *,
+    model: str,
+    k_aug: int = 0,
+    policy=None,
+    rest: str = "mean",
+    seed: int = 0,
+) -> pd.DataFrame:
+    """ClassMem and UnitMem of every unit of one encoder, side by side (F2).
+
+    Parameters
+    ----------
+    encoder, images, labels : the encoder and the images ``unitmem_result`` was measured on,
+        with their class labels.
+    unitmem_result : UnitMem of ``encoder`` on ``images``.
+    model : label for figures (``"SSL"``, ``"SL"``, ``"random init"``).
+    k_aug, policy : ClassMem's augmentations; 0 (default) as in the authors' scripts.
+
+    Returns
+    -------
+    DataFrame
+        ``model, layer, unit, unitmem, classmem, difference`` (unitmem - classmem) and
+        ``defined`` (both scores defined).
+    """
+    if len(unitmem_result.groups) != len(images):
+        raise ValueError(
+            f"unitmem_result scores {len(unitmem_result.groups)} images, got {len(images)}"
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedUnitsWarning)
+        cm = classmem(encoder, images, labels, k_aug=k_aug, policy=policy, rest=rest, seed=seed)
+    u = unitmem_result.units.set_index(["layer", "unit"])
+    c = cm.units.set_index(["layer", "unit"]).reindex(u.index)
+    out = pd.DataFrame(
+        {
+            "unitmem": u["unitmem"],
+            "classmem": c["classmem"],
+            "defined": u["defined"] & c["defined"],
+        }
+    ).reset_index()
+    out["difference"] = out["unitmem"] - out["classmem"]
+    out.insert(0, "model", model)
+    return out
+
+
+# ------------------------------------------------------------------------------ tests
+
+
+def _ks_alternative(alternative: str) -> str:
+    # scipy's KS convention: "less" means the first sample's CDF lies below, its values larger.
+    return {"greater": "less", "less": "greater", "two-sided": "two-sided"}[alternative]
+
+
+def compare_layers(
+    a: pd.DataFrame,
+    b: pd.DataFrame,
+    *,
+    value: str = "unitmem",
+    layers=None,
+    alternative: str = "greater",
+) -> pd.DataFrame:
+    """Per layer, a one-sided Welch t-test and a KS test of ``a[value]`` against ``b[value]``.
+
+    Parameters
+    ----------
+    a, b : one row per unit with columns ``layer`` and ``value`` (rows with ``defined`` False
+        and NaN values are left out).
+    layers : layer names in order (None: those of ``a`` in order of appearance).
+    alternative : ``"greater"``: a's values are larger (Welch: mean; KS: a's distribution
+        lies to the right of b's); ``"less"``; ``"two-sided"``.
+
+    Returns
+    -------
+    DataFrame
+        ``layer, n_a, n_b, mean_a, mean_b, difference, t, welch_p, ks_D, ks_p``.
+    """
+    a, b = _defined(a), _defined(b)
+    layers = list(dict.fromkeys(a["layer"].astype(str))) if layers is None else list(layers)
+    rows = []
+    for layer in layers:
+        x = a.loc[a["layer"].astype(str) == str(layer), value].dropna().to_numpy(float)
+        y = b.loc[b["layer"].astype(str) == str(layer), value].dropna().to_numpy(float)
+        row = {"layer": str(layer), "n_a": len(x), "n_b": len(y)}
+        row["mean_a"] = x.mean() if len(x) else np.nan
+        row["mean_b"] = y.mean() if len(y) else np.nan
+        row["difference"] = row["mean_a"] - row["mean_b"]
+        if len(x) >= 2 and len(y) >= 2:
+            w = welch_one_sided(x, y, alternative=alternative)
+            ks = ks_test(x, y, alternative=_ks_alternative(alternative))
+            row.update(t=w.statistic, welch_p=w.pvalue, ks_D=ks.statistic, ks_p=ks.pvalue)
+        else:
+            row.update(t=np.nan, welch_p=np.nan, ks_D=np.nan, ks_p=np.nan)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def paired_tests(
+    df: pd.DataFrame, x: str, y: str, *, layers=None, alternative: str = "greater"
+) -> pd.DataFrame:
+    """Per layer, a paired one-sided t-test of ``df[x]`` against ``df[y]`` over the units.
+
+    Returns
+    -------
+    DataFrame
+        ``layer, n, mean_x, mean_y, mean_difference`` (x - y), ``t``, ``p``.
+    """
+    df = _defined(df)
+    layers = list(dict.fromkeys(df["layer"].astype(str))) if layers is None else list(layers)
+    rows = []
+    for layer in layers:
+        part = df[df["layer"].astype(str) == str(layer)][[x, y]].dropna()
+        row = {"layer": str(layer), "n": len(part)}
+        row["mean_x"], row["mean_y"] = part[x].mean(), part[y].mean()
+        row["mean_difference"] = row["mean_x"] - row["mean_y"]
+        if len(part) >= 2 and (part[x] - part[y]).std() > 0:
+            res = _st.ttest_rel(part[x], part[y], alternative=alternative)
+            row.update(t=float(res.statistic), p=float(res.pvalue))
+        else:
+            row.update(t=np.nan, p=np.nan)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def all_layers_test(
+    table: pd.DataFrame, layers, *, p: str = "welch_p", statistic: str = "t"
+) -> tuple[float, float]:
+    """One verdict for "the effect holds in every one of ``layers``" from per-layer tests.
+
+    The intersection-union test: the claim is supported at level alpha when each layer's
+    one-sided test rejects at alpha, so its p-value is the largest per-layer p-value (no
+    multiplicity correction is needed). A layer without a test (NaN) makes the p-value NaN.
+
+    Returns
+    -------
+    (statistic, p_value)
+        The smallest per-layer statistic (the weakest layer) and the largest p-value.
+    """
+    rows = table[table["layer"].astype(str).isin([str(x) for x in layers])]
+    if len(rows) != len(layers):
+        raise ValueError(f"table lacks some of the layers {list(layers)}")
+    pvalues = rows[p].to_numpy(float)
+    if np.isnan(pvalues).any():
+        return float(rows[statistic].min()), float("nan")
+    return float(rows[statistic].min()), float(pvalues.max())
+
+
+def _defined(df: pd.DataFrame) -> pd.DataFrame:
+    return df[df["defined"].astype(bool)] if "defined" in df else df
+
+
+# ------------------------------------------------------------------------------ SSLMem per image
+
+
+def point_sslmem(
+    pair,
+    *,
+    n_points: int | None = None,
+    k_aug: int | None = None,
+    top_k: int | None = None,
+    seed: int = 0,
+    cache: bool = True,
+) -> LayerMemResult:
+    """Per-image SSLMem of the pair's candidates, held-out and independent images at every
+    measurement point: the layer results' shared measurement
+    (:func:`memloc.experiments.layers.pair_layermem`, the paper's ``views`` variant, the pair's
+    training augmentations). With the same arguments as T1 it reads T1's stored result.
+    """
+    return pair_layermem(pair, n_points=n_points, k_aug=k_aug, top_k=top_k, seed=seed, cache=cache)
+
+
+def calibrated_sslmem(
+    result: LayerMemResult, set: str = "candidate", layer: str | None = None
+) -> pd.Series:
+    """Calibrated per-image SSLMem at ``layer`` (default: the last measured layer).
+
+    The normalised score ``m_l(x) / range_l`` minus the layer's ``heldout_offset`` (the mean
+    normalised score of images neither encoder saw): memorization as the excess over unseen
+    data. The offset shifts every image equally, so rankings are those of the raw score.
+
+    Returns
+    -------
+    Series
+        Indexed by the image's position in its set (``point``), named ``sslmem``.
+    """
+    layer = result.layers[-1].name if layer is None else str(layer)
+    table = result.table.set_index(result.table["layer"].astype(str))
+    if "heldout_offset" not in table:
+        raise ValueError("the LayerMem result has no held-out images; measure with heldout")
+    wide = result.scores(set, "sslmem")
+    if layer not in wide:
+        raise KeyError(f"layer {layer!r} not measured; have {list(wide.columns)}")
+    s = (wide[layer] - float(table.loc[layer, "heldout_offset"])).astype(float)
+    s.name = "sslmem"
+    return s.sort_index()
+
+
+# ------------------------------------------------------------------------------ F3b, A2, A3
+
+
+def driven_unitmem(result: UnitMemResult, layers=None) -> pd.DataFrame:
+    """For each image, the UnitMem of the units it drives: their mean UnitMem weighted by how
+    strongly the image activates each unit relative to the unit's usual level.
+
+    For image x and defined unit u of a layer, the relative drive is
+    ``r_u(x) = mu_u(x) / mean_x' mu_u(x')`` (1: the unit's average response; the ratio removes
+    each unit's activation scale, as UnitMem itself does), and the score is
+    ``sum_u r_u(x) UnitMem(u) / sum_u r_u(x)``: high when x drives high-UnitMem units above
+    their usual level. An image that silences every unit of a layer scores NaN there.
+
+    Returns
+    -------
+    DataFrame
+        Index ``point`` (position in the measured images), one column per layer.
+    """
+    if result.value != "unitmem":
+        raise ValueError("driven_unitmem needs a UnitMem result (per image), not ClassMem")
+    names = [p.name for p in result.layers] if layers is None else [str(x) for x in layers]
+    out = {}
+    for name in names:
+        units = result.units[result.units["layer"] == name].sort_values("unit")
+        defined = units["defined"].to_numpy(bool)
+        mu = np.asarray(result.mu[name], dtype=float)[:, units["unit"].to_numpy()][:, defined]
+        um = units["unitmem"].to_numpy(float)[defined]
+        drive = mu / mu.mean(axis=0, keepdims=True)
+        total = drive.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[name] = np.where(total > 0, drive @ um / total, np.nan)
+    frame = pd.DataFrame(out, index=pd.Index(np.asarray(result.groups), name="point"))
+    frame.columns.name = "layer"
+    return frame
+
+
+def top_least_unitmem(
+    encoder: nn.Module,
+    images: Tensor,
+    scores,
+    k: int,
+    *,
+    k_aug: int,
+    policy,
+    rest: str = "mean",
+    seed: int = 0,
+    cache_dir: str | Path | None = None,
+) -> pd.DataFrame:
+    """UnitMem of every unit over D' = the k highest-scoring images, and over D' = the k
+    lowest-scoring ones (A2): two measurements over equally large sets, so UnitMem's baseline
+    (which grows with |D'|) is the same for both.
+
+    Parameters
+    ----------
+    encoder, images : the encoder and the N images ``scores`` refers to.
+    scores : one score per image (e.g. calibrated SSLMem at the last layer), array or Series
+        indexed by position 0 ... N-1.
+    k : size of each set (2k <= N).
+
+    Returns
+    -------
+    DataFrame
+        ``set`` (``"Top-k"`` / ``"Least-k"``), ``layer``, ``unit``, ``unitmem``, ``defined``,
+        ``argmax`` (position in ``images``).
+    """
+    s = np.asarray(scores.sort_index() if isinstance(scores, pd.Series) else scores, dtype=float)
+    if s.shape != (len(images),):
+        raise ValueError(f"scores must score the {len(images)} images, got shape {s.shape}")
+    if not 0 < 2 * k <= len(images):
+        raise ValueError(f"k must be in 1 ... {len(images) // 2} (Top-k and Least-k disjoint)")
+    frames = []
+    for name, idx in (
+        ("Top-k", top_indices(s, k)),
+        ("Least-k", top_indices(s, k, largest=False)),
+    ):
+        result = measure_unitmem(
+            encoder,
+            images[torch.as_tensor(idx)],
+            k_aug=k_aug,
+            policy=policy,
+            rest=rest,
+            seed=seed,
+            cache_dir=cache_dir,
+        )
+        u = result.units[["layer", "unit", "unitmem", "defined"]].copy()
+        u["argmax"] = idx[result.units["argmax"].to_numpy(int)]
+        u.insert(0, "set", name)
+        frames.append(u)
+    return pd.concat(frames, ignore_index=True)
+
+
+def top_units(result: UnitMemResult, fraction: float) -> pd.DataFrame:
+    """Per layer, the ``ceil(fraction x defined units)`` units with the highest UnitMem
+    (at least one), as rows of ``result.units``."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must lie in (0, 1], got {fraction}")
+    frames = []
+    for p in result.layers:
+        u = result.units[(result.units["layer"] == p.name) & result.units["defined"]]
+        q = max(1, math.ceil(fraction * len(u))) if len(u) else 0
+        frames.append(u.sort_values(result.value, ascending=False, kind="stable").head(q))
+    return pd.concat(frames, ignore_index=True)
+
+
+def mu_max_share(result: UnitMemResult, scores, *, k: int, fraction: float = 0.1) -> pd.DataFrame:
+    """How often the mu_max image of a layer's top units is among the k most memorized images,
+    against the chance level k/N (A3).
+
+    Per layer the top units are the ``fraction`` with the highest UnitMem
+    (:func:`top_units`); each row comes from :func:`memloc.metrics.mu_max_overlap`, whose
+    binomial test treats units as independent. A last row ``all`` pools the layers and adds
+    the conservative count over *distinct* mu_max images (units sharing an image count once):
+    ``n_distinct_points``, ``n_distinct_hits``, ``distinct_fraction``, ``distinct_p``.
+
+    Returns
+    -------
+    DataFrame
+        ``layer, n_units, n_hits, fraction, chance, p_value, n_distinct_points`` (+ the
+        distinct-image columns, filled on the ``all`` row).
+    """
+    n = len(result.groups)
+    tops = top_units(result, fraction)
+    rows = []
+    for p in result.layers:
+        q = int((tops["layer"] == p.name).sum())
+        if q == 0:
+            continue
+        table = mu_max_overlap(result, scores, k=k, top_units=q)
+        rows.append(table[table["layer"] == p.name].iloc[0].to_dict())
+    s = np.asarray(scores.reindex(range(n)) if isinstance(scores, pd.Series) else scores, float)
+    top_set = set(top_indices(s, k).tolist())
+    hits = int(tops["argmax"].isin(top_set).sum())
+    distinct = pd.unique(tops["argmax"])
+    distinct_hits = int(sum(int(x) in top_set for x in distinct))
+    pooled = {
+        "layer": "all",
+        "n_units": len(tops),
+        "n_hits": hits,
+        "fraction": hits / len(tops),
+        "chance": k / n,
+        "p_value": float(_st.binomtest(hits, len(tops), k / n, alternative="greater").pvalue),
+        "n_distinct_points": len(distinct),
+        "n_distinct_hits": distinct_hits,
+        "distinct_fraction": distinct_hits / len(distinct),
+        "distinct_p": float(
+            _st.binomtest(distinct_hits, len(distinct), k / n, alternative="greater").pvalue
+        ),
+    }
+    return pd.DataFrame(rows + [pooled])
+
+
+def dominance_with_sslmem(result: UnitMemResult, scores: pd.Series) -> pd.DataFrame:
+    """Per image: how many units of each layer have their mu_max on it
+    (``UnitMemResult.dominance``), its SSLMem score and its rank (1 = most memorized),
+    sorted by the total number of units dominated."""
+    table = result.dominance()
+    s = scores.reindex(table.index)
+    table["sslmem"] = s.to_numpy(float)
+    table["sslmem_rank"] = s.rank(ascending=False, method="first").astype(int).to_numpy()
+    return table.sort_values(["total", "sslmem"], ascending=False, kind="stable")
+
+
+# ------------------------------------------------------------------------------ A1
+
+
+def training_encoders(pair) -> dict[int, nn.Module]:
+    """f at every kept epoch: 0 (its initialisation, :func:`initial_encoder`) unless a snapshot
+    of epoch 0 exists, every snapshot, and the final weights if no snapshot holds them."""
+    snapshots = pair.snapshots("f")
+    encoders = {} if 0 in snapshots else {0: initial_encoder(pair.profile, pair.dataset.channels)}
+    encoders.update(snapshots)
+    profile = pair.profile
+    final = profile.supervised_epochs if pair.framework == "supervised" else profile.epochs
+    encoders.setdefault(int(final), pair.f)
+    return dict(sorted(encoders.items()))
+
+
+def unitmem_over_training(
+    pair,
+    *,
+    layer: str,
+    n_points: int | None = None,
+    k_aug: int | None = None,
+    rest: str = "mean",
+    seed: int | None = None,
+    cache: bool = True,
+) -> pd.DataFrame:
+    """UnitMem of one layer of f at every kept epoch, on N candidates and N held-out images.
+
+    Returns
+    -------
+    DataFrame
+        ``epoch, set`` (``"candidates"`` / ``"held-out"``), ``unit, unitmem, defined``.
+        Epoch 0 is f's initialisation (the random-init control).
+    """
+    profile = pair.profile
+    n = int(n_points or profile.n_points)
+    k = int(k_aug if k_aug is not None else profile.k_aug)
+    seed = int(profile.seed if seed is None else seed)
+    policy = unitmem_policy(profile)
+    sets = {"candidates": pair.images("candidate", n), "held-out": pair.images("heldout", n)}
+    cache_dir = _measurement_cache(cache)
+    frames = []
+    for epoch, encoder in training_encoders(pair).items():
+        for name, images in sets.items():
+            # Every unit point costs the same forward pass as one, and the initialisation and
+            # the final weights were measured at every point already (F1): reuse them.
+            result = measure_unitmem(
+                encoder, images, k_aug=k, policy=policy, rest=rest, seed=seed, cache_dir=cache_dir
+            )
+            units = result.units
+            if layer not in set(units["layer"]):
+                raise KeyError(
+                    f"no unit point {layer!r}; have {list(dict.fromkeys(units['layer']))}"
+                )
+            u = units[units["layer"] == layer][["unit", "unitmem", "defined"]].copy()
+            u.insert(0, "set", name)
+            u.insert(0, "epoch", epoch)
+            frames.append(u)
+    return pd.concat(frames, ignore_index=True)
+
+
+def mean_with_ci(
+    df: pd.DataFrame, by: list[str], value: str = "unitmem", seed: int = 0
+) -> pd.DataFrame:
+    """Mean of ``value`` over the defined rows of each group, with a 95% bootstrap CI
+    (:func:`memloc.stats.bootstrap_ci`): columns ``*by, n, mean, low, high``."""
+    rows = []
+    for keys, part in _defined(df).groupby(by, sort=False):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        values = part[value].dropna().to_numpy(float)
+        row = dict(zip(by, keys, strict=True))
+        if len(values) >= 2:
+            ci = bootstrap_ci(values, seed=seed)
+            row.update(n=len(values), mean=ci.estimate, low=ci.low, high=ci.high)
+        else:
+            row.update(n=len(values), mean=values.mean() if len(values) else np.nan)
+            row.update(low=np.nan, high=np.nan)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------ reporting
+
+
+def spearman_difference(rho_a: float, n_a: int, rho_b: float, n_b: int) -> tuple[float, float]:
+    """One-sided test that Spearman's rho of sample a exceeds that of an independent sample b.
+
+    Fisher's z-transform with the variance 1.06 / (n - 3) of a Spearman coefficient
+    (Fieller, Hartley and Pearson, 1957).
+
+    Returns
+    -------
+    (z, p_value)
+    """
+    if n_a < 4 or n_b < 4:
+        raise ValueError(f"need at least 4 points per sample, got {n_a} and {n_b}")
+    clip = 1 - 1e-12
+    z_a, z_b = np.arctanh(np.clip([rho_a, rho_b], -clip, clip))
+    z = float((z_a - z_b) / math.sqrt(1.06 / (n_a - 3) + 1.06 / (n_b - 3)))
+    return z, float(_st.norm.sf(z))
+
+
+def verdict_markdown(entries: list[dict]) -> str:
+    """A Markdown list of recorded verdicts (``memloc.book.record_claim`` return values), for
+    a notebook's conclusion: the claim, the verdict, the test, its statistic and p-value."""
+    lines = []
+    for e in entries:
+        p = e.get("p_value")
+        p_text = "" if p is None else f", p = {p:.3g}"
+        stat = e.get("statistic")
+        stat_text = "" if stat is None else f"statistic {stat:.3g}"
+        lines.append(
+            f"- **{e['verdict']}** — {e['claim']} ({e['test']}; {stat_text}{p_text}"
+            + (f", α = {e['alpha']}" if e.get("alpha") is not None else "")
+            + ")"
+        )
+    return "\n".join(lines)
+
+
+def excess_per_unit(per_unit: pd.DataFrame) -> pd.DataFrame:
+    """Per epoch and unit, UnitMem on the candidates minus UnitMem on held-out images, for the
+    units defined on both (the output of :func:`unitmem_over_training`): ``epoch, unit,
+    excess``."""
+    d = _defined(per_unit)
+    wide = d.pivot_table(index=["epoch", "unit"], columns="set", values="unitmem").dropna()
+    return (wide["candidates"] - wide["held-out"]).rename("excess").reset_index()
+
+
+def format_ci(table: pd.DataFrame, digits: int = 3) -> pd.Series:
+    """``mean [low, high]`` strings from the columns of :func:`mean_with_ci`, for display."""
+    return table.apply(
+        lambda r: f"{r['mean']:.{digits}f} [{r['low']:.{digits}f}, {r['high']:.{digits}f}]",
+        axis=1,
+    )

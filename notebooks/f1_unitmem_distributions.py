@@ -1,0 +1,260 @@
+# %% [markdown]
+# # F1: UnitMem per layer, SSL against supervised learning
+#
+# **The paper's claim:** units of an encoder trained with self-supervised learning (SSL)
+# single out individual training images far more than the units of the same architecture
+# trained with labels (supervised learning, SL).
+#
+# **What this notebook measures:** UnitMem of every unit at every measurement point of two
+# encoders f of the same architecture, one trained with SimCLR (SSL) and one with
+# cross-entropy (SL), on the same N candidate images, which both trained on. Each
+# distribution is shown beside its two controls (methods chapter): the architecture at random
+# initialisation on the same images, and each f on N held-out images it never saw. The
+# memorization is the part above the controls.
+#
+# **Variant and score.** UnitMem as the paper defines it: $\mu_{-\max}$ is the *mean* of the
+# other $N-1$ images (parameter `rest`; the authors' scripts use the median), over K
+# augmented views per image. Every encoder is measured with the same views, the SSL
+# encoder's training augmentations, so that only the weights differ. The tests use the raw
+# UnitMem and the per-unit excess over the held-out control (the same unit measured on
+# held-out images, subtracted). Both encoders share the random-initialisation control (the
+# same images, views and initial weights), so the excess over it moves both distributions by
+# the same amount per layer and a test on it equals the test on raw UnitMem.
+
+# %% tags=["parameters"]
+profile = "cpu"
+dataset = None
+arch = None
+framework = "simclr"  # the SSL framework; the SL baseline is always "supervised"
+seed = None
+n_points = None
+k_aug = None
+rest = "mean"
+out_dir = "book/results/cpu/f1_unitmem_distributions"
+
+# %%
+import json
+import time
+
+import pandas as pd
+import seaborn as sns
+from IPython.display import Markdown, display
+
+from memloc.artifacts import encoder_pair
+from memloc.book import provenance, record_claim
+from memloc.experiments import units as U
+from memloc.figures import (
+    MODEL_COLORS,
+    new_figure,
+    save_figure,
+    save_table,
+    unitmem_distributions,
+)
+
+start = time.time()
+overrides = {
+    key: value
+    for key, value in dict(
+        dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug
+    ).items()
+    if value is not None
+}
+ssl_pair = encoder_pair(profile, framework, progress=False, **overrides)
+sl_pair = encoder_pair(profile, "supervised", progress=False, **overrides)
+p = ssl_pair.profile
+ssl = U.unitmem_with_controls(ssl_pair, rest=rest)
+sl = U.unitmem_with_controls(sl_pair, rest=rest, random=ssl.random)
+layers = ssl.layers
+deep = U.deep_layers(layers)
+Markdown(
+    f"Profile `{p.name}`: {p.dataset}, {p.arch} (width {p.width}); SSL = {framework} "
+    f"({p.epochs} epochs), SL = supervised ({p.supervised_epochs} epochs). "
+    f"N = {ssl.config['n_points']} images per set, K = {ssl.config['k_aug']} views, "
+    f"rest = `{rest}`. Deep layers (fixed in advance: the half after the first residual "
+    f"connection): {', '.join(deep)}."
+)
+
+# %% [markdown]
+# ## The distributions
+#
+# Each box summarises the units of one layer. SSL and SL are the trained encoders on their
+# candidates; "held-out" is the same encoder on images it never saw; "random init" is the
+# architecture before training. Units that never fire on these images (UnitMem undefined)
+# are left out and counted in the table below.
+
+# %%
+long = pd.concat([ssl.long(), sl.long()[lambda d: d["encoder"] != "random init"]])
+order = ["SSL", "SSL held-out", "SL", "SL held-out", "random init"]
+long = long.sort_values("label", key=lambda c: c.map(order.index), kind="stable")
+fig = unitmem_distributions(
+    long,
+    hue="label",
+    kind="box",
+    title="UnitMem per layer: trained encoders and their controls",
+)
+save_figure(fig, out_dir, "unitmem_distributions")
+fig
+
+# %%
+fig = unitmem_distributions(
+    long[long["label"].isin(["SSL", "SL", "random init"])],
+    hue="label",
+    kind="violin",
+    title="UnitMem per layer, SSL vs SL (violins)",
+)
+save_figure(fig, out_dir, "unitmem_violins")
+fig
+
+# %% [markdown]
+# The memorization part: for every unit, UnitMem on its training images minus UnitMem of the
+# same unit on held-out images. Zero means the unit is exactly as selective for images it
+# never saw.
+
+# %%
+per_unit = pd.concat([ssl.per_unit(), sl.per_unit()], ignore_index=True)
+fig, axes = new_figure(width=max(5.0, 0.9 * len(layers)), height=3.4)
+ax = axes[0, 0]
+data = per_unit[per_unit["defined"]].assign(layer=lambda d: d["layer"].astype(str))
+sns.boxplot(
+    data=data,
+    x="layer",
+    y="excess_heldout",
+    hue="model",
+    order=layers,
+    palette={m: MODEL_COLORS[m] for m in ("SSL", "SL")},
+    showfliers=False,
+    linewidth=0.8,
+    ax=ax,
+)
+ax.axhline(0, color="0.3", lw=0.8)
+ax.set(xlabel="layer", ylabel="UnitMem: candidates − held-out")
+ax.set_title("Excess over the held-out control, per unit")
+ax.legend(title=None, fontsize=8)
+save_figure(fig, out_dir, "excess_over_heldout")
+fig
+
+# %% [markdown]
+# ## Per-layer means and the excess over the controls
+#
+# `mean`: mean UnitMem over the defined units; `random_mean`, `heldout_mean`: the controls;
+# `*_excess`: the difference, with a one-sided Welch p-value over units; `excess`: the
+# smaller of the two excesses, the part neither control explains.
+
+# %%
+excess = pd.concat([ssl.excess(), sl.excess()], ignore_index=True)
+counts = (
+    long.groupby(["label", "layer"], sort=False)["defined"]
+    .agg(n_units="size", n_defined="sum")
+    .reset_index()
+)
+save_table(excess, out_dir, "unitmem_excess")
+save_table(counts, out_dir, "defined_units")
+means = long[long["defined"]].pivot_table(
+    index="layer", columns="label", values="unitmem", aggfunc="mean", sort=False
+)[order]
+for model in ("SSL", "SL"):
+    means[f"{model} excess"] = excess[excess["model"] == model].set_index("layer")["excess"]
+display(means.reindex(layers).round(3))
+Markdown(
+    "Mean UnitMem per layer; `excess` is the smaller of the excesses over the two controls. "
+    "Undefined units (never active on these images) per encoder: "
+    + ", ".join(
+        f"{label} {int(n)}"
+        for label, n in (counts["n_units"] - counts["n_defined"])
+        .groupby(counts["label"])
+        .sum()
+        .items()
+    )
+    + "."
+)
+
+# %% [markdown]
+# ## Tests: SSL against SL, per layer
+#
+# One-sided Welch t-test (mean UnitMem of SSL units > SL units) and one-sided
+# Kolmogorov–Smirnov test (the SSL distribution lies to the right of the SL one), on the raw
+# UnitMem and on the per-unit excess over the held-out control.
+
+# %%
+raw_tests = U.compare_layers(ssl.per_unit(), sl.per_unit(), value="unitmem", layers=layers)
+excess_tests = U.compare_layers(
+    ssl.per_unit(), sl.per_unit(), value="excess_heldout", layers=layers
+)
+tests = raw_tests.merge(excess_tests, on="layer", suffixes=("", "_excess"))
+tests.insert(1, "deep", tests["layer"].isin(deep))
+save_table(tests, out_dir, "ssl_vs_sl_tests")
+shown = tests[
+    ["layer", "deep", "mean_a", "mean_b", "t", "welch_p", "ks_D", "ks_p"]
+    + ["difference_excess", "t_excess", "welch_p_excess"]
+].rename(columns={"mean_a": "SSL", "mean_b": "SL", "difference_excess": "excess SSL − SL"})
+display(shown.round(4))
+
+# %% [markdown]
+# ## Verdict
+#
+# The claim is about the deep layers, so the verdict asks whether SSL units exceed SL units
+# in *every* deep layer: an intersection–union test, whose p-value is the largest of the
+# per-layer one-sided p-values and whose statistic is the smallest per-layer statistic.
+
+# %%
+claim = "SSL units memorize single images more than SL units (deep layers)"
+entries = []
+t_min, p_max = U.all_layers_test(raw_tests, deep, p="welch_p", statistic="t")
+entries.append(
+    record_claim(
+        out_dir,
+        result="F1",
+        claim=claim,
+        test=f"one-sided Welch t on UnitMem per deep layer ({', '.join(deep)}); min t, max p",
+        statistic=t_min,
+        p_value=p_max,
+        holds=t_min > 0,
+        profile=profile,
+    )
+)
+d_min, p_max = U.all_layers_test(raw_tests, deep, p="ks_p", statistic="ks_D")
+entries.append(
+    record_claim(
+        out_dir,
+        result="F1",
+        claim=claim + ", whole distributions",
+        test="one-sided KS (SSL to the right of SL) per deep layer; min D, max p",
+        statistic=d_min,
+        p_value=p_max,
+        profile=profile,
+    )
+)
+t_min, p_max = U.all_layers_test(excess_tests, deep, p="welch_p", statistic="t")
+entries.append(
+    record_claim(
+        out_dir,
+        result="F1",
+        claim="SSL units exceed their held-out control more than SL units (deep layers)",
+        test="one-sided Welch t on the per-unit excess over held-out images per deep layer",
+        statistic=t_min,
+        p_value=p_max,
+        holds=t_min > 0,
+        profile=profile,
+    )
+)
+significant = raw_tests[raw_tests["welch_p"] < 0.05]["layer"].tolist()
+Markdown(
+    U.verdict_markdown(entries)
+    + "\n\nLayers where SSL UnitMem exceeds SL UnitMem at p < 0.05 (Welch): "
+    + (", ".join(significant) if significant else "none")
+    + f" (of {len(layers)}). The poster gives no numbers for this figure; compare the shape."
+)
+
+# %% [markdown]
+# ## Provenance
+
+# %%
+info = provenance(
+    profile=profile,
+    encoder_hashes={"SSL": ssl_pair.hashes, "SL": sl_pair.hashes},
+    n_points=ssl.config["n_points"],
+    k_aug=ssl.config["k_aug"],
+    rest=rest,
+    wall_time_s=round(time.time() - start, 1),
+)
+Markdown("```json\n" + json.dumps(info, indent=2, default=str) + "\n```")

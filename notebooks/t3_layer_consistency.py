@@ -1,0 +1,226 @@
+# %% [markdown]
+# # T3: Do the layers agree on which images are memorized?
+#
+# **The paper's claim.** The images most memorized at one layer are largely the images most
+# memorized at the neighbouring layer when both layers are deep, while layers far apart in the
+# encoder rank the images differently.
+#
+# **What this notebook measures.** For every pair of the ten ResNet9 measurement points: the
+# overlap of the k most memorized candidates (k = 100 in the paper; here at most a fifth of
+# the evaluated images), against the overlap k/N two unrelated rankings would share, and
+# Kendall's τ between the two layers' per-image scores, with p-values. The per-image score
+# is SSLMem at that layer (the paper's definition, `views` variant), from the same measurement
+# as T1. Rankings within a layer do not change when the layer's scores are shifted or scaled,
+# so the raw, normalised and calibrated scores give the same answer here; the f-vs-g offset
+# does not matter. What does matter is that layers are computed from each other: even without
+# any memorization, nearby layers may rank images alike. The same analysis on **held-out
+# images** that neither encoder saw is the control for that.
+
+# %% tags=["parameters"]
+profile = "cpu"
+dataset = None  # None: the profile's data set
+arch = None  # None: the profile's architecture (ResNet9)
+framework = "simclr"
+seed = 0  # seed of the augmented views of the measurement (training uses the profile's seed)
+n_points = None  # candidates evaluated (and as many held-out images); None: the profile's
+k_aug = None  # view pairs per image; None: the profile's
+top_k = None  # overlap k; None: min(100, n_points // 5)
+variant = "views"  # "views": the paper's definition; "original": the authors' script
+out_dir = "book/results/cpu/t3_layer_consistency"
+
+# %%
+import time
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from IPython.display import Markdown, display
+
+from memloc.artifacts import encoder_pair
+from memloc.book import provenance, record_claim
+from memloc.experiments import layers as lx
+from memloc.figures import MODEL_COLORS, new_figure, save_figure, save_table
+
+start = time.time()
+overrides = {
+    k: v
+    for k, v in dict(dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug).items()
+    if v is not None
+}
+pair = encoder_pair(profile, framework, progress=False, **overrides)
+# The same measurement as T1 (same arguments): reused from the cache when T1 ran first.
+result = lx.pair_layermem(pair, seed=seed, variant=variant)
+cfg = result.config
+scores = {"candidates": result.per_point, "held-out": result.scores("heldout", "sslmem")}
+n = len(scores["candidates"])
+k = lx.default_overlap_k(n) if top_k is None else int(top_k)
+agreement = {name: lx.layer_agreement(s, k) for name, s in scores.items()}
+layers = list(result.per_point.columns)
+display(
+    Markdown(
+        f"Profile `{profile}`: {pair.profile.dataset}, {n} candidates and "
+        f"{len(scores['held-out'])} held-out images, K = {cfg['k_aug']} view pairs each, "
+        f"variant `{cfg['variant']}`. Top-k overlap with k = {k}: two unrelated rankings "
+        f"share k/N = {k / n:.2f} of their top sets on average."
+    )
+)
+
+# %% [markdown]
+# ## Overlap and Kendall τ for every pair of layers
+#
+# One row per pair: the number and share of shared top-k images with the hypergeometric
+# p-value of an overlap at least this large by chance, and Kendall's τ-b with its two-sided
+# p-value. Candidates first, then the held-out control.
+
+# %%
+long = pd.concat([a.assign(images=name) for name, a in agreement.items()], ignore_index=True)
+save_table(long, out_dir, "layer_agreement")
+cols = [
+    "layer_a",
+    "layer_b",
+    "distance",
+    "overlap",
+    "overlap_fraction",
+    "chance",
+    "overlap_p",
+    "tau",
+    "tau_p",
+]
+display(agreement["candidates"][cols].round(4))
+display(agreement["held-out"][cols].round(4))
+
+# %% [markdown]
+# ## Heatmaps
+#
+# Top row: the candidates (images f trained on); bottom row: held-out images. Left: the share
+# of the top-k sets two layers share (chance level k/N in the colour bar's label); right:
+# Kendall's τ.
+
+# %%
+fig, axes = new_figure(2, 2, width=5.2, height=4.4)
+for row, name in enumerate(agreement):
+    ov = lx.agreement_matrix(agreement[name], "overlap_fraction")
+    tau = lx.agreement_matrix(agreement[name], "tau")
+    save_table(ov.reset_index(names="layer"), out_dir, f"overlap_matrix_{name}")
+    save_table(tau.reset_index(names="layer"), out_dir, f"tau_matrix_{name}")
+    sns.heatmap(
+        ov,
+        ax=axes[row, 0],
+        vmin=0,
+        vmax=1,
+        cmap="viridis",
+        annot=True,
+        fmt=".2f",
+        annot_kws={"size": 7},
+        square=True,
+        cbar_kws={"label": f"top-{k} overlap (chance {k / n:.2f})"},
+    )
+    sns.heatmap(
+        tau,
+        ax=axes[row, 1],
+        vmin=-1,
+        vmax=1,
+        cmap="vlag",
+        annot=True,
+        fmt=".2f",
+        annot_kws={"size": 7},
+        square=True,
+        cbar_kws={"label": "Kendall τ"},
+    )
+    axes[row, 0].set_title(f"{name}: top-{k} overlap")
+    axes[row, 1].set_title(f"{name}: Kendall τ")
+save_figure(fig, out_dir, "heatmaps")
+fig
+
+# %% [markdown]
+# ## Agreement against distance in the encoder
+#
+# Mean Kendall τ of all pairs of layers the same number of measurement points apart (error
+# bars: the spread over those pairs), candidates against held-out images.
+
+# %%
+fig, axes = new_figure(width=5.5, height=3.4)
+ax = axes[0, 0]
+colors = {"candidates": MODEL_COLORS["SSL"], "held-out": MODEL_COLORS["held-out"]}
+for off, (name, a) in zip((-0.06, 0.06), agreement.items(), strict=True):
+    g = a.groupby("distance")["tau"].agg(["mean", "std"])
+    ax.errorbar(
+        g.index + off,
+        g["mean"],
+        yerr=g["std"].fillna(0),
+        marker="o",
+        capsize=3,
+        label=name,
+        color=colors[name],
+    )
+ax.axhline(0, color="0.4", lw=0.8)
+ax.set_xlabel("distance in forward order (measurement points)")
+ax.set_ylabel("Kendall τ")
+ax.legend(fontsize=8)
+save_figure(fig, out_dir, "tau_vs_distance")
+fig
+
+# %% [markdown]
+# ## Verdict
+#
+# Adjacent deep pairs are the neighbouring measurement points from layer `5` on (`5-6`,
+# `6-7`, `7-8`, `8-Res6`); distant pairs are at least four points apart (21 pairs). The
+# statistic is the mean τ of the adjacent deep pairs minus that of the distant pairs; its
+# p-value is exact, over every way to pick four of the 25 pairs as "adjacent". The pairs share
+# layers and images, so this p-value says how unusual the adjacent pairs are among these
+# pairs rather than being a test over new data. The same statistic on held-out images is the
+# control: if it is as large there, neighbouring layers agree because they are computed from
+# each other, not because they memorized the same images.
+
+# %%
+test = lx.adjacent_vs_distant(agreement["candidates"])
+control = lx.adjacent_vs_distant(agreement["held-out"])
+tests = pd.DataFrame(
+    [{"images": "candidates", **test.to_dict()}, {"images": "held-out", **control.to_dict()}]
+).drop(columns="adjacent_pairs")
+save_table(tests, out_dir, "adjacent_vs_distant")
+display(tests.round(4))
+verdict = record_claim(
+    out_dir,
+    result="T3",
+    claim="Adjacent deep layers agree on the memorized images more than distant layers",
+    test="mean Kendall tau of adjacent pairs from layer 5 minus mean tau of pairs >= 4 apart, "
+    "exact permutation test over the pairs",
+    statistic=test.difference,
+    p_value=test.pvalue,
+    holds=test.difference > 0,
+    profile=profile,
+)
+adj = agreement["candidates"][agreement["candidates"]["distance"] == 1]
+far_ov = agreement["candidates"][agreement["candidates"]["distance"] >= 4]
+display(
+    Markdown(
+        f"**Verdict at profile `{profile}`: {verdict['verdict']}.** On the candidates, adjacent "
+        f"deep pairs have mean τ = {test.adjacent_mean:+.3f} and distant pairs "
+        f"{test.distant_mean:+.3f} (difference {test.difference:+.3f}, exact p = "
+        f"{test.pvalue:.3g}). On held-out images the same difference is "
+        f"{control.difference:+.3f} (p = {control.pvalue:.3g}), so "
+        + (
+            "the pattern is at least as strong without memorization: it reflects how the "
+            "layers are built on each other more than what they memorized."
+            if control.difference >= test.difference
+            else "the candidates' pattern is stronger than the one the architecture alone "
+            "produces on unseen images."
+        )
+        + f" Top-{k} overlaps: {adj['overlap_fraction'].mean():.2f} on average between "
+        f"neighbouring points, {far_ov['overlap_fraction'].mean():.2f} between points four or "
+        f"more apart, chance {k / n:.2f}."
+    )
+)
+
+# %% [markdown]
+# ## Provenance
+
+# %%
+provenance(
+    profile=profile,
+    framework=framework,
+    encoder_hashes=pair.hashes,
+    measurement={**cfg, "overlap_k": k},
+    wall_time_s=round(time.time() - start, 1),
+)

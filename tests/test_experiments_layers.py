@@ -1,0 +1,323 @@
+"""memloc.experiments.layers: the tests behind T1, T3 and A6, on tiny synthetic inputs."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy import stats as st
+
+import memloc.experiments.layers as L
+from memloc.augment import AugmentPolicy
+from memloc.metrics import LayerMemResult, layermem
+from memloc.models import create
+from memloc.models.base import MeasurementPoint
+
+POINTS = ["1", "2", "3", "4", "Res2", "5", "6", "7", "8", "Res6"]
+
+
+def fake_result(raw_c, raw_h=None, half_a=None, half_b=None, layers=None, align=10.0):
+    """A LayerMemResult from per-image arrays (n, L): what layermem() would return for them."""
+    raw_c = np.asarray(raw_c, float)
+    n, n_layers = raw_c.shape
+    layers = layers or [str(i + 1) for i in range(n_layers)]
+    points = [MeasurementPoint(name, f"m{name}", "conv") for name in layers]
+    scale = raw_c.max(axis=0) - raw_c.min(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    sets = {"candidate": (raw_c, half_a, half_b)}
+    if raw_h is not None:
+        sets["heldout"] = (np.asarray(raw_h, float), None, None)
+    frames = []
+    for name, (raw, ha, hb) in sets.items():
+        m = raw.shape[0]
+        ha = raw if ha is None else np.asarray(ha, float)
+        hb = raw if hb is None else np.asarray(hb, float)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "set": name,
+                    "point": np.repeat(np.arange(m), n_layers),
+                    "layer": np.tile(layers, m),
+                    "sslmem": (raw / scale).reshape(-1),
+                    "sslmem_raw": raw.reshape(-1),
+                    "sslmem_scale_free": raw.reshape(-1),
+                    "sslmem_half_a": ha.reshape(-1),
+                    "sslmem_half_b": hb.reshape(-1),
+                    "align_f": np.full(m * n_layers, align),
+                    "align_g": np.full(m * n_layers, align),
+                }
+            )
+        )
+    table = pd.DataFrame({"layer": layers, "kind": "conv", "layermem": raw_c.mean(0) / scale})
+    if raw_h is not None:
+        table["calibrated"] = table["layermem"] - np.asarray(raw_h).mean(0) / scale
+    per_point = pd.DataFrame(raw_c / scale, columns=pd.Index(layers, name="layer"))
+    return LayerMemResult(table, per_point, pd.concat(frames, ignore_index=True), points, {}, [])
+
+
+# ----------------------------------------------------------------------------- T1
+
+
+def test_depth_trend_is_spearman_against_forward_order():
+    table = pd.DataFrame({"contrast": [0.0, 0.1, 0.05, 0.3, 0.4]})
+    res = L.depth_trend(table)
+    expected = st.spearmanr(np.arange(5), table["contrast"], alternative="greater")
+    assert res.statistic == pytest.approx(0.9)
+    assert res.pvalue == pytest.approx(expected.pvalue)
+    assert L.depth_trend(table.iloc[::-1].reset_index(drop=True)).statistic == pytest.approx(-0.9)
+    with pytest.raises(KeyError, match="no column"):
+        L.depth_trend(table, "calibrated")
+
+
+def test_residual_step_test_exact_values():
+    kinds = ["conv", "conv", "conv", "residual", "conv", "residual"]
+    # Residual steps smaller than every conv step: the most extreme of C(5, 2) = 10 labelings.
+    small = pd.DataFrame({"kind": kinds, "d": [np.nan, 0.3, -0.2, 0.01, 0.4, -0.02]})
+    res = L.residual_step_test(small, "d")
+    assert res.statistic == 1.0
+    assert res.pvalue == pytest.approx(1 / 10)
+    assert (res.n_residual, res.n_conv) == (2, 3)
+    assert res.residual_mean == pytest.approx(0.015)
+    assert res.conv_mean == pytest.approx(0.3)
+    # Residual steps the largest: statistic 0, every labeling is at least as extreme.
+    large = small.assign(d=[np.nan, 0.01, 0.02, 0.5, 0.03, -0.6])
+    res = L.residual_step_test(large, "d")
+    assert res.statistic == 0.0 and res.pvalue == 1.0
+    # Ties count one half.
+    tied = small.assign(d=[np.nan, 0.1, 0.1, 0.1, 0.1, 0.1])
+    assert L.residual_step_test(tied, "d").statistic == 0.5
+    with pytest.raises(ValueError, match="residual and non-residual"):
+        L.residual_step_test(small.assign(kind="conv"), "d")
+
+
+def test_gap_difference_reduces_to_welch_and_detects_excess():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(1, 1, 30), rng.normal(0, 2, 25)
+    res = L.gap_difference_test(a, b, np.zeros(10), np.zeros(12))
+    welch = st.ttest_ind(a, b, equal_var=False, alternative="greater")
+    assert res.statistic == pytest.approx(welch.statistic)
+    assert res.pvalue == pytest.approx(welch.pvalue)
+    assert res.df == pytest.approx(welch.df)
+    # Same gap in both sets: no excess; a larger gap in the first: a small p.
+    same = L.gap_difference_test(a, b, a, b)
+    assert same.estimate == pytest.approx(0) and same.pvalue == pytest.approx(0.5)
+    big = L.gap_difference_test(a + 3, b, a, b)
+    se = math.sqrt(2 * (a.var(ddof=1) / 30 + b.var(ddof=1) / 25))
+    assert big.estimate == pytest.approx(3)
+    assert big.statistic == pytest.approx(3 / se)
+    assert big.pvalue < 1e-4
+    with pytest.raises(ValueError, match="constant"):
+        L.gap_difference_test(np.ones(3), np.ones(3), np.ones(3), np.ones(3))
+
+
+def test_cross_fitted_groups_rank_on_one_half_and_score_on_the_other():
+    n = 8
+    half_a = np.array([[0.0, v] for v in [5, 1, 7, 3, 0, 6, 2, 4]])  # ranks by the last layer
+    half_b = np.array([[0.0, 10 * i] for i in range(n)])
+    res = fake_result((half_a + half_b) / 2, half_a=half_a, half_b=half_b)
+    top, least = L.cross_fitted_groups(res, 2)
+    # Top-2 by half_a: points 2 (7) and 5 (6); least-2: points 4 (0) and 1 (1).
+    assert top.tolist() == [20, 50]
+    assert least.tolist() == [40, 10]
+    with pytest.raises(ValueError, match="at least 10"):
+        L.cross_fitted_groups(res, 5)
+
+
+def test_top_least_tests_separate_signal_from_the_heldout_control():
+    rng = np.random.default_rng(1)
+    n, layers = 200, 2
+    # Candidates: a stable per-image effect that both halves share; held-out: noise only.
+    effect = rng.normal(0, 1, (n, layers))
+    ha, hb = effect + rng.normal(0, 0.3, (n, layers)), effect + rng.normal(0, 0.3, (n, layers))
+    noise = rng.normal(0, 1, (n, layers))
+    res = fake_result((ha + hb) / 2, raw_h=noise, half_a=ha, half_b=hb)
+    tests = L.top_least_tests(res, 20).set_index("set")
+    assert list(tests.index) == ["candidate", "heldout", "candidate - heldout"]
+    assert tests.loc["candidate", "p"] < 1e-6
+    assert tests.loc["candidate", "gap"] > 0
+    # The held-out 'halves' are the same array here, so the selection gap is pure selection:
+    # the test is still computed the same way; the excess row compares the two gaps.
+    assert tests.loc["candidate - heldout", "t"] == pytest.approx(
+        L.gap_difference_test(
+            *L.cross_fitted_groups(res, 20), *L.cross_fitted_groups(res, 20, set="heldout")
+        ).statistic
+    )
+    top, least = L.top_least_points(res, 5)
+    raw_last = ((ha + hb) / 2)[:, -1]
+    assert raw_last[top].min() >= np.sort(raw_last)[-5]
+    assert raw_last[least].max() <= np.sort(raw_last)[4]
+
+
+# ----------------------------------------------------------------------------- T3
+
+
+def test_layer_agreement_identical_reversed_and_rank_invariant():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=50)
+    scores = pd.DataFrame({"a": x, "b": 3 * x + 7, "c": -x})
+    agree = L.layer_agreement(scores, k=10).set_index(["layer_a", "layer_b"])
+    assert agree.loc[("a", "b"), "tau"] == pytest.approx(1.0)
+    assert agree.loc[("a", "b"), "overlap"] == 10
+    assert agree.loc[("a", "c"), "tau"] == pytest.approx(-1.0)
+    assert agree.loc[("a", "c"), "overlap"] == 0
+    assert (agree["chance"] == 10 / 50).all()
+    assert agree.loc[("a", "c"), "distance"] == 2
+    m = L.agreement_matrix(agree.reset_index(), "tau")
+    assert list(m.index) == ["a", "b", "c"]
+    np.testing.assert_allclose(m.to_numpy(), m.to_numpy().T)
+    assert np.diag(m.to_numpy()).tolist() == [1.0, 1.0, 1.0]
+
+
+def test_default_overlap_k():
+    assert L.default_overlap_k(150) == 30
+    assert L.default_overlap_k(1000) == 100
+    assert L.default_overlap_k(5000) == 100
+
+
+def tau_by_distance(values):
+    """A layer_agreement-like frame over POINTS whose tau is values(distance)."""
+    rows = []
+    for i, a in enumerate(POINTS):
+        for j in range(i + 1, len(POINTS)):
+            rows.append({"layer_a": a, "layer_b": POINTS[j], "tau": values(j - i, i)})
+    return pd.DataFrame(rows)
+
+
+def test_adjacent_vs_distant_exact_extremes():
+    # tau falls with distance: the 4 adjacent deep pairs are the 4 largest of 25 values.
+    agree = tau_by_distance(lambda d, i: 1 - 0.1 * d)
+    res = L.adjacent_vs_distant(agree)
+    assert res.adjacent_pairs == ("5-6", "6-7", "7-8", "8-Res6")
+    assert (res.n_adjacent, res.n_distant) == (4, 21)
+    assert res.adjacent_mean == pytest.approx(0.9)
+    assert res.pvalue == pytest.approx(1 / math.comb(25, 4))
+    # No dependence on distance: every labeling ties, p = 1.
+    flat = L.adjacent_vs_distant(tau_by_distance(lambda d, i: 0.3))
+    assert flat.difference == pytest.approx(0) and flat.pvalue == 1.0
+    # Monte Carlo path agrees with the exact one.
+    mc = L.adjacent_vs_distant(agree, max_exact=10, n_resamples=5000)
+    assert mc.pvalue < 0.005
+    with pytest.raises(KeyError, match="not a layer"):
+        L.adjacent_vs_distant(agree, deep_from="9")
+
+
+# ----------------------------------------------------------------------------- A6
+
+
+def test_stability_sizes():
+    assert L.stability_sizes(150) == [25, 50, 100, 150]
+    assert L.stability_sizes(1000) == [100, 250, 500, 1000]
+    assert L.stability_sizes(5000) == [500, 1000, 2500, 5000]
+    assert L.stability_sizes(40) == [25, 40]
+
+
+def test_subset_layermem_renormalises_by_the_subset_range():
+    raw_c = np.array([[0.0, 1.0], [1.0, 3.0], [2.0, 2.0], [10.0, 0.0]])
+    raw_h = np.array([[1.0, 1.0], [0.0, 0.0]])
+    res = fake_result(raw_c, raw_h)
+    full = L.subset_layermem(res)
+    np.testing.assert_allclose(full["layermem"], res.table["layermem"])
+    np.testing.assert_allclose(full["calibrated"], res.table["calibrated"])
+    sub = L.subset_layermem(res, [0, 1, 2])  # ranges 2 and 2
+    np.testing.assert_allclose(sub["layermem"], [1.0 / 2, 2.0 / 2])
+    np.testing.assert_allclose(sub["calibrated"], [0.5 - 0.25, 1.0 - 0.25])
+    assert (sub["n"] == 3).all()
+    np.testing.assert_allclose(sub["range"], [2.0, 2.0])
+    # Scaling every raw score of a layer leaves the normalised score unchanged.
+    scaled = L.subset_layermem(fake_result(raw_c * [5.0, 0.1], raw_h * [5.0, 0.1]), [0, 1, 2])
+    np.testing.assert_allclose(scaled[["layermem", "calibrated"]], sub[["layermem", "calibrated"]])
+    with pytest.raises(ValueError, match="at least 2"):
+        L.subset_layermem(res, [0])
+
+
+def test_stability_sweep_and_test():
+    rng = np.random.default_rng(3)
+    n, layers = 120, 5
+    level = np.linspace(-0.5, 0.5, layers)  # a clear layer profile, noise around it
+    results = {
+        s: fake_result(level + rng.normal(0, 1, (n, layers)), rng.normal(0, 1, (n, layers)))
+        for s in (0, 1, 2)
+    }
+    sizes = [30, 60, 120]
+    sweep = L.stability_sweep(results, sizes)
+    assert len(sweep) == 3 * len(sizes) * layers
+    assert set(sweep["n"]) == set(sizes)
+    # The full size uses every candidate: the table's values.
+    full = sweep[(sweep["n"] == 120) & (sweep["seed"] == 1)]
+    np.testing.assert_allclose(full["layermem"], results[1].table["layermem"])
+    # Same seed, same subsets.
+    pd.testing.assert_frame_equal(sweep, L.stability_sweep(results, sizes))
+    summary = L.stability_summary(sweep, "layermem")
+    assert list(summary.columns) == ["layer"] + [
+        f"n={s} {w}" for s in sizes for w in ("mean", "std")
+    ]
+    res = L.stability_test(sweep, "layermem")
+    assert (res.n_small, res.n_large) == (30, 120)
+    assert res.rho > 0.8 and res.pvalue < 0.05
+    assert res.spread_ratio < 1
+    with pytest.raises(ValueError, match="exceeds"):
+        L.stability_sweep(results, [500])
+
+
+# ----------------------------------------------------------------------------- measurement
+
+
+def tiny_pair(n=12, seed=0):
+    torch.manual_seed(seed)
+    f = create("resnet9", in_channels=1, width=0.125).eval()
+    g = create("resnet9", in_channels=1, width=0.125).eval()
+    gen = torch.Generator().manual_seed(seed)
+    data = torch.rand(4 * n, 1, 16, 16, generator=gen)
+    splits = SimpleNamespace(
+        candidate=np.arange(n), independent=np.arange(n, 2 * n), heldout=np.arange(2 * n, 3 * n)
+    )
+    return SimpleNamespace(
+        f=f,
+        g=g,
+        profile=SimpleNamespace(n_points=n, k_aug=2, top_k=2),
+        splits=splits,
+        test=data[3 * n :],
+        hashes={"f": "tiny-f", "g": "tiny-g"},
+        policy=AugmentPolicy.simclr(),
+        images=lambda which, m=None: data[torch.as_tensor(getattr(splits, which)[:m])],
+    )
+
+
+def test_pair_layermem_caches_the_measurement(tmp_path, monkeypatch):
+    pair = tiny_pair()
+    sizes = {"candidate": 12, "heldout": 12, "independent": 12}
+    measurement = L._cache_stem(pair, sizes, 2, 2, 0, "views").rsplit("-", 1)[0]
+    stale = tmp_path / f"{measurement}-oldcode.json"  # the same measurement, older code
+    stale.write_text("{}")
+    first = L.pair_layermem(pair, cache_dir=tmp_path)
+    assert first.config["n_points"] == {"candidate": 12, "independent": 12, "heldout": 12}
+    assert {"contrast", "calibrated", "top_layermem"} <= set(first.table.columns)
+    assert len(list(tmp_path.glob("layermem-*.json"))) == 1
+    assert not stale.exists()
+    assert len(list(tmp_path.glob(f"{measurement}-*"))) == 3  # json, table, points
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("layermem ran although the result was cached")
+
+    monkeypatch.setattr(L, "layermem", refuse)
+    again = L.pair_layermem(pair, cache_dir=tmp_path)
+    pd.testing.assert_frame_equal(again.table, first.table, check_exact=True)
+    pd.testing.assert_frame_equal(again.points, first.points, check_exact=True)
+    pd.testing.assert_frame_equal(again.per_point, first.per_point, check_index_type=False)
+    assert [p.name for p in again.layers] == POINTS
+    assert again.config == first.config and again.notes == first.notes
+    # The cached scores give the same subset LayerMem as the fresh ones.
+    pd.testing.assert_frame_equal(L.subset_layermem(again), L.subset_layermem(first))
+    np.testing.assert_allclose(L.subset_layermem(first)["layermem"], first.table["layermem"])
+    np.testing.assert_allclose(L.subset_layermem(first)["calibrated"], first.table["calibrated"])
+    # A different seed is a different measurement.
+    with pytest.raises(AssertionError, match="cached"):
+        L.pair_layermem(pair, seed=1, cache_dir=tmp_path)
+    monkeypatch.setattr(L, "layermem", layermem)
+    other = L.pair_layermem(pair, seed=1, n_independent=0, cache=False)
+    assert "contrast" not in other.table
+    assert len(list(tmp_path.glob("layermem-*.json"))) == 1
