@@ -11,8 +11,9 @@
 # drawn from them; each subset is normalised by its own range, as the metric defines it (the
 # normaliser depends on the evaluated set). Two scores: the paper's raw normalised LayerMem and
 # the calibrated one (minus the mean on held-out images over the same range; the held-out
-# images are the same for every n), which the verdict uses because the raw score's layer
-# profile is dominated by the f-vs-g offset (see T1).
+# images are the same for every n), which the verdict uses: the raw score also carries the
+# f-vs-g offset of each layer (see T1), and an offset that is the same for every n would make
+# the raw layer profile look stable whatever the metric does with memorization.
 
 # %% tags=["parameters"]
 profile = "cpu"

@@ -321,3 +321,20 @@ def test_pair_layermem_caches_the_measurement(tmp_path, monkeypatch):
     other = L.pair_layermem(pair, seed=1, n_independent=0, cache=False)
     assert "contrast" not in other.table
     assert len(list(tmp_path.glob("layermem-*.json"))) == 1
+
+
+def test_measurement_code_hash_ignores_only_the_consumers(monkeypatch):
+    import memloc.book
+
+    sources = memloc.book.memloc_sources()
+    full = L._measurement_code_hash()
+
+    def without(name):
+        return [p for p in sources if not p.as_posix().endswith("memloc/" + name)]
+
+    for consumer in ("book.py", "figures.py", "experiments/__init__.py"):
+        monkeypatch.setattr(memloc.book, "memloc_sources", lambda c=consumer: without(c))
+        assert L._measurement_code_hash() == full, consumer
+    for dependency in ("metrics/layermem.py", "activations.py", "experiments/layers.py"):
+        monkeypatch.setattr(memloc.book, "memloc_sources", lambda d=dependency: without(d))
+        assert L._measurement_code_hash() != full, dependency

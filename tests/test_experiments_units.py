@@ -424,3 +424,35 @@ def test_classmem_beside_unitmem():
     assert set(df["model"]) == {"SSL"}
     with pytest.raises(ValueError, match="scores"):
         U.classmem_beside_unitmem(encoder, images[:3], labels[:3], um, model="SSL")
+
+
+def test_point_sslmem_measures_candidates_and_heldout_images():
+    n = 8
+    f, g = tiny_resnet(0), tiny_resnet(1)
+    data = torch.rand(4 * n, 1, 16, 16, generator=torch.Generator().manual_seed(3))
+    splits = SimpleNamespace(
+        candidate=np.arange(n), independent=np.arange(n, 2 * n), heldout=np.arange(2 * n, 3 * n)
+    )
+    pair = SimpleNamespace(
+        f=f,
+        g=g,
+        profile=SimpleNamespace(n_points=n, k_aug=2, top_k=2, seed=0),
+        splits=splits,
+        test=data[3 * n :],
+        hashes={"f": "tiny-f", "g": "tiny-g"},
+        policy=AugmentPolicy.simclr(),
+        images=lambda which, m=None: data[torch.as_tensor(getattr(splits, which)[:m])],
+    )
+    result = U.point_sslmem(pair, cache=False)
+    assert set(result.points["set"]) == {"candidate", "heldout", "independent"}
+    expected = layermem(
+        f,
+        g,
+        data[:n],
+        k_aug=2,
+        policy=pair.policy,
+        heldout_images=data[2 * n : 3 * n],
+        independent_images=data[n : 2 * n],
+        top_k=2,
+    )
+    np.testing.assert_allclose(U.calibrated_sslmem(result), U.calibrated_sslmem(expected))

@@ -39,7 +39,7 @@ from memloc.metrics import LayerMemResult, layermem
 
 # The metric's own normaliser (range over the evaluated images, with its guard against a
 # range at rounding level): A6 re-normalises subsets exactly as layermem() does.
-from memloc.metrics.layermem import _scale
+from memloc.metrics.layermem import normaliser
 from memloc.stats import (
     TestResult,
     kendall_tau,
@@ -56,11 +56,28 @@ CACHE_PREFIX = "layermem-"
 # ----------------------------------------------------------------------------- measurement
 
 
+# Modules that consume measurements and cannot change one: edits to them (frequent while the
+# book is written) keep the stored scores valid. Every other memloc source is hashed.
+_CONSUMERS = ("book.py", "figures.py", "cli.py", "experiments/")
+
+
+def _measurement_code_hash() -> str:
+    """Hash of the content of memloc's sources a LayerMem measurement can depend on."""
+    from memloc.book import memloc_sources
+
+    package = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for path in memloc_sources():
+        rel = path.relative_to(package).as_posix()
+        if rel.startswith(_CONSUMERS) and rel != "experiments/layers.py":
+            continue
+        h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
 def _cache_stem(pair, sizes: dict, k_aug: int, top_k: int, seed: int, variant: str) -> str:
     """``layermem-<measurement>-<code>``: the first hash names what was measured, the second
-    memloc's code (any change to it invalidates the scores)."""
-    from memloc.book import code_hash
-
+    the code that measured it (any change to it invalidates the scores)."""
     blob = {
         "hashes": pair.hashes,
         "sizes": sizes,
@@ -71,7 +88,8 @@ def _cache_stem(pair, sizes: dict, k_aug: int, top_k: int, seed: int, variant: s
         "policy": pair.policy.to_dict(),
     }
     text = json.dumps(blob, sort_keys=True, default=str)
-    return f"{CACHE_PREFIX}{hashlib.sha256(text.encode()).hexdigest()[:16]}-{code_hash()[:12]}"
+    measurement = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return f"{CACHE_PREFIX}{measurement}-{_measurement_code_hash()[:12]}"
 
 
 def _save_result(result: LayerMemResult, stem: Path) -> None:
@@ -142,8 +160,9 @@ def pair_layermem(
         at most as many as exist; 0: not measured.
     cache : reuse (and store) the result in the encoder cache folder, in files
         ``layermem-<measurement>-<code>.*`` keyed by the encoders' hashes, the sizes, K, k,
-        seed, variant and policy, and by the hash of memloc's code; storing a result removes
-        the same measurement made with older code.
+        seed, variant and policy, and by the hash of memloc's code (all of it but the modules
+        that only consume measurements: ``book``, ``figures``, ``cli``, the other
+        ``experiments``); storing a result removes the same measurement made with older code.
 
     Returns
     -------
@@ -300,7 +319,7 @@ def _range_at(result: LayerMemResult, layer: str) -> float:
     """The normaliser layermem() used at ``layer``: the candidates' range (guarded)."""
     raw, ref = _candidate_arrays(result)
     j = [p.name for p in result.layers].index(layer)
-    return float(_scale(raw, ref)[j])
+    return float(normaliser(raw, ref)[j])
 
 
 def gap_difference_test(
@@ -569,7 +588,7 @@ def subset_layermem(result: LayerMemResult, candidates=None, heldout=None) -> pd
     idx = np.arange(len(raw)) if candidates is None else np.asarray(candidates)
     if len(idx) < 2:
         raise ValueError("a subset needs at least 2 candidates (the range of 1 image is 0)")
-    scale = _scale(raw[idx], ref[idx])
+    scale = normaliser(raw[idx], ref[idx])
     out = pd.DataFrame({"layer": names, "layermem": raw[idx].mean(axis=0) / scale})
     if (result.points["set"] == "heldout").any():
         held = result.scores("heldout", "sslmem_raw")[names].to_numpy(float)

@@ -522,14 +522,16 @@ def point_sslmem(
     n_points: int | None = None,
     k_aug: int | None = None,
     top_k: int | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     cache: bool = True,
 ) -> LayerMemResult:
     """Per-image SSLMem of the pair's candidates, held-out and independent images at every
     measurement point: the layer results' shared measurement
     (:func:`memloc.experiments.layers.pair_layermem`, the paper's ``views`` variant, the pair's
-    training augmentations). With the same arguments as T1 it reads T1's stored result.
+    training augmentations; None: the profile's N, K, k and seed). With the same arguments as
+    T1 it reads T1's stored result.
     """
+    seed = int(pair.profile.seed if seed is None else seed)
     return pair_layermem(pair, n_points=n_points, k_aug=k_aug, top_k=top_k, seed=seed, cache=cache)
 
 

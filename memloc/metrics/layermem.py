@@ -256,7 +256,6 @@ def normaliser(x: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return np.where(r > 1e-5 * np.abs(reference).mean(axis=0), r, 1.0)
 
 
-_scale = normaliser  # the earlier private name, still imported by memloc.experiments.layers
 
 
 def _cross_fitted(s: _SetScores, k: int) -> tuple[np.ndarray, np.ndarray]:
