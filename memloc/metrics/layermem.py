@@ -256,8 +256,6 @@ def normaliser(x: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return np.where(r > 1e-5 * np.abs(reference).mean(axis=0), r, 1.0)
 
 
-
-
 def _cross_fitted(s: _SetScores, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean raw score (per layer) of the top-k and least-k images, ranked by the last layer's
     score on one half of the view pairs and scored on the other, averaged over both ways."""
