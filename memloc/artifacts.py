@@ -309,11 +309,14 @@ def get_encoder(
     return entry
 
 
-def _train_worker(spec_dict: dict, cache_dir: str, device: str | None, position: int) -> str:
+def _train_worker(
+    spec_dict: dict, cache_dir: str, device: str | None, position: int, progress: bool = True
+) -> str:
     # One thread per process: two encoders side by side use the two cores better than one
     # encoder at a time with two threads (measured on a shared 2-core machine).
     os.environ["MEMLOC_TQDM_POSITION"] = str(position)
-    return str(get_encoder(EncoderSpec(**spec_dict), cache_dir=cache_dir, device=device, threads=1))
+    spec = EncoderSpec(**spec_dict)
+    return str(get_encoder(spec, cache_dir=cache_dir, device=device, threads=1, progress=progress))
 
 
 @dataclass
@@ -329,6 +332,7 @@ class EncoderPair:
     splits: Splits
     policy: AugmentPolicy
     entries: dict[str, Path] = field(default_factory=dict)
+    trained: tuple[str, ...] = ()  # the roles this call trained (the rest came from the cache)
 
     @property
     def hashes(self) -> dict[str, str]:
@@ -401,7 +405,7 @@ def encoder_pair(
     if parallel and len(todo) == 2:
         with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn")) as pool:
             futures = {
-                r: pool.submit(_train_worker, specs[r].to_dict(), str(root), str(dev), i)
+                r: pool.submit(_train_worker, specs[r].to_dict(), str(root), str(dev), i, progress)
                 for i, r in enumerate(todo)
             }
             entries = {r: Path(fut.result()) for r, fut in futures.items()}
@@ -418,6 +422,7 @@ def encoder_pair(
         splits=splits_from_spec(specs["f"]),
         policy=AugmentPolicy.from_dict(specs["f"].policy),
         entries=entries,
+        trained=tuple(todo),
     )
 
 

@@ -11,6 +11,7 @@ import csv
 import json
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -213,7 +214,12 @@ def test_generated_tables_read_profiles_and_timings(tmp_path):
         "notebook,seconds,executed_at\nt1_layermem,90,x\n"
     )
     md = book.timings_markdown(book.result_notebooks(), tmp_path)
-    assert "| T1 `t1_layermem` | 1.5 |" in md
+    assert "| T1 `t1_layermem` | 1.5 |" in md and "| **total** | **1.5** |" in md
+    book.write_training_times({"simclr": 600.0}, tmp_path / "quick")
+    book.write_training_times({}, tmp_path / "quick")  # a cache hit keeps the old time
+    md = book.timings_markdown(book.result_notebooks(), tmp_path)
+    assert "| training the `simclr` pair (f, g) | 10.0 |" in md
+    assert "| **total** | **11.5** |" in md
     assert "api" not in book.api_modules() and "memloc.book" in book.api_modules()
 
 
@@ -285,3 +291,20 @@ def test_quick_book_builds_with_claims_page():
         assert verdicts.get(nb.name) in ("supported", "not supported"), (nb.name, verdicts)
     claims = (html / "claims.html").read_text()
     assert "Profile of this build" in claims and "quick" in claims
+
+
+def test_driver_trains_the_notebooks_pairs_with_their_profile_keys(monkeypatch):
+    import memloc.artifacts
+
+    calls = []
+
+    def fake_pair(profile, framework, **overrides):
+        calls.append((profile, framework, overrides))
+        return SimpleNamespace(trained=("f", "g") if framework == "simclr" else ())
+
+    monkeypatch.setattr(memloc.artifacts, "encoder_pair", fake_pair)
+    seconds = book.train_encoders("quick", extra_parameters={"seed": 3, "rest": "median"})
+    # Only profile keys reach the pair (``rest`` is a notebook parameter), and only pairs
+    # that had to be trained are timed.
+    assert calls == [("quick", "simclr", {"seed": 3}), ("quick", "supervised", {"seed": 3})]
+    assert set(seconds) == {"simclr"}
