@@ -694,6 +694,8 @@ API_ORDER = [
     "activations",
     "metrics",
     "stats",
+    "probe",
+    "interventions",
     "figures",
     "book",
     "utils",
