@@ -273,6 +273,7 @@ def train_one_unit(
     steps: int = 50,
     lr: float = 1e-3,
     seed: int = 0,
+    negatives: Tensor | None = None,
     **framework_kwargs,
 ) -> nn.Module:
     """Plant memorization of one image in one unit: fine-tune its layer, restore the others.
@@ -282,9 +283,13 @@ def train_one_unit(
     every other output channel of the layer is restored to its original parameters, so that
     only unit ``unit``'s slices differ from ``encoder``.
 
-    Each step draws a batch of ``views`` pairs of views of the image and takes one Adam step
-    on the framework's loss: for SimCLR, NT-Xent, where each view's positive is its twin and
-    its negatives are the other views of the same image in the batch.
+    Each step takes one Adam step on the framework's loss over a batch of ``views`` images,
+    each seen in two augmented views. Without ``negatives`` the batch is ``views`` copies of
+    the image, so for SimCLR each view's negatives are other views of the same image: the loss
+    then asks to tell views apart, not to recognise the image. With ``negatives`` (other
+    images, e.g. the rest of the training set) the batch is the image once plus
+    ``views - 1`` images drawn from them at every step, the image's contrastive term as in
+    ordinary training, with the image present in every step.
 
     Parameters
     ----------
@@ -302,6 +307,7 @@ def train_one_unit(
     views : pairs of views per step (at least 2, so the batch has negatives).
     steps, lr : Adam steps and learning rate. The head is trained along with the layer.
     seed : seeds the head's initialisation and the views (the global RNG is restored).
+    negatives : optional (M, C, H, W) images the rest of each batch is drawn from.
     **framework_kwargs : passed to :func:`memloc.ssl.create_framework` (e.g. temperature).
 
     Returns
@@ -368,10 +374,25 @@ def train_one_unit(
     optimizer = torch.optim.Adam(layer_params + head_params, lr=lr)
     generator = make_generator(seed, device)
     x = image.to(device)
-    x = (x.float() / 255 if x.dtype == torch.uint8 else x.float()).repeat(int(views), 1, 1, 1)
+    x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
+    if negatives is not None:
+        negatives = check_images(negatives, "negatives").to(device)
+        negatives = negatives.float() / 255 if negatives.dtype == torch.uint8 else negatives
+        if negatives.shape[1:] != x.shape[1:]:
+            raise ValueError(
+                f"negatives have shape {tuple(negatives.shape[1:])} per image, the image "
+                f"{tuple(x.shape[1:])}"
+            )
     for _ in range(int(steps)):
         optimizer.zero_grad(set_to_none=True)
-        loss = trainer.training_step(x, None, generator)
+        if negatives is None:
+            batch = x.repeat(int(views), 1, 1, 1)
+        else:
+            pick = torch.randint(
+                len(negatives), (int(views) - 1,), generator=generator, device=device
+            )
+            batch = torch.cat([x, negatives[pick].float()])
+        loss = trainer.training_step(batch, None, generator)
         loss.backward()
         optimizer.step()
 

@@ -282,6 +282,30 @@ def test_train_one_unit_changes_only_that_unit():
     )
     assert_same_state(again, snapshot(trained))
 
+    # With other images as the batch's negatives: still only that unit, and a different
+    # objective, so different weights.
+    negatives = torch.rand(6, 1, 16, 16, generator=torch.Generator().manual_seed(4))
+    contrast = train_one_unit(
+        encoder,
+        "8",
+        unit,
+        image[0],
+        policy=AugmentPolicy(),
+        views=4,
+        steps=3,
+        lr=1e-2,
+        negatives=negatives,
+    ).state_dict()
+    for name, old in before.items():
+        if name in changed_rows:
+            others = torch.arange(old.shape[0]) != unit
+            assert torch.equal(contrast[name][others], old[others]), name
+        else:
+            assert torch.equal(contrast[name], old), name
+    assert not torch.equal(contrast["block8.conv.weight"], after["block8.conv.weight"])
+    with pytest.raises(ValueError, match="negatives have shape"):
+        train_one_unit(encoder, "8", unit, image[0], steps=1, negatives=negatives[:, :, :8])
+
 
 def test_train_one_unit_with_a_framework_module_leaves_it_untouched():
     encoder = tiny_encoder()

@@ -1,0 +1,272 @@
+# %% [markdown]
+# # A4: planting memorization in one unit
+#
+# **The paper's claim:** UnitMem detects memorization where it is put. If a single unit is
+# trained to memorize a single image, UnitMem rises for that unit only, and the unit's
+# strongest response ($\mu_{\max}$) moves to that image. The paper shows this for a unit
+# with high and a unit with low UnitMem of a SimSiam ResNet18.
+#
+# **What this notebook measures.** In the last convolution layer of the SSL encoder f
+# (`layer`; ResNet9's layer 8), we take the defined unit with the highest UnitMem and the one
+# with the lowest. One of f's N candidate images is drawn with the seed. It is never the
+# $\mu_{\max}$ image of either unit, so a $\mu_{\max}$ that lands on it is a change. Each unit
+# is then trained on that image alone, following the authors' scripts (NOTES §3.5). The
+# whole layer is fine-tuned on SimCLR's objective for views of the image, with a fresh
+# projection head, and every other unit of the layer is restored to its original parameters.
+# UnitMem of every unit of the layer is measured before and after, on the same N candidates
+# (the planted image is one of them) with the same K views.
+#
+# **Variant.** We use the profile's SimCLR ResNet9 instead of the paper's SimSiam ResNet18:
+# the book has no SimSiam encoders, and the intervention is the same for any self-supervised
+# objective. UnitMem as the paper defines it (`rest = mean`). BatchNorm keeps its running
+# statistics during the training (`memloc.interventions.train_one_unit`).
+#
+# **What is by construction and what is measured.** The other units of the layer keep their
+# parameters, and their inputs come from layers nobody trained. Their activations, and hence
+# their UnitMem, cannot change. The notebook checks this numerically, which checks the
+# intervention itself. The measured part is the trained unit: whether training on one image
+# raises its UnitMem (it could also fall, or leave the unit dead), and whether its
+# $\mu_{\max}$ moves to the planted image. The rank p-value (the share of the layer's units
+# whose change is at least the trained unit's, 1/n at best) is valid under exchangeability of
+# the units. Here it mostly confirms that the change is positive and exceeds the other units'
+# exact zeros.
+#
+# **What the training objective asks for.** With a single image, SimCLR's negatives are the
+# other views of that same image. The loss rewards telling the views apart as much as
+# recognising the image. Nothing in it asks the unit to respond to this image more than to
+# others. Whether it plants image-specific memorization anyway is what the measurement shows.
+# The parameter `negatives = True` runs the other natural reading: each batch holds the image
+# once and other candidate images as the negatives, so its term is the one it has in
+# ordinary training (`train_one_unit(..., negatives=...)`). In a trial at the `quick` profile
+# neither reading raised the high unit's UnitMem or moved its $\mu_{\max}$ to the image.
+# The paper's SimSiam objective has no negatives at all.
+
+# %% tags=["parameters"]
+profile = "cpu"
+dataset = None
+arch = None
+framework = "simclr"
+seed = None
+n_points = None
+k_aug = None
+rest = "mean"
+layer = None  # None: the last convolution layer ("8" for ResNet9)
+views = 32  # pairs of views of the image per training step
+steps = 50  # Adam steps
+lr = 1e-3
+negatives = False  # True: the rest of each batch is other candidates (SimCLR's usual negatives)
+image_seed = 0  # draws the planted image
+out_dir = "book/results/cpu/a4_one_unit"
+
+# %%
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+from IPython.display import Markdown, display
+
+from memloc.artifacts import cache_root, encoder_pair
+from memloc.book import provenance, record_claim
+from memloc.experiments import interventions as I
+from memloc.experiments import units as U
+from memloc.figures import image_gallery, new_figure, save_figure, save_table
+
+start = time.time()
+overrides = {
+    key: value
+    for key, value in dict(
+        dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug
+    ).items()
+    if value is not None
+}
+pair = encoder_pair(profile, framework, progress=False, **overrides)
+p = pair.profile
+layer = layer or U.last_conv_layer(pair.f)
+candidates = pair.images("candidate", p.n_points)
+before = I.candidate_unitmem(pair, rest=rest)
+units = I.extreme_units(before, layer)
+image = I.planted_image(before, layer, list(units.values()), seed=image_seed)
+planted = {
+    which: I.plant_and_measure(
+        pair.f,
+        candidates,
+        layer,
+        unit,
+        image,
+        before=before,
+        k_aug=p.k_aug,
+        policy=U.unitmem_policy(p),
+        rest=rest,
+        seed=p.seed,
+        cache_dir=cache_root(),
+        framework=framework,
+        train_policy=pair.policy,
+        views=views,
+        steps=steps,
+        lr=lr,
+        train_seed=p.seed,
+        temperature=p.temperature,
+        negatives=torch.cat([candidates[:image], candidates[image + 1 :]]) if negatives else None,
+    )
+    for which, unit in units.items()
+}
+Markdown(
+    f"Profile `{p.name}`: {p.dataset}, {p.arch} (width {p.width}), {framework}. Layer {layer} "
+    f"({len(before.units[before.units['layer'] == layer])} units); N = {p.n_points} "
+    f"candidates, K = {p.k_aug} views, rest = `{rest}`. High-UnitMem unit: {units['high']}, "
+    f"low-UnitMem unit: {units['low']}; planted image: candidate {image}. Training: "
+    f"{steps} Adam steps (lr {lr}) on {views} pairs of views per step"
+    + (", the image once and other candidates as the rest of the batch." if negatives else ".")
+)
+
+# %% [markdown]
+# ## UnitMem before and after, per unit
+
+# %%
+changes = pd.concat(
+    [r.changes().assign(trained_unit=which) for which, r in planted.items()], ignore_index=True
+)
+save_table(changes, out_dir, "unitmem_before_after")
+summary = pd.DataFrame({which: r.summary() for which, r in planted.items()}).T
+summary.index.name = "trained unit"
+save_table(summary.reset_index(), out_dir, "summary")
+summary.drop(columns=["layer"])
+
+# %%
+fig, axes = new_figure(len(planted), width=4.2, height=3.8)
+for ax, (which, r) in zip(axes[0], planted.items(), strict=True):
+    c = changes[changes["trained_unit"] == which]
+    others, mine = c[~c["trained"]], c[c["trained"]]
+    ax.scatter(
+        others["unitmem_before"], others["unitmem_after"], s=12, color="0.55", label="other units"
+    )
+    ax.scatter(
+        mine["unitmem_before"],
+        mine["unitmem_after"],
+        s=70,
+        color="#d55e00",
+        marker="*",
+        label=f"trained unit {r.unit}",
+        zorder=3,
+    )
+    lim = [0, float(np.nanmax(c[["unitmem_before", "unitmem_after"]].to_numpy())) * 1.05]
+    ax.plot(lim, lim, color="0.3", lw=0.8, ls="--")
+    ax.set(
+        xlabel="UnitMem before",
+        ylabel="UnitMem after",
+        title=f"{which}-UnitMem unit trained on image {r.image}",
+        xlim=lim,
+        ylim=lim,
+    )
+    ax.legend(fontsize=8, loc="upper left")
+fig.suptitle(f"UnitMem of every unit of layer {layer}, before vs after training one unit")
+save_figure(fig, out_dir, "unitmem_before_after")
+fig
+
+# %% [markdown]
+# ## Where the trained unit's maximum sits
+#
+# The trained unit's mean activation $\mu_u(x)$ on each of the N images, before and after.
+# The planted image is marked. Its rank among the N images (1 = $\mu_{\max}$) is in the
+# summary table above.
+
+# %%
+fig, axes = new_figure(len(planted), width=4.2, height=3.4)
+for ax, (which, r) in zip(axes[0], planted.items(), strict=True):
+    mu_b = np.asarray(r.before.mu[layer])[:, r.unit]
+    mu_a = np.asarray(r.after.mu[layer])[:, r.unit]
+    x = np.arange(len(mu_b))
+    ax.scatter(x, mu_b, s=6, color="0.6", label="before")
+    ax.scatter(x, mu_a, s=6, color="#0072b2", label="after")
+    ax.scatter([r.image], [mu_a[r.image]], s=80, color="#d55e00", marker="*", zorder=3)
+    ax.axvline(r.image, color="#d55e00", lw=0.8, ls=":", label=f"planted image {r.image}")
+    ax.set(xlabel="candidate image", ylabel=r"$\mu_u(x)$", title=f"{which} unit {r.unit}")
+    ax.legend(fontsize=8)
+save_figure(fig, out_dir, "mu_per_image")
+fig
+
+# %%
+fig = image_gallery(
+    candidates[[image] + [int(planted[w].summary()["argmax_before"]) for w in planted]],
+    ["planted"] + [f"μ_max before, {w} unit" for w in planted],
+    ncols=1 + len(planted),
+    size=1.6,
+)
+save_figure(fig, out_dir, "images")
+fig
+
+# %% [markdown]
+# ## Verdict
+#
+# For each trained unit, two claims:
+#
+# 1. Its UnitMem rises, and only its UnitMem changes. The statistic is its change, the p-value
+#    is the rank p among the layer's defined units, and the check is a positive change with
+#    no other unit moving by more than 1e-9.
+# 2. Its $\mu_{\max}$ moves to the planted image. This is a plain check. The statistic is the
+#    planted image's rank by the unit's mean activation after training, where 1 means it is
+#    $\mu_{\max}$.
+
+# %%
+entries = []
+for which, r in planted.items():
+    s = r.summary()
+    entries.append(
+        record_claim(
+            out_dir,
+            result="A4",
+            claim=f"training one {which}-UnitMem unit on one image raises its UnitMem and "
+            "no other unit's",
+            test=f"UnitMem change of unit {s['unit']} of layer {layer}; rank p among "
+            f"{s['n_units']} defined units; other units' |change| <= 1e-9",
+            statistic=s["change"],
+            p_value=s["rank_p"],
+            holds=s["change"] > 0 and s["max_other_change"] <= 1e-9,
+            profile=profile,
+        )
+    )
+    entries.append(
+        record_claim(
+            out_dir,
+            result="A4",
+            claim=f"the trained {which}-UnitMem unit's mu_max moves to the planted image",
+            test=f"rank of the planted image by the unit's mean activation after training "
+            f"(1 = mu_max), among N = {len(candidates)}",
+            statistic=s["image_rank_after"],
+            holds=s["moved"],
+            profile=profile,
+        )
+    )
+display(Markdown(U.verdict_markdown(entries)))
+Markdown(
+    "\n".join(
+        f"- {which} unit {s['unit']}: UnitMem {s['unitmem_before']:.3f} → "
+        f"{s['unitmem_after']:.3f} (percentile in the layer {s['percentile_before']:.2f} → "
+        f"{s['percentile_after']:.2f}); the planted image ranked {s['image_rank_before']} → "
+        f"{s['image_rank_after']} of {len(candidates)}; largest change of another unit "
+        f"{s['max_other_change']:.1e}."
+        for which, s in ((w, r.summary()) for w, r in planted.items())
+    )
+)
+
+# %% [markdown]
+# ## Provenance
+
+# %%
+info = provenance(
+    profile=profile,
+    encoder_hashes=pair.hashes,
+    layer=layer,
+    units=units,
+    planted_image=image,
+    n_points=p.n_points,
+    k_aug=p.k_aug,
+    rest=rest,
+    views=views,
+    steps=steps,
+    lr=lr,
+    wall_time_s=round(time.time() - start, 1),
+)
+Markdown("```json\n" + json.dumps(info, indent=2, default=str) + "\n```")

@@ -1,0 +1,246 @@
+# %% [markdown]
+# # T6: pruning units by UnitMem
+#
+# **The paper's claim:** the units with the highest UnitMem matter most for what the encoder
+# is good for. Removing them costs more downstream accuracy than removing the same number of
+# random units, and removing the units with the lowest UnitMem costs the least. The paper
+# shows this in three settings: 10% and 20% of each layer's units, and 10% of all units
+# ranked together.
+#
+# **What this notebook measures.** UnitMem of every unit of the SSL encoder f, on N of its
+# candidate images (the measurement the unit notebooks use; `rest = mean`, K views of the SSL
+# training augmentations). For each setting (scope × fraction) three kinds of copies of f are
+# pruned:
+#
+# - `top`: the units with the highest UnitMem are removed;
+# - `low`: the units with the lowest UnitMem are removed;
+# - `random`: random units are removed, with several seeds (mean ± std).
+#
+# Pruning a unit sets its convolution and BatchNorm slices to zero, as the authors' scripts
+# do (NOTES §3.4). Residual sums are not pruned because no single convolution owns their
+# channels. Top and low choose only among units whose UnitMem is defined. For each pruned
+# encoder the frozen features are computed once. A new logistic-regression probe is trained on
+# standardised features and tested on two data sets:
+#
+# - **the pre-training data set**: the probe trains on the split's downstream points, which
+#   neither f nor g saw, and is tested on the test split;
+# - **another data set**, brought to the encoder's input size and channels (parameter
+#   `other_dataset`). The paper uses SVHN and STL10. Offline, we use scikit-learn's digits,
+#   or Fashion-MNIST when the encoder was pre-trained on digits.
+#
+# **The test.** Under the null hypothesis that UnitMem says nothing about how much a unit is
+# used, the top and low prunings are draws like the random ones. For each setting and data
+# set, a one-sided prediction t-test asks whether top's accuracy lies below the random seeds'
+# distribution, and another whether low's lies above it:
+# $t = (\bar a_{\rm rand} - a_{\rm top}) / (s_{\rm rand}\sqrt{1 + 1/n})$ with $n-1$ degrees
+# of freedom. The verdict on each half of the claim requires every setting and data set to
+# reject. This is an intersection–union test: its p-value is the largest per-setting p-value.
+# With three random seeds (2 degrees of freedom) the test is strict. Even the paper's own
+# CIFAR-10 numbers (top 53.04 vs random 58.09 ± 1.76) would give p ≈ 0.07 in one setting.
+# The full ordering top < random < low is reported as a plain count.
+
+# %% tags=["parameters"]
+profile = "cpu"
+dataset = None
+arch = None
+framework = "simclr"
+seed = None
+n_points = None
+k_aug = None
+rest = "mean"
+settings = ["per_layer 0.1", "per_layer 0.2", "total 0.1", "total 0.2"]
+n_random = 3  # seeds of the random pruning (at least 3)
+other_dataset = None  # None: digits, or fashion-mnist when the profile's data set is digits
+n_probe_train = 2000  # probe training images per data set (at most)
+n_probe_test = 2000  # probe test images per data set (at most)
+out_dir = "book/results/cpu/t6_pruning"
+
+# %%
+import json
+import time
+
+import pandas as pd
+from IPython.display import Markdown, display
+
+from memloc.artifacts import encoder_pair
+from memloc.book import paper_numbers, provenance, record_claim
+from memloc.experiments import interventions as I
+from memloc.experiments import units as U
+from memloc.figures import new_figure, save_figure, save_table
+
+start = time.time()
+overrides = {
+    key: value
+    for key, value in dict(
+        dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug
+    ).items()
+    if value is not None
+}
+pair = encoder_pair(profile, framework, progress=False, **overrides)
+p = pair.profile
+if n_random < 3:
+    raise ValueError(f"n_random must be at least 3 (mean ± std over seeds), got {n_random}")
+unitmem = I.candidate_unitmem(pair, rest=rest)
+sets, skipped = I.probe_sets(
+    pair, other_dataset, n_train=n_probe_train, n_test=n_probe_test, seed=p.seed
+)
+roles = {name: s.role for name, s in sets.items()}
+sizes = pd.DataFrame({name: {**s.sizes, "source": s.source} for name, s in sets.items()}).T
+display(sizes.rename_axis("probe data set"))
+Markdown(
+    f"Profile `{p.name}`: {p.dataset}, {p.arch} (width {p.width}), {framework}. UnitMem on "
+    f"N = {p.n_points} candidates, K = {p.k_aug} views, rest = `{rest}`. Random pruning over "
+    f"{n_random} seeds. "
+    + "".join(
+        f"\n\n**{name} is not available here, so its column is left out:** {why}"
+        for name, why in skipped.items()
+    )
+)
+
+# %% [markdown]
+# ## Linear-probe accuracy after pruning
+
+# %%
+acc = I.pruning_accuracies(
+    pair.f, unitmem, sets, settings=settings, random_seeds=range(n_random), probe_seed=p.seed
+)
+save_table(acc, out_dir, "accuracy_per_encoder")
+table = I.pruning_table(acc)
+save_table(table.reset_index(), out_dir, "t6_table")
+table.round(2)
+
+# %% [markdown]
+# The paper's numbers beside ours, in %. The paper's CIFAR-10 column stands beside our
+# pre-training data set, and its SVHN column beside our other data set. The scales do not
+# match: compare the orderings within a column, not the numbers across columns. The paper
+# does not report pruning 20% of all units. Its rows are empty there.
+
+# %%
+beside = I.paper_beside(table, paper_numbers("T6"), roles)
+save_table(beside.reset_index(), out_dir, "paper_beside_ours")
+beside
+
+# %% [markdown]
+# What each strategy removed: the number of pruned units and their mean UnitMem (for random,
+# the mean over seeds), and for top and low the layers the pruned units come from. When all
+# units are ranked together (`total`), UnitMem's growth with depth decides where the pruned
+# units sit: low takes mostly shallow units and top mostly deep ones. The total rows therefore
+# compare layers as much as units.
+
+# %%
+removed = acc.groupby("row", sort=False)[["n_pruned", "pruned_unitmem"]].mean()
+per_layer = I.pruned_layers(pair.f, unitmem, settings)
+save_table(per_layer.reset_index(), out_dir, "pruned_units_per_layer")
+removed.join(per_layer).round(3)
+
+# %%
+datasets = list(sets)
+parsed = [I.PruneSetting.parse(s) for s in settings]
+colors = {"top": "#d55e00", "random": "0.45", "low": "#0072b2"}
+markers = {"top": "v", "random": "o", "low": "^"}
+fig, axes = new_figure(len(datasets), width=4.6, height=3.4)
+for ax, name in zip(axes[0], datasets, strict=True):
+    part = acc[acc["dataset"] == name]
+    base = 100 * part.loc[part["strategy"] == "none", "accuracy"].iloc[0]
+    for j, strategy in enumerate(("top", "random", "low")):
+        values = part[part["strategy"] == strategy].groupby(["scope", "fraction"], sort=False)
+        stats = values["accuracy"].agg(["mean", "std"]).reindex(
+            [(s.scope, s.fraction) for s in parsed]
+        )
+        ax.errorbar(
+            [i + (j - 1) * 0.2 for i in range(len(parsed))],
+            100 * stats["mean"],
+            yerr=100 * stats["std"] if strategy == "random" else None,
+            fmt=markers[strategy],
+            color=colors[strategy],
+            label=strategy,
+            capsize=3,
+            ms=7,
+        )
+    ax.axhline(base, color="k", lw=1, ls="--", label="no pruning")
+    ax.set_xticks(range(len(parsed)), [s.label for s in parsed], rotation=20)
+    ax.set_xlim(-0.5, len(parsed) - 0.5)
+    ax.set(ylabel="probe accuracy (%)", title=f"{name} ({roles[name]})")
+axes[0, 0].legend(fontsize=8)
+fig.suptitle("Accuracy after pruning by UnitMem (random: mean ± std over seeds)")
+save_figure(fig, out_dir, "pruning_accuracy")
+fig
+
+# %% [markdown]
+# ## Verdict
+#
+# The per-setting tests come first, then one verdict for each half of the claim (every
+# setting and data set must reject), then the count of settings where the full ordering
+# holds.
+
+# %%
+tests = I.ordering_tests(acc)
+save_table(tests, out_dir, "ordering_tests")
+shown = tests.drop(columns=["scope", "fraction"])
+percent = ["top", "random_mean", "random_std", "low"]
+shown[percent] = 100 * shown[percent]
+display(shown.round(3))
+n_settings = len(tests)
+t_top, p_top = I.all_settings_test(tests, "top")
+t_low, p_low = I.all_settings_test(tests, "low")
+n_ordered = int(tests["ordered"].sum())
+where = f"{len(parsed)} settings × {len(datasets)} data set(s)"
+entries = [
+    record_claim(
+        out_dir,
+        result="T6",
+        claim="pruning the highest-UnitMem units lowers probe accuracy more than pruning "
+        "random units",
+        test=f"one-sided prediction t of top against {n_random} random seeds, per setting "
+        f"({where}); intersection-union: min t, max p",
+        statistic=t_top,
+        p_value=p_top,
+        holds=t_top > 0,
+        profile=profile,
+    ),
+    record_claim(
+        out_dir,
+        result="T6",
+        claim="pruning the lowest-UnitMem units lowers probe accuracy less than pruning "
+        "random units",
+        test=f"one-sided prediction t of low against {n_random} random seeds, per setting "
+        f"({where}); intersection-union: min t, max p",
+        statistic=t_low,
+        p_value=p_low,
+        holds=t_low > 0,
+        profile=profile,
+    ),
+    record_claim(
+        out_dir,
+        result="T6",
+        claim="accuracy orders top < random < low in every setting",
+        test=f"count of settings ({where}) with top < mean random < low; must be all",
+        statistic=n_ordered,
+        holds=n_ordered == n_settings,
+        profile=profile,
+    ),
+]
+Markdown(
+    U.verdict_markdown(entries)
+    + f"\n\nTop below random at p < 0.05 in {int((tests['p_top'] < 0.05).sum())} of "
+    f"{n_settings} settings, low above random in {int((tests['p_low'] < 0.05).sum())}; "
+    f"the full ordering holds in {n_ordered} of {n_settings}."
+)
+
+# %% [markdown]
+# ## Provenance
+
+# %%
+info = provenance(
+    profile=profile,
+    encoder_hashes=pair.hashes,
+    n_points=p.n_points,
+    k_aug=p.k_aug,
+    rest=rest,
+    settings=list(settings),
+    n_random=n_random,
+    probe_sets={name: {**s.sizes, "source": s.source} for name, s in sets.items()},
+    skipped=skipped,
+    wall_time_s=round(time.time() - start, 1),
+)
+Markdown("```json\n" + json.dumps(info, indent=2, default=str) + "\n```")
