@@ -47,8 +47,18 @@ class Profile:
         return dataclasses.asdict(self)
 
     def replace(self, **overrides) -> Profile:
-        """A copy with some keys changed (same checks as :func:`load_profile`)."""
-        return _build(self.name, {**self.to_dict(), **overrides})
+        """A copy with some keys changed (same checks and None rule as :func:`load_profile`)."""
+        return _build(self.name, {**self.to_dict(), **_given(overrides)})
+
+
+def _given(overrides: dict) -> dict:
+    # None keeps the profile's value, so a notebook can pass its parameters as they are; a
+    # misspelt key is still an error, None or not.
+    known = set(_fields()) - {"name"}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise KeyError(f"unknown profile key(s) {unknown}; valid keys: {sorted(known)}")
+    return {key: value for key, value in overrides.items() if value is not None}
 
 
 def _fields() -> list[str]:
@@ -87,7 +97,11 @@ def profile_names() -> list[str]:
 
 
 def load_profile(name: str | Profile = "cpu", **overrides) -> Profile:
-    """The profile ``name`` with ``overrides`` applied (a Profile passes through, overridden)."""
+    """The profile ``name`` with ``overrides`` applied (a Profile passes through, overridden).
+
+    An override of None keeps the profile's value; an unknown key is a KeyError.
+    """
+    overrides = _given(overrides)
     if isinstance(name, Profile):
         return name.replace(**overrides) if overrides else name
     with PROFILE_FILE.open("rb") as fh:

@@ -49,13 +49,10 @@ from memloc.figures import image_gallery, new_figure, save_figure, save_table
 from memloc.stats import top_indices
 
 start = time.time()
-overrides = {
-    key: value
-    for key, value in dict(
-        dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug, top_k=top_k
-    ).items()
-    if value is not None
-}
+# None keeps the profile's value.
+overrides = dict(
+    dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug, top_k=top_k
+)
 pair = encoder_pair(profile, framework, progress=False, **overrides)
 p = pair.profile
 k = p.top_k

@@ -42,7 +42,8 @@ from memloc.experiments import layers as lx
 from memloc.figures import new_figure, save_figure, save_table
 
 start = time.time()
-overrides = {k: v for k, v in dict(dataset=dataset, arch=arch).items() if v is not None}
+# None keeps the profile's value.
+overrides = dict(dataset=dataset, arch=arch)
 pair = encoder_pair(profile, framework, progress=False, **overrides)
 n_max = min(len(pair.splits.candidate), pair.profile.n_points if n_points is None else n_points)
 # Per-image rankings need K >= 20, but layer means are stable at K = 10 (measured for the

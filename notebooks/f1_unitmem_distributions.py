@@ -52,13 +52,8 @@ from memloc.figures import (
 )
 
 start = time.time()
-overrides = {
-    key: value
-    for key, value in dict(
-        dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug
-    ).items()
-    if value is not None
-}
+# None keeps the profile's value.
+overrides = dict(dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug)
 ssl_pair = encoder_pair(profile, framework, progress=False, **overrides)
 sl_pair = encoder_pair(profile, "supervised", progress=False, **overrides)
 p = ssl_pair.profile

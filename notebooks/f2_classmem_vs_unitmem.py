@@ -46,13 +46,8 @@ from memloc.experiments import units as U
 from memloc.figures import save_figure, save_table, scatter_classmem_unitmem
 
 start = time.time()
-overrides = {
-    key: value
-    for key, value in dict(
-        dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug
-    ).items()
-    if value is not None
-}
+# None keeps the profile's value.
+overrides = dict(dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug)
 ssl_pair = encoder_pair(profile, framework, progress=False, **overrides)
 sl_pair = encoder_pair(profile, "supervised", progress=False, **overrides)
 p = ssl_pair.profile

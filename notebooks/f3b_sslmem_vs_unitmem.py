@@ -52,13 +52,8 @@ from memloc.figures import MODEL_COLORS, new_figure, save_figure, save_table
 from memloc.stats import spearman_trend
 
 start = time.time()
-overrides = {
-    key: value
-    for key, value in dict(
-        dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug
-    ).items()
-    if value is not None
-}
+# None keeps the profile's value.
+overrides = dict(dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug)
 pair = encoder_pair(profile, framework, progress=False, **overrides)
 p = pair.profile
 controls = U.unitmem_with_controls(pair, rest=rest)

@@ -42,13 +42,8 @@ from memloc.experiments import layers as lx
 from memloc.figures import image_gallery, layermem_plot, new_figure, save_figure, save_table
 
 start = time.time()
-overrides = {
-    k: v
-    for k, v in dict(
-        dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug, top_k=top_k
-    ).items()
-    if v is not None
-}
+# None keeps the profile's value.
+overrides = dict(dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug, top_k=top_k)
 pair = encoder_pair(profile, framework, progress=False, **overrides)
 result = lx.pair_layermem(pair, seed=seed, variant=variant)
 cfg = result.config

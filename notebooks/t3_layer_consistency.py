@@ -42,11 +42,8 @@ from memloc.experiments import layers as lx
 from memloc.figures import MODEL_COLORS, new_figure, save_figure, save_table
 
 start = time.time()
-overrides = {
-    k: v
-    for k, v in dict(dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug).items()
-    if v is not None
-}
+# None keeps the profile's value.
+overrides = dict(dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug)
 pair = encoder_pair(profile, framework, progress=False, **overrides)
 # The same measurement as T1 (same arguments): reused from the cache when T1 ran first.
 result = lx.pair_layermem(pair, seed=seed, variant=variant)

@@ -69,13 +69,8 @@ from memloc.experiments import units as U
 from memloc.figures import new_figure, save_figure, save_table
 
 start = time.time()
-overrides = {
-    key: value
-    for key, value in dict(
-        dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug
-    ).items()
-    if value is not None
-}
+# None keeps the profile's value.
+overrides = dict(dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug)
 pair = encoder_pair(profile, framework, progress=False, **overrides)
 p = pair.profile
 if n_random < 3:

@@ -32,6 +32,15 @@ def test_overrides_apply_and_are_typed():
     assert max(p.snapshot_epochs) <= 3  # snapshots past the last epoch are dropped
 
 
+def test_none_keeps_the_profiles_value():
+    base = load_profile("quick")
+    assert load_profile("quick", seed=None, n_points=None) == base
+    assert load_profile("quick", seed=None, epochs=4).epochs == 4
+    assert base.replace(k_aug=None) == base
+    with pytest.raises(KeyError, match="valid keys"):
+        load_profile("quick", epoch=None)  # a misspelt key is an error even when None
+
+
 def test_unknown_profile_and_key_are_clear_errors():
     with pytest.raises(KeyError, match="known profiles"):
         load_profile("huge")
