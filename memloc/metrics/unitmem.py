@@ -93,6 +93,8 @@ def selectivity(mu: np.ndarray, rest: str = "mean") -> dict[str, np.ndarray]:
     others = np.sort(mu, axis=0)[:-1]
     mu_max = mu.max(axis=0)
     mu_rest = others.mean(axis=0) if rest == "mean" else np.median(others, axis=0)
+    # The mean of equal values can round above them; the rest never exceeds the maximum.
+    mu_rest = np.minimum(mu_rest, mu_max)
     mu_min = mu.min(axis=0)
     total = mu_max + mu_rest
     defined = (mu_min >= 0) & (total > 0)
