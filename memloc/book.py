@@ -497,6 +497,8 @@ def record_claim(
     holds: bool | None = None,
     alpha: float = 0.05,
     profile: str = "",
+    context: bool = False,
+    testable: bool = True,
 ) -> dict:
     """Record a computed verdict on one of the paper's claims in ``<out_dir>/verdict.json``.
 
@@ -513,12 +515,16 @@ def record_claim(
     test : what was computed, e.g. ``"Spearman rho of LayerMem against depth, one-sided"``.
     statistic, p_value : the test's outcome (``p_value`` None for a pure ordering check).
     holds : a check computed from the data that must also be true (e.g. the sign).
+    context : the paper makes no claim here (A8 reports numbers as context): the test is
+        recorded with the verdict ``"context"`` instead of supported or not.
+    testable : False when the data leave nothing to test (T5 when the most memorizing layers
+        are the last ones): the verdict is ``"not testable here"``.
     """
-    if p_value is None and holds is None:
+    if p_value is None and holds is None and testable:
         raise ValueError("record_claim needs a p_value, a holds check computed from data, or both")
-    supported = True
+    supported = testable
     if p_value is not None:
-        supported = float(p_value) < alpha
+        supported = supported and float(p_value) < alpha
     if holds is not None:
         supported = supported and bool(holds)
     entry = {
@@ -528,7 +534,15 @@ def record_claim(
         "statistic": None if statistic is None else float(statistic),
         "p_value": None if p_value is None else float(p_value),
         "alpha": alpha if p_value is not None else None,
-        "verdict": "supported" if supported else "not supported",
+        "verdict": (
+            "context"
+            if context
+            else "not testable here"
+            if not testable
+            else "supported"
+            if supported
+            else "not supported"
+        ),
         "profile": profile,
     }
     path = Path(out_dir) / "verdict.json"

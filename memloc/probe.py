@@ -3,8 +3,8 @@
 - :func:`features`: frozen features, the global average of a layer's output (by default the
   encoder's representation), in eval mode without gradients.
 - :func:`linear_probe`: standardised features -> scikit-learn's logistic regression ->
-  test accuracy (T6, A7, A8). :func:`probe_accuracy` does the same on features computed once,
-  so that many probes can share them.
+  test accuracy (T6, A7, A8). :func:`probe_accuracy` (and :func:`probe_predictions`, the
+  predicted labels) do the same on features computed once, so that many probes can share them.
 - :func:`finetune`: train the named layers and a new linear head, everything else frozen,
   and return the test accuracy (T5); :func:`finetune_layers` returns the trained copy and head.
 - :func:`mean_std_over_seeds`: mean and standard deviation of a score over seeds.
@@ -93,6 +93,37 @@ def features(
     return torch.cat(chunks)
 
 
+def probe_predictions(
+    train_features,
+    train_labels,
+    test_features,
+    seed: int = 0,
+    *,
+    C: float = 1.0,
+    max_iter: int = 1000,
+) -> np.ndarray:
+    """Predicted test labels of a logistic regression fitted on standardised features.
+
+    Parameters
+    ----------
+    train_features, test_features : (N, D) arrays or tensors.
+    train_labels : (N,) integer class labels.
+    seed : the regression's ``random_state`` (lbfgs is deterministic; kept for solvers that
+        are not).
+    C : inverse L2 regularisation strength.
+    max_iter : solver iterations.
+    """
+    train_x = np.asarray(train_features, dtype=np.float64)
+    test_x = np.asarray(test_features, dtype=np.float64)
+    train_y = _labels(train_labels, len(train_x), "train_labels").numpy()
+    # Standardising puts every feature on one scale, so C means the same for every layer.
+    model = make_pipeline(
+        StandardScaler(), LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
+    )
+    model.fit(train_x, train_y)
+    return model.predict(test_x)
+
+
 def probe_accuracy(
     train_features,
     train_labels,
@@ -103,32 +134,19 @@ def probe_accuracy(
     C: float = 1.0,
     max_iter: int = 1000,
 ) -> float:
-    """Test accuracy of a logistic regression on standardised features.
-
-    Parameters
-    ----------
-    train_features, test_features : (N, D) arrays or tensors.
-    train_labels, test_labels : (N,) integer class labels.
-    seed : the regression's ``random_state`` (lbfgs is deterministic; kept for solvers that
-        are not).
-    C : inverse L2 regularisation strength.
-    max_iter : solver iterations.
+    """Test accuracy of a logistic regression on standardised features
+    (:func:`probe_predictions` describes the arguments).
 
     Returns
     -------
     float
         The share of test points classified correctly.
     """
-    train_x = np.asarray(train_features, dtype=np.float64)
-    test_x = np.asarray(test_features, dtype=np.float64)
-    train_y = _labels(train_labels, len(train_x), "train_labels").numpy()
-    test_y = _labels(test_labels, len(test_x), "test_labels").numpy()
-    # Standardising puts every feature on one scale, so C means the same for every layer.
-    model = make_pipeline(
-        StandardScaler(), LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
+    test_y = _labels(test_labels, len(test_features), "test_labels").numpy()
+    predicted = probe_predictions(
+        train_features, train_labels, test_features, seed, C=C, max_iter=max_iter
     )
-    model.fit(train_x, train_y)
-    return float((model.predict(test_x) == test_y).mean())
+    return float((predicted == test_y).mean())
 
 
 def linear_probe(

@@ -7,6 +7,7 @@
 - :func:`welch_one_sided`: one-sided Welch t-test (SSL vs SL, Top vs Least, S_C vs S_I).
 - :func:`ks_test`: two-sample Kolmogorov-Smirnov test of whole distributions.
 - :func:`bootstrap_ci`: bootstrap confidence interval of a statistic (LayerMem, mean UnitMem).
+- :func:`holm`: Holm's adjustment of several p-values tested together (A8).
 
 Inputs are array-likes (lists, numpy arrays, pandas Series, CPU tensors). NaN entries
 (e.g. undefined UnitMem units) are dropped by the two-sample tests and the bootstrap, and an
@@ -270,3 +271,17 @@ def bootstrap_ci(
     return ConfidenceInterval(
         float(statistic(values)), float(low), float(high), confidence, method, len(values)
     )
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm's step-down adjustment of ``pvalues`` for testing them together: the k-th smallest
+    is multiplied by (m - k + 1), made non-decreasing and capped at 1. NaN stays NaN and does
+    not count among the m tests."""
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.shape, np.nan)
+    keep = np.flatnonzero(~np.isnan(p))
+    order = keep[np.argsort(p[keep], kind="stable")]
+    m = len(order)
+    scaled = p[order] * (m - np.arange(m))
+    out[order] = np.minimum(np.maximum.accumulate(scaled), 1.0)
+    return out

@@ -175,6 +175,10 @@ def test_record_claim_computes_the_verdict(tmp_path):
     ]
     with pytest.raises(ValueError, match="p_value"):
         book.record_claim(tmp_path, **kw)
+    # No claim in the paper, or nothing to compare: neither supported nor not.
+    assert book.record_claim(tmp_path, p_value=0.001, context=True, **kw)["verdict"] == "context"
+    untestable = book.record_claim(tmp_path, testable=False, **kw)
+    assert untestable["verdict"] == "not testable here" and untestable["p_value"] is None
 
 
 def test_the_toc_is_the_registry():
@@ -182,7 +186,7 @@ def test_the_toc_is_the_registry():
     names = [nb.name for nb in notebooks]
     assert names[0] == "t1_layermem" and len(names) == len(set(names))
     ids = {nb.result_id for nb in notebooks}
-    assert {"T1", "T3", "A6", "F1", "F2", "F3b", "A1", "A2", "A3"} <= ids
+    assert {"T1", "T3", "A6", "F1", "F2", "F3b", "A1", "A2", "A3", "T5", "T6", "A7", "A8"} <= ids
 
 
 def test_filter_toc_drops_missing_results_and_empty_parts():

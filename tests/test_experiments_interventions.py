@@ -125,6 +125,8 @@ def test_probe_sets_adds_the_other_dataset_or_skips_it(monkeypatch, tmp_path):
     assert "not available" in skipped["cifar10"]
     sets, skipped = I.probe_sets(pair, "none")
     assert list(sets) == ["fashion-mnist"] and skipped == {}
+    sets, skipped = I.probe_sets(pair, ["digits", "cifar10"], n_train=5, n_test=5)
+    assert list(sets) == ["fashion-mnist", "digits"] and list(skipped) == ["cifar10"]
 
 
 # ----------------------------------------------------------------------------- T6

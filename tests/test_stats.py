@@ -9,6 +9,7 @@ from scipy import stats as st
 
 from memloc.stats import (
     bootstrap_ci,
+    holm,
     kendall_tau,
     ks_test,
     spearman_trend,
@@ -118,3 +119,12 @@ def test_bootstrap_ci():
     assert med.low <= med.estimate <= med.high
     with pytest.raises(ValueError, match="confidence"):
         bootstrap_ci(x, confidence=95)
+
+
+def test_holm_by_hand():
+    # Sorted: 0.01 x 3 = 0.03, 0.03 x 2 = 0.06, 0.04 x 1 = 0.04 -> kept non-decreasing: 0.06.
+    out = holm([0.01, 0.04, 0.03, np.nan])
+    np.testing.assert_allclose(out[:3], [0.03, 0.06, 0.06])
+    assert np.isnan(out[3])
+    assert holm([0.6, 0.7]).tolist() == [1.0, 1.0]
+    assert holm([]).shape == (0,)

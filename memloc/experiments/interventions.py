@@ -208,15 +208,15 @@ def other_probe_set(
 
 def probe_sets(
     pair,
-    other: str | None = None,
+    other: str | Sequence[str] | None = None,
     *,
     n_train: int | None = None,
     n_test: int | None = None,
     seed: int | None = None,
     other_resize: str = "resize",
 ) -> tuple[dict[str, ProbeSet], dict[str, str]]:
-    """The probe sets of T6: the pre-training data set and ``other`` (None:
-    :func:`default_other_dataset`; ``""`` or ``"none"``: no second data set).
+    """The probe sets of T6 and A8: the pre-training data set and ``other``, one data set or a
+    list (None: :func:`default_other_dataset`; ``""`` or ``"none"``: no second data set).
 
     Returns
     -------
@@ -229,10 +229,13 @@ def probe_sets(
     sets, skipped = {base.name: base}, {}
     if other is None:
         other = default_other_dataset(pair.profile.dataset)
-    if other and other.lower() != "none":
+    others = [other] if isinstance(other, str) else list(other)
+    for name in others:
+        if not name or name.lower() == "none":
+            continue
         try:
             extra = other_probe_set(
-                other,
+                name,
                 image_size=pair.profile.image_size,
                 channels=pair.dataset.channels,
                 n_train=n_train,
@@ -241,7 +244,7 @@ def probe_sets(
                 resize=other_resize,
             )
         except DatasetUnavailable as err:
-            skipped[other] = str(err).splitlines()[0]
+            skipped[name] = str(err).splitlines()[0]
         else:
             if extra.name == base.name:
                 raise ValueError(f"the other data set is the pre-training one ({base.name})")

@@ -1,0 +1,525 @@
+"""What the downstream notebooks measure: T5 (fine-tuning the most memorizing layers), A7
+(swapping layers with an encoder trained on another data set) and A8 (SSL vs SL encoders).
+
+All three choose layers by LayerMem and look at downstream accuracy:
+
+- :func:`layer_scores`: LayerMem and ΔLayerMem of every layer that has parameters, from a
+  LayerMem table (by default the S_C-vs-S_I contrast, the score T1's verdict uses).
+- T5: the layer sets to fine-tune (:func:`finetune_sets`: head only, the last k layers and the
+  k most memorizing layers by LayerMem and by ΔLayerMem), their accuracy over seeds
+  (:func:`finetune_accuracies`) and the paired tests most vs last (:func:`finetune_tests`).
+- A7: an encoder of the same architecture trained on another data set
+  (:func:`donor_encoder`), the most / least / random memorizing layer sets
+  (:func:`swap_settings`), the probe accuracy of every swapped encoder
+  (:func:`swap_accuracies`) and the tests of "most moves accuracy the most"
+  (:func:`swap_tests`).
+- A8: the probe accuracy of several encoders on several data sets with Wilson intervals and
+  exact McNemar tests between two encoders on the same test images (:func:`probe_table`,
+  :func:`mcnemar_tests`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats as _st
+from torch import nn
+
+from memloc.artifacts import encoder_spec, get_encoder, load_encoder
+from memloc.data import canonical_name, load_dataset
+from memloc.experiments.interventions import ProbeSet, _prediction_test
+from memloc.interventions import swap_layers
+from memloc.models.units import layer_module_path
+from memloc.probe import features, finetune, probe_predictions
+from memloc.profiles import Profile, load_profile
+
+SCORES = {"LM": "LayerMem", "ΔLM": "ΔLayerMem"}
+"""The two rankings of layers the paper uses, by the names its tables give them."""
+
+
+# ------------------------------------------------------------------------------ layer scores
+
+
+def layer_scores(table: pd.DataFrame, encoder: nn.Module, score: str = "contrast") -> pd.DataFrame:
+    """LayerMem (``LM``) and ΔLayerMem (``ΔLM``) of every layer of ``encoder`` that has
+    parameters, in forward order.
+
+    ΔLM of a layer is its score minus the score at the measurement point before it (residual
+    sums included, as in the paper's T1); the first layer's ΔLM is its own score. Residual sums
+    have no parameters to fine-tune or swap, so they are left out of the result.
+
+    Parameters
+    ----------
+    table : a LayerMem table (``LayerMemResult.table``): a ``layer`` column in forward order
+        and the ``score`` column.
+    encoder : the encoder the table was measured on (to tell which layers have parameters).
+    score : the table's column to rank by (default ``"contrast"``: S_C vs S_I, free of the
+        f-vs-g offset; ``"layermem"`` is the paper's raw score).
+    """
+    if score not in table:
+        raise KeyError(f"the table has no column {score!r}; columns: {list(table.columns)}")
+    values = table.set_index("layer")[score].astype(float)
+    delta = values.diff()
+    delta.iloc[0] = values.iloc[0]
+    keep = [
+        layer
+        for layer in values.index
+        if list(encoder.get_submodule(layer_module_path(encoder, str(layer))).parameters())
+    ]
+    out = pd.DataFrame({"LM": values, "ΔLM": delta}).loc[keep]
+    out.index = out.index.astype(str)
+    return out.rename_axis("layer")
+
+
+def _check_rule(rule: str) -> None:
+    if rule not in SCORES:
+        raise ValueError(f"unknown ranking {rule!r}; use one of {list(SCORES)}")
+
+
+def ranked_layers(scores: pd.DataFrame, rule: str, k: int, most: bool = True) -> list[str]:
+    """The ``k`` layers with the highest (``most``) or lowest score by ``rule`` (``"LM"`` or
+    ``"ΔLM"``), listed in forward order. Ties go to the earlier layer."""
+    _check_rule(rule)
+    if not 1 <= int(k) <= len(scores):
+        raise ValueError(f"k must be between 1 and {len(scores)} layers, got {k}")
+    order = np.argsort(-scores[rule].to_numpy() if most else scores[rule].to_numpy(), kind="stable")
+    chosen = set(order[: int(k)])
+    return [layer for i, layer in enumerate(scores.index) if i in chosen]
+
+
+def layers_label(layers: Sequence[str]) -> str:
+    """``"6,8"`` for layers 6 and 8, ``"head only"`` for none (the paper's T5 labels)."""
+    return ",".join(layers) if layers else "head only"
+
+
+# ------------------------------------------------------------------------------ T5: fine-tuning
+
+
+def finetune_sets(scores: pd.DataFrame, ks: Sequence[int] = (1, 2, 3)) -> pd.DataFrame:
+    """The layer sets T5 fine-tunes: the head alone, and for each k the last k layers and the
+    k most memorizing layers by LM and by ΔLM.
+
+    Returns
+    -------
+    DataFrame
+        ``choice`` (``"head only"``, ``"last"``, ``"most LM"``, ``"most ΔLM"``), ``k``,
+        ``layers`` (tuple, forward order) and ``label`` (``"6,8"``).
+    """
+    rows = [{"choice": "head only", "k": 0, "layers": ()}]
+    names = list(scores.index)
+    for k in ks:
+        if not 1 <= int(k) <= len(names):
+            raise ValueError(f"k must be between 1 and {len(names)} layers, got {k}")
+        rows.append({"choice": "last", "k": int(k), "layers": tuple(names[-int(k) :])})
+        for rule in SCORES:
+            rows.append(
+                {
+                    "choice": f"most {rule}",
+                    "k": int(k),
+                    "layers": tuple(ranked_layers(scores, rule, k)),
+                }
+            )
+    out = pd.DataFrame(rows)
+    out["label"] = out["layers"].map(layers_label)
+    return out
+
+
+def finetune_accuracies(
+    encoder: nn.Module,
+    sets: pd.DataFrame,
+    probe: ProbeSet,
+    *,
+    seeds: Sequence[int],
+    epochs: int,
+    lr: float,
+    batch_size: int = 128,
+    weight_decay: float = 0.0,
+    progress: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Test accuracy on ``probe`` after fine-tuning each layer set of ``sets`` and a new head
+    (:func:`memloc.probe.finetune`), once per seed.
+
+    A layer set that appears under several choices (the last layer may also be the most
+    memorizing one) is trained once per seed and its accuracy reported under each.
+
+    Returns
+    -------
+    DataFrame
+        ``choice, k, label, seed, accuracy``: one row per row of ``sets`` and seed.
+    """
+    if len(seeds) < 1:
+        raise ValueError("need at least one seed")
+    cache: dict[tuple[tuple[str, ...], int], float] = {}
+    rows = []
+    for _, row in sets.iterrows():
+        for seed in seeds:
+            key = (tuple(row["layers"]), int(seed))
+            if key not in cache:
+                cache[key] = finetune(
+                    encoder,
+                    list(row["layers"]),
+                    probe.train_images,
+                    probe.train_labels,
+                    probe.test_images,
+                    probe.test_labels,
+                    epochs=epochs,
+                    lr=lr,
+                    seed=int(seed),
+                    batch_size=batch_size,
+                    weight_decay=weight_decay,
+                )
+                if progress is not None:
+                    progress(f"{layers_label(key[0])} (seed {seed})")
+            rows.append(
+                {
+                    "choice": row["choice"],
+                    "k": row["k"],
+                    "label": row["label"],
+                    "seed": int(seed),
+                    "accuracy": cache[key],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def finetune_table(acc: pd.DataFrame, percent: bool = True) -> pd.DataFrame:
+    """Mean and standard deviation over seeds (ddof 1) per choice and k, in % by default."""
+    scale = 100.0 if percent else 1.0
+    grouped = acc.groupby(["choice", "k", "label"], sort=False)["accuracy"]
+    out = grouped.agg(["mean", "std", "count"]).reset_index()
+    out[["mean", "std"]] *= scale
+    return out.rename(columns={"count": "n_seeds"})
+
+
+def finetune_tests(acc: pd.DataFrame) -> pd.DataFrame:
+    """Per k and ranking: does fine-tuning the k most memorizing layers beat fine-tuning the
+    last k layers?
+
+    A one-sided paired t-test over seeds (the same seed gives both runs the same head
+    initialisation and batch order). Where the two sets are the same layers there is nothing
+    to test: the row says so and its t and p are NaN.
+
+    Returns
+    -------
+    DataFrame
+        ``k, rule, most, last, same, most_mean, last_mean, difference, t, p``.
+    """
+    rows = []
+    last = acc[acc["choice"] == "last"]
+    for rule in SCORES:
+        most = acc[acc["choice"] == f"most {rule}"]
+        for k, part in most.groupby("k", sort=True):
+            base = last[last["k"] == k].set_index("seed")["accuracy"]
+            mine = part.set_index("seed")["accuracy"].reindex(base.index)
+            label_most, label_last = part["label"].iloc[0], last[last["k"] == k]["label"].iloc[0]
+            same = label_most == label_last
+            diff = (mine - base).to_numpy(float)
+            t = p = np.nan
+            if not same and len(diff) >= 2 and diff.std(ddof=1) > 0:
+                res = _st.ttest_rel(
+                    mine.to_numpy(float), base.to_numpy(float), alternative="greater"
+                )
+                t, p = float(res.statistic), float(res.pvalue)
+            rows.append(
+                {
+                    "k": int(k),
+                    "rule": rule,
+                    "most": label_most,
+                    "last": label_last,
+                    "same": same,
+                    "most_mean": float(mine.mean()),
+                    "last_mean": float(base.mean()),
+                    "difference": float(diff.mean()),
+                    "t": t,
+                    "p": p,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def intersection_union(t: Sequence[float], p: Sequence[float]) -> tuple[float, float]:
+    """One verdict over several one-sided tests that must all reject: (smallest t, largest p).
+    NaN entries (nothing to test) are skipped; NaN when none is left."""
+    t, p = np.asarray(t, dtype=float), np.asarray(p, dtype=float)
+    keep = ~np.isnan(p)
+    if not keep.any():
+        return float("nan"), float("nan")
+    return float(t[keep].min()), float(p[keep].max())
+
+
+# ------------------------------------------------------------------------------ A7: swapping
+
+
+def donor_profile(profile: str | Profile, dataset: str, *, epochs: int | None = None) -> Profile:
+    """The profile of an encoder of ``profile``'s architecture trained on another data set.
+
+    It trains with the profile's recipe on as many points as the profile's f sees
+    (|S_S| + |S_C|, at most the data set's size), resized to the profile's image size.
+    """
+    profile = load_profile(profile) if isinstance(profile, str) else profile
+    n_total = len(load_dataset(dataset, "train", image_size=profile.image_size, resize="resize"))
+    n_train = min(n_total, profile.n_shared + profile.n_candidate)
+    return profile.replace(
+        dataset=dataset,
+        resize="resize",
+        n_shared=n_train,
+        n_candidate=0,
+        n_independent=0,
+        n_heldout=0,
+        n_downstream=0,
+        epochs=epochs,
+        snapshot_epochs=[],
+    )
+
+
+def donor_encoder(
+    profile: str | Profile,
+    dataset: str,
+    *,
+    channels: int,
+    framework: str = "simclr",
+    epochs: int | None = None,
+    progress: bool = True,
+    cache_dir=None,
+):
+    """An encoder of ``profile``'s architecture trained with ``framework`` on ``dataset``
+    (:func:`donor_profile`), through the encoder cache (trained once, then loaded).
+
+    Returns
+    -------
+    encoder, entry
+        The encoder (eval mode) and its cache folder (its name ends with the spec's hash).
+
+    Raises
+    ------
+    ValueError
+        When the data set's images have another number of channels than ``channels`` (the
+        encoder to swap into): the first convolution would not fit.
+    """
+    donor = donor_profile(profile, dataset, epochs=epochs)
+    data = load_dataset(donor.dataset, "train", image_size=donor.image_size, resize=donor.resize)
+    if data.channels != channels:
+        raise ValueError(
+            f"{canonical_name(dataset)} has {data.channels}-channel images but the encoder to "
+            f"swap into takes {channels}; choose a data set with {channels} channel(s)"
+        )
+    spec = encoder_spec(donor, "f", framework, n_total=len(data), in_channels=data.channels)
+    entry = get_encoder(spec, cache_dir=cache_dir, progress=progress)
+    return load_encoder(entry), entry
+
+
+def swap_settings(
+    scores: pd.DataFrame, ks: Sequence[int] = (1, 2, 3), random_seeds: Sequence[int] = range(5)
+) -> pd.DataFrame:
+    """The layer sets A7 swaps: for each k the k most and least memorizing layers by LM and
+    by ΔLM, and ``len(random_seeds)`` random sets of k layers (seeded draws, shared by both
+    rankings).
+
+    Returns
+    -------
+    DataFrame
+        ``rule`` (``"LM"``, ``"ΔLM"`` or ``"random"``), ``strategy`` (``"most"``, ``"least"``,
+        ``"random"``), ``k``, ``seed`` (-1 unless random), ``layers`` (tuple), ``label``.
+    """
+    names = list(scores.index)
+    rows = []
+    for k in ks:
+        for rule in SCORES:
+            for strategy in ("most", "least"):
+                layers = ranked_layers(scores, rule, k, most=strategy == "most")
+                rows.append(
+                    {
+                        "rule": rule,
+                        "strategy": strategy,
+                        "k": int(k),
+                        "seed": -1,
+                        "layers": tuple(layers),
+                    }
+                )
+        for seed in random_seeds:
+            rng = np.random.default_rng([int(seed), int(k)])
+            picked = sorted(rng.choice(len(names), size=int(k), replace=False))
+            rows.append(
+                {
+                    "rule": "random",
+                    "strategy": "random",
+                    "k": int(k),
+                    "seed": int(seed),
+                    "layers": tuple(names[i] for i in picked),
+                }
+            )
+    out = pd.DataFrame(rows)
+    out["label"] = out["layers"].map(layers_label)
+    return out
+
+
+def _probe(model: nn.Module, probe: ProbeSet, seed: int, batch_size: int) -> np.ndarray:
+    """Predicted labels of ``probe``'s test images by a linear probe on ``model``'s features."""
+    train_x = features(model, probe.train_images, batch_size=batch_size).numpy()
+    test_x = features(model, probe.test_images, batch_size=batch_size).numpy()
+    return probe_predictions(train_x, probe.train_labels, test_x, seed)
+
+
+def swap_accuracies(
+    encoder: nn.Module,
+    donor: nn.Module,
+    settings: pd.DataFrame,
+    sets: dict[str, ProbeSet],
+    *,
+    probe_seed: int = 0,
+    batch_size: int = 256,
+    progress: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Linear-probe accuracy of ``encoder``, of ``donor`` and of every swapped copy of
+    ``encoder`` (its layers of a row of ``settings`` replaced by ``donor``'s,
+    :func:`memloc.interventions.swap_layers`) on each probe set.
+
+    Each distinct layer set is swapped and probed once. Returns one row per setting (plus
+    ``strategy`` ``"none"`` for the encoder and ``"donor"`` for the donor) and probe set, with
+    the ``accuracy`` on the probe set's test images.
+    """
+    if not sets:
+        raise ValueError("no probe set to measure accuracy on")
+    done: dict[tuple[str, ...], dict[str, float]] = {}
+
+    def measure(model: nn.Module) -> dict[str, float]:
+        return {
+            name: float((_probe(model, s, probe_seed, batch_size) == s.test_labels.numpy()).mean())
+            for name, s in sets.items()
+        }
+
+    rows = []
+    base = dict(rule="", k=0, seed=-1, label="")
+    for strategy, model in (("none", encoder), ("donor", donor)):
+        for name, acc in measure(model).items():
+            rows.append({**base, "strategy": strategy, "dataset": name, "accuracy": acc})
+    for _, row in settings.iterrows():
+        key = tuple(row["layers"])
+        if key not in done:
+            done[key] = measure(swap_layers(encoder, donor, list(key)))
+            if progress is not None:
+                progress(f"swapped {layers_label(key)}")
+        for name, acc in done[key].items():
+            info = {c: row[c] for c in ("rule", "strategy", "k", "seed", "label")}
+            rows.append({**info, "dataset": name, "accuracy": acc})
+    return pd.DataFrame(rows)
+
+
+def swap_tests(acc: pd.DataFrame) -> pd.DataFrame:
+    """Per ranking, k and probe set: does swapping the most memorizing layers move accuracy
+    more than swapping random layers, and swapping the least memorizing layers less?
+
+    The movement is the absolute change of accuracy from the unswapped encoder. Each is a
+    one-sided prediction t-test of the single value against the random draws' values (as T6
+    tests pruning; :func:`memloc.experiments.interventions._prediction_test`).
+
+    Returns
+    -------
+    DataFrame
+        ``rule, k, dataset, most, least`` (their changes), ``random_mean, random_std,
+        n_random`` (of the absolute changes), ``most_moves, least_moves, t_most, p_most, t_least,
+        p_least`` and ``ordered`` (|most| > mean |random| > |least|).
+    """
+    base = acc[acc["strategy"] == "none"].set_index("dataset")["accuracy"]
+    acc = acc[~acc["strategy"].isin(["none", "donor"])].copy()
+    acc["change"] = acc["accuracy"] - acc["dataset"].map(base)
+    rows = []
+    for (k, dataset), part in acc.groupby(["k", "dataset"], sort=False):
+        rnd = part.loc[part["strategy"] == "random", "change"].abs().to_numpy(float)
+        for rule in SCORES:
+            mine = part[part["rule"] == rule].set_index("strategy")["change"]
+            most, least = float(mine["most"]), float(mine["least"])
+            t_most, p_most = _prediction_test(abs(most), rnd, "greater")
+            t_least, p_least = _prediction_test(abs(least), rnd, "less")
+            mean = float(rnd.mean())
+            rows.append(
+                {
+                    "rule": rule,
+                    "k": int(k),
+                    "dataset": dataset,
+                    "most": most,
+                    "least": least,
+                    "random_mean": mean,
+                    "random_std": float(rnd.std(ddof=1)) if len(rnd) > 1 else np.nan,
+                    "n_random": len(rnd),
+                    "t_most": t_most,
+                    "p_most": p_most,
+                    "t_least": t_least,
+                    "p_least": p_least,
+                    "ordered": bool(abs(most) > mean > abs(least)),
+                }
+            )
+    return (
+        pd.DataFrame(rows)
+        .sort_values(["rule", "dataset", "k"], kind="stable")
+        .reset_index(drop=True)
+    )
+
+
+# ------------------------------------------------------------------------------ A8: SSL vs SL
+
+
+def probe_table(
+    encoders: dict[str, nn.Module],
+    sets: dict[str, ProbeSet],
+    *,
+    probe_seed: int = 0,
+    batch_size: int = 256,
+) -> tuple[pd.DataFrame, dict[tuple[str, str], np.ndarray]]:
+    """Linear-probe accuracy of each encoder on each probe set, with its 95% Wilson interval.
+
+    Returns
+    -------
+    table, correct
+        ``encoder, dataset, accuracy, ci_low, ci_high, n_test``; and per (encoder, data set)
+        the boolean array of which test images were classified correctly (for
+        :func:`mcnemar_tests`).
+    """
+    rows, correct = [], {}
+    for enc_name, model in encoders.items():
+        for set_name, s in sets.items():
+            right = _probe(model, s, probe_seed, batch_size) == s.test_labels.numpy()
+            n, k = len(right), int(right.sum())
+            ci = _st.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+            rows.append(
+                {
+                    "encoder": enc_name,
+                    "dataset": set_name,
+                    "accuracy": k / n,
+                    "ci_low": float(ci.low),
+                    "ci_high": float(ci.high),
+                    "n_test": n,
+                }
+            )
+            correct[(enc_name, set_name)] = right
+    return pd.DataFrame(rows), correct
+
+
+def mcnemar_tests(correct: dict[tuple[str, str], np.ndarray], a: str, b: str) -> pd.DataFrame:
+    """Exact McNemar test per data set between encoders ``a`` and ``b`` on the same test
+    images: among the images exactly one of them gets right, is the split 50/50?
+
+    Returns
+    -------
+    DataFrame
+        ``dataset, difference`` (accuracy of a minus b), ``only_a, only_b`` (images only one
+        gets right) and the two-sided ``p``.
+    """
+    datasets = [d for (enc, d) in correct if enc == a]
+    rows = []
+    for dataset in datasets:
+        ra, rb = correct[(a, dataset)], correct[(b, dataset)]
+        only_a, only_b = int((ra & ~rb).sum()), int((rb & ~ra).sum())
+        p = _st.binomtest(only_a, only_a + only_b).pvalue if only_a + only_b else 1.0
+        rows.append(
+            {
+                "dataset": dataset,
+                "difference": float(ra.mean() - rb.mean()),
+                "only_a": only_a,
+                "only_b": only_b,
+                "p": float(p),
+            }
+        )
+    return pd.DataFrame(rows)

@@ -1,0 +1,190 @@
+# %% [markdown]
+# # A7: swapping layers with an encoder trained on another data set
+#
+# **The paper's claim:** the layers where an SSL encoder memorizes matter most for what it
+# has learned. Replacing f's most memorizing layers with the same layers of an encoder trained
+# on another data set changes its downstream accuracy more than replacing random layers, and
+# replacing the least memorizing layers changes it least. The paper ranks the layers by
+# LayerMem and by ΔLayerMem and swaps 1, 2 and 3 of them.
+#
+# **What this notebook measures.** The donor: an encoder of f's architecture, trained with the
+# same framework and recipe on another data set (scikit-learn's digits resized to f's input,
+# or Fashion-MNIST when f was trained on digits), through the encoder cache. Layers are ranked
+# by LayerMem and ΔLayerMem of f, the T1 measurement (by default the S_C-vs-S_I contrast).
+# For k = 1, 2, 3 we swap into a copy of f:
+#
+# - `most`: the k layers with the highest score (by LM, and separately by ΔLM);
+# - `least`: the k layers with the lowest score;
+# - `random`: k layers drawn at random, with several seeds.
+#
+# A swap copies everything of a layer, the convolution's and BatchNorm's parameters and the
+# running statistics (`memloc.interventions.swap_layers`). Every swapped encoder gets a new
+# linear probe (logistic regression on standardised frozen features, as in T6) on two data
+# sets: f's pre-training data set (the split's downstream points, tested on the test split)
+# and the donor's data set.
+#
+# **The test.** The movement of a swap is the absolute change in probe accuracy from f. Under
+# the null hypothesis that memorization says nothing about a layer's role, the most and least
+# memorizing sets are draws like the random ones. For each ranking, k and data set, a one-sided
+# prediction t-test asks whether the movement of `most` lies above the random draws'
+# distribution (and another whether `least` lies below it). The verdict on each ranking
+# requires every k and data set to reject (intersection–union, as in T6).
+
+# %% tags=["parameters"]
+profile = "cpu"
+dataset = None
+arch = None
+framework = "simclr"
+seed = 0  # seed of the augmented views of the LayerMem measurement (T1's)
+score = "contrast"  # LayerMem column that ranks the layers ("layermem": the paper's raw score)
+ks = [1, 2, 3]  # numbers of swapped layers
+n_random = 5  # random layer sets per k (at least 3)
+donor_dataset = None  # None: digits, or fashion-mnist when the profile's data set is digits
+donor_epochs = 30  # training epochs of the donor encoder
+n_probe_train = 2000  # probe training images per data set (at most)
+n_probe_test = 2000  # probe test images per data set (at most)
+out_dir = "book/results/cpu/a7_swap_layers"
+
+# %%
+import json
+import time
+
+import pandas as pd
+from IPython.display import Markdown, display
+from tqdm.auto import tqdm
+
+from memloc.artifacts import encoder_pair
+from memloc.book import provenance, record_claim
+from memloc.experiments import downstream as D
+from memloc.experiments import interventions as I
+from memloc.experiments import layers as lx
+from memloc.experiments import units as U
+from memloc.figures import new_figure, save_figure, save_table
+
+start = time.time()
+if n_random < 3:
+    raise ValueError(f"n_random must be at least 3 (a spread over seeds), got {n_random}")
+pair = encoder_pair(profile, framework, progress=False, dataset=dataset, arch=arch)
+p = pair.profile
+result = lx.pair_layermem(pair, seed=seed)
+scores = D.layer_scores(result.table, pair.f, score=score)
+donor_name = donor_dataset or I.default_other_dataset(p.dataset)
+donor, donor_entry = D.donor_encoder(
+    p,
+    donor_name,
+    channels=pair.dataset.channels,
+    framework=framework,
+    epochs=donor_epochs,
+    progress=False,
+)
+sets, skipped = I.probe_sets(
+    pair, donor_name, n_train=n_probe_train, n_test=n_probe_test, seed=p.seed
+)
+if skipped:
+    raise RuntimeError(f"the donor's data set must be available for its probe: {skipped}")
+save_table(scores.reset_index(), out_dir, "layer_scores")
+display(scores.round(4))
+Markdown(
+    f"Profile `{p.name}`: {p.dataset}, {p.arch} (width {p.width}), {framework}. Layers ranked "
+    f"by the `{score}` column of the LayerMem table. Donor: {donor_name}, {donor_epochs} epochs "
+    f"(cache entry `{donor_entry.name}`). {n_random} random sets per k."
+)
+
+# %% [markdown]
+# ## Probe accuracy after swapping
+
+# %%
+settings = D.swap_settings(scores, ks=ks, random_seeds=range(n_random))
+bar = tqdm(total=len(set(settings["layers"])), desc="swapped encoders")
+acc = D.swap_accuracies(
+    pair.f, donor, settings, sets, probe_seed=p.seed, progress=lambda _: bar.update()
+)
+bar.close()
+save_table(acc, out_dir, "accuracy_per_encoder")
+summary = (
+    acc.groupby(["rule", "strategy", "k", "dataset"], sort=False)["accuracy"]
+    .agg(["mean", "std", "count"])
+    .mul([100, 100, 1])
+    .unstack("dataset")
+)
+summary.round(2)
+
+# %%
+base = acc[acc["strategy"] == "none"].set_index("dataset")["accuracy"]
+moved = acc[~acc["strategy"].isin(["none", "donor"])].assign(
+    change=lambda d: 100 * (d["accuracy"] - d["dataset"].map(base))
+)
+colors = {"most": "#d55e00", "random": "0.45", "least": "#0072b2"}
+datasets = list(sets)
+fig, axes = new_figure(len(datasets), 2, width=4.4, height=3.0)
+for row, rule in enumerate(D.SCORES):
+    for col, name in enumerate(datasets):
+        ax = axes[row, col]
+        part = moved[moved["dataset"] == name]
+        rnd = part[part["strategy"] == "random"]
+        ax.scatter(rnd["k"], rnd["change"], color=colors["random"], s=14, label="random")
+        for strategy in ("most", "least"):
+            mine = part[(part["rule"] == rule) & (part["strategy"] == strategy)]
+            ax.scatter(
+                mine["k"], mine["change"], color=colors[strategy], marker="D", s=30, label=strategy
+            )
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_xticks(ks)
+        ax.set(
+            title=f"by {rule}: {name} ({sets[name].role})",
+            xlabel="swapped layers (k)",
+            ylabel="accuracy change (points)",
+        )
+axes[0, 0].legend(fontsize=8)
+fig.suptitle(f"Probe accuracy change after swapping f's layers with the {donor_name} encoder's")
+save_figure(fig, out_dir, "swap_accuracy_change")
+fig
+
+# %% [markdown]
+# ## Verdict
+
+# %%
+tests = D.swap_tests(acc)
+save_table(tests, out_dir, "swap_tests")
+display(tests.round(4))
+entries = []
+for rule, name in D.SCORES.items():
+    part = tests[tests["rule"] == rule]
+    for which, direction in (("most", "more"), ("least", "less")):
+        t, p_value = D.intersection_union(part[f"t_{which}"], part[f"p_{which}"])
+        entries.append(
+            record_claim(
+                out_dir,
+                result="A7",
+                claim=f"swapping the {which} memorizing layers by {name} moves probe accuracy "
+                f"{direction} than swapping random layers",
+                test=f"one-sided prediction t of |change| against {n_random} random sets, per k "
+                f"in {list(ks)} and data set ({len(part)} tests); intersection-union: min t, max p",
+                statistic=t,
+                p_value=None if pd.isna(p_value) else p_value,
+                holds=bool(t > 0),
+                profile=profile,
+            )
+        )
+Markdown(
+    U.verdict_markdown(entries)
+    + f"\n\nThe full ordering |most| > mean |random| > |least| holds in "
+    f"{int(tests['ordered'].sum())} of {len(tests)} settings."
+)
+
+# %% [markdown]
+# ## Provenance
+
+# %%
+info = provenance(
+    profile=profile,
+    encoder_hashes=pair.hashes,
+    donor={"dataset": donor_name, "epochs": donor_epochs, "entry": donor_entry.name},
+    score=score,
+    layermem_config=result.config,
+    ks=list(ks),
+    n_random=n_random,
+    probe_sets={name: {**s.sizes, "source": s.source} for name, s in sets.items()},
+    wall_time_s=round(time.time() - start, 1),
+)
+Markdown("```json\n" + json.dumps(info, indent=2, default=str) + "\n```")

@@ -1,0 +1,278 @@
+"""The downstream notebooks' shared measurements (memloc.experiments.downstream): layer
+rankings, fine-tuning sets and their tests (T5), donor encoders and layer swaps (A7), probe
+tables and McNemar tests (A8)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy import stats
+
+from memloc.artifacts import cache_root
+from memloc.experiments import downstream as D
+from memloc.experiments import interventions as I
+from memloc.models import create
+from memloc.probe import features, probe_accuracy, probe_predictions
+
+LAYERS = ["1", "2", "3", "4", "Res2", "5", "6", "7", "8", "Res6"]
+
+
+def tiny_resnet(seed: int = 0):
+    torch.manual_seed(seed)
+    return create("resnet9", in_channels=1, width=0.125).eval()
+
+
+def labelled_images(n: int, seed: int, size: int = 16):
+    """Two classes told apart by brightness, so that a probe has something to learn."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 2
+    images = torch.rand(n, 1, size, size, generator=g) * 0.5 + 0.4 * labels.view(-1, 1, 1, 1)
+    return images, labels
+
+
+def probe_set(name: str = "toy", seed: int = 0) -> I.ProbeSet:
+    train_x, train_y = labelled_images(24, seed)
+    test_x, test_y = labelled_images(16, seed + 1)
+    return I.ProbeSet(name, "pretraining", train_x, train_y, test_x, test_y)
+
+
+def toy_table(values) -> pd.DataFrame:
+    return pd.DataFrame({"layer": LAYERS, "contrast": values, "layermem": np.arange(10.0)})
+
+
+# ----------------------------------------------------------------------------- layer scores
+
+
+def test_layer_scores_drop_residual_sums_and_difference_over_every_point():
+    values = [0.0, 0.1, 0.3, 0.2, 0.5, 0.6, 1.0, 0.9, 1.4, 1.5]
+    scores = D.layer_scores(toy_table(values), tiny_resnet())
+    assert list(scores.index) == ["1", "2", "3", "4", "5", "6", "7", "8"]
+    assert scores.loc["6", "LM"] == pytest.approx(1.0)
+    # ΔLM of 5 is taken from Res2 (0.5), the point before it, as in the paper's T1.
+    assert scores.loc["5", "ΔLM"] == pytest.approx(0.1)
+    assert scores.loc["4", "ΔLM"] == pytest.approx(-0.1)
+    assert scores.loc["1", "ΔLM"] == pytest.approx(0.0)
+    raw = D.layer_scores(toy_table(values), tiny_resnet(), score="layermem")
+    assert raw.loc["8", "LM"] == 8.0
+    with pytest.raises(KeyError, match="no column 'nope'"):
+        D.layer_scores(toy_table(values), tiny_resnet(), score="nope")
+
+
+def test_ranked_layers_forward_order_ties_and_errors():
+    scores = pd.DataFrame(
+        {"LM": [1.0, 3.0, 2.0, 3.0], "ΔLM": [4.0, 1.0, 0.0, 2.0]}, index=list("abcd")
+    )
+    assert D.ranked_layers(scores, "LM", 2) == ["b", "d"]
+    assert D.ranked_layers(scores, "LM", 1) == ["b"]  # the tie goes to the earlier layer
+    assert D.ranked_layers(scores, "ΔLM", 2) == ["a", "d"]
+    assert D.ranked_layers(scores, "ΔLM", 1, most=False) == ["c"]
+    assert D.ranked_layers(scores, "LM", 3, most=False) == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="between 1 and 4"):
+        D.ranked_layers(scores, "LM", 5)
+    with pytest.raises(ValueError, match="unknown ranking"):
+        D.ranked_layers(scores, "UnitMem", 1)
+
+
+# ----------------------------------------------------------------------------- T5
+
+
+def test_finetune_sets():
+    scores = pd.DataFrame(
+        {"LM": [0.0, 0.5, 0.2, 0.1], "ΔLM": [0.0, 0.5, -0.3, -0.1]}, index=["5", "6", "7", "8"]
+    )
+    sets = D.finetune_sets(scores, ks=(1, 2))
+    got = {(r.choice, r.k): r.label for r in sets.itertuples()}
+    assert got == {
+        ("head only", 0): "head only",
+        ("last", 1): "8",
+        ("most LM", 1): "6",
+        ("most ΔLM", 1): "6",
+        ("last", 2): "7,8",
+        ("most LM", 2): "6,7",
+        ("most ΔLM", 2): "5,6",
+    }
+    with pytest.raises(ValueError, match="between 1 and 4"):
+        D.finetune_sets(scores, ks=(5,))
+
+
+def test_finetune_accuracies_trains_each_distinct_set_once(monkeypatch):
+    calls = []
+
+    def fake_finetune(encoder, layers, *args, seed, **kwargs):
+        calls.append((tuple(layers), seed))
+        return 0.5 + 0.1 * len(layers) + 0.01 * seed
+
+    monkeypatch.setattr(D, "finetune", fake_finetune)
+    scores = pd.DataFrame({"LM": [0.0, 1.0], "ΔLM": [0.0, 1.0]}, index=["7", "8"])
+    sets = D.finetune_sets(scores, ks=(1,))  # last, most LM and most ΔLM are all layer 8
+    acc = D.finetune_accuracies(None, sets, probe_set(), seeds=[0, 1], epochs=1, lr=1e-3)
+    assert sorted(calls) == [((), 0), ((), 1), (("8",), 0), (("8",), 1)]
+    assert len(acc) == len(sets) * 2
+    assert acc.loc[(acc["choice"] == "most LM") & (acc["seed"] == 1), "accuracy"].item() == 0.61
+    table = D.finetune_table(acc)
+    assert table.loc[table["choice"] == "head only", "mean"].item() == pytest.approx(50.5)
+    with pytest.raises(ValueError, match="at least one seed"):
+        D.finetune_accuracies(None, sets, probe_set(), seeds=[], epochs=1, lr=1e-3)
+
+
+def test_finetune_accuracies_real_run_is_reproducible():
+    scores = pd.DataFrame({"LM": [0.0, 1.0], "ΔLM": [1.0, 0.0]}, index=["7", "8"])
+    sets = D.finetune_sets(scores, ks=(1,))
+    kw = dict(seeds=[0], epochs=1, lr=1e-3, batch_size=8)
+    a = D.finetune_accuracies(tiny_resnet(), sets, probe_set(), **kw)
+    b = D.finetune_accuracies(tiny_resnet(), sets, probe_set(), **kw)
+    pd.testing.assert_frame_equal(a, b)
+    assert a["accuracy"].between(0, 1).all()
+
+
+def test_finetune_tests_paired_and_same_sets():
+    rows = []
+    most = {0: 0.60, 1: 0.64, 2: 0.61}
+    last = {0: 0.55, 1: 0.60, 2: 0.58}
+    for seed in range(3):
+        rows += [
+            dict(choice="last", k=1, label="8", seed=seed, accuracy=last[seed]),
+            dict(choice="most LM", k=1, label="6", seed=seed, accuracy=most[seed]),
+            dict(choice="most ΔLM", k=1, label="8", seed=seed, accuracy=last[seed]),
+        ]
+    tests = D.finetune_tests(pd.DataFrame(rows)).set_index("rule")
+    expected = stats.ttest_rel(list(most.values()), list(last.values()), alternative="greater")
+    assert tests.loc["LM", "t"] == pytest.approx(expected.statistic)
+    assert tests.loc["LM", "p"] == pytest.approx(expected.pvalue)
+    assert tests.loc["LM", "difference"] == pytest.approx(0.04)
+    assert tests.loc["ΔLM", "same"] and np.isnan(tests.loc["ΔLM", "p"])
+    assert D.intersection_union([2.0, 5.0, np.nan], [0.04, 0.001, np.nan]) == (2.0, 0.04)
+    t, p = D.intersection_union([np.nan], [np.nan])
+    assert np.isnan(t) and np.isnan(p)
+
+
+# ----------------------------------------------------------------------------- A7
+
+
+def test_donor_profile_sizes():
+    donor = D.donor_profile("quick", "fashion-mnist")
+    assert donor.dataset == "fashion-mnist" and donor.resize == "resize"
+    assert donor.n_shared == 300 + 150 and donor.n_candidate == donor.n_heldout == 0
+    assert donor.arch == "resnet9" and donor.width == 0.25 and donor.image_size == 16
+    assert D.donor_profile("cpu", "digits", epochs=7).n_shared == 1500  # capped at the data
+    assert D.donor_profile("cpu", "digits", epochs=7).epochs == 7
+
+
+def test_donor_encoder_trains_once_through_the_cache(tmp_path, monkeypatch):
+    kw = dict(channels=1, epochs=1, progress=False, cache_dir=tmp_path)
+    encoder, entry = D.donor_encoder("quick", "fashion-mnist", **kw)
+    assert entry.parent == cache_root(tmp_path) and "fashion-mnist" in entry.name
+    quick = tiny_resnet()  # any encoder of another width has other shapes
+    assert sum(p.numel() for p in encoder.parameters()) > sum(p.numel() for p in quick.parameters())
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr("memloc.artifacts._train_entry", no_training)
+    again, entry2 = D.donor_encoder("quick", "fashion-mnist", **kw)
+    assert entry2 == entry
+    for (n, a), (_, b) in zip(
+        encoder.state_dict().items(), again.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), n
+
+
+def test_donor_encoder_channel_mismatch(monkeypatch, tmp_path):
+    with pytest.raises(ValueError, match="1-channel images but the encoder to swap into takes 3"):
+        D.donor_encoder("quick", "digits", channels=3, epochs=1, cache_dir=tmp_path)
+
+
+def test_swap_settings():
+    scores = pd.DataFrame(
+        {"LM": [0.1, 0.4, 0.3, 0.2], "ΔLM": [0.3, 0.1, 0.0, 0.2]}, index=["5", "6", "7", "8"]
+    )
+    s = D.swap_settings(scores, ks=(1, 2), random_seeds=range(4))
+    pick = {(r.rule, r.strategy, r.k): r.layers for r in s.itertuples() if r.seed < 0}
+    assert pick[("LM", "most", 2)] == ("6", "7")
+    assert pick[("LM", "least", 1)] == ("5",)
+    assert pick[("ΔLM", "most", 2)] == ("5", "8")
+    assert pick[("ΔLM", "least", 2)] == ("6", "7")
+    rnd = s[s["strategy"] == "random"]
+    assert len(rnd) == 8 and set(rnd["rule"]) == {"random"}
+    assert all(len(set(x)) == k for x, k in zip(rnd["layers"], rnd["k"], strict=True))
+    pd.testing.assert_frame_equal(s, D.swap_settings(scores, ks=(1, 2), random_seeds=range(4)))
+
+
+def test_swapping_a_copy_of_itself_changes_nothing():
+    encoder = tiny_resnet(0)
+    scores = D.layer_scores(toy_table(np.linspace(0, 1, 10)), encoder)
+    settings = D.swap_settings(scores, ks=(1, 3), random_seeds=range(2))
+    sets = {"toy": probe_set()}
+    acc = D.swap_accuracies(encoder, tiny_resnet(0), settings, sets)
+    assert acc["accuracy"].nunique() == 1
+    other = D.swap_accuracies(encoder, tiny_resnet(1), settings, sets)
+    assert list(other["strategy"][:2]) == ["none", "donor"]
+    assert len(other) == 2 + len(settings)
+    tests = D.swap_tests(other)
+    assert set(tests["rule"]) == set(D.SCORES) and set(tests["k"]) == {1, 3}
+
+
+def test_swap_tests_by_hand():
+    rows = [
+        dict(rule="", strategy="none", k=0, seed=-1, label="", dataset="a", accuracy=0.80),
+        dict(rule="", strategy="donor", k=0, seed=-1, label="", dataset="a", accuracy=0.30),
+    ]
+    for rule, most, least in (("LM", 0.50, 0.79), ("ΔLM", 0.78, 0.60)):
+        rows.append(
+            dict(rule=rule, strategy="most", k=1, seed=-1, label="8", dataset="a", accuracy=most)
+        )
+        rows.append(
+            dict(rule=rule, strategy="least", k=1, seed=-1, label="1", dataset="a", accuracy=least)
+        )
+    for seed, a in enumerate((0.70, 0.75, 0.72)):
+        rows.append(
+            dict(
+                rule="random", strategy="random", k=1, seed=seed, label="x", dataset="a", accuracy=a
+            )
+        )
+    tests = D.swap_tests(pd.DataFrame(rows)).set_index("rule")
+    rnd = np.array([0.10, 0.05, 0.08])
+    assert tests.loc["LM", "most"] == pytest.approx(-0.30)
+    assert tests.loc["LM", "random_mean"] == pytest.approx(rnd.mean())
+    t = (0.30 - rnd.mean()) / (rnd.std(ddof=1) * np.sqrt(1 + 1 / 3))
+    assert tests.loc["LM", "t_most"] == pytest.approx(t)
+    assert tests.loc["LM", "p_most"] == pytest.approx(stats.t.sf(t, 2))
+    assert tests.loc["LM", "ordered"] and not tests.loc["ΔLM", "ordered"]
+
+
+# ----------------------------------------------------------------------------- A8
+
+
+def test_probe_predictions_agree_with_probe_accuracy():
+    s = probe_set()
+    enc = tiny_resnet()
+    tr, te = features(enc, s.train_images).numpy(), features(enc, s.test_images).numpy()
+    predicted = probe_predictions(tr, s.train_labels, te)
+    assert predicted.shape == (16,)
+    assert (predicted == s.test_labels.numpy()).mean() == probe_accuracy(
+        tr, s.train_labels, te, s.test_labels
+    )
+
+
+def test_probe_table_and_mcnemar():
+    sets = {"toy": probe_set()}
+    table, correct = D.probe_table({"a": tiny_resnet(0), "b": tiny_resnet(1)}, sets)
+    assert list(table["encoder"]) == ["a", "b"] and (table["n_test"] == 16).all()
+    assert (table["ci_low"] <= table["accuracy"]).all() and (
+        table["accuracy"] <= table["ci_high"]
+    ).all()
+    assert table["accuracy"].tolist() == [
+        correct[("a", "toy")].mean(),
+        correct[("b", "toy")].mean(),
+    ]
+
+    by_hand = {
+        ("a", "x"): np.array([1, 1, 1, 1, 1, 1, 0, 0], bool),
+        ("b", "x"): np.array([1, 0, 0, 0, 0, 0, 1, 0], bool),
+    }
+    m = D.mcnemar_tests(by_hand, "a", "b").iloc[0]
+    assert (m["only_a"], m["only_b"]) == (5, 1)
+    assert m["difference"] == pytest.approx(0.5)
+    assert m["p"] == pytest.approx(stats.binomtest(5, 6).pvalue)
