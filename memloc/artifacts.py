@@ -43,12 +43,12 @@ from memloc.data import ImageDataset, load_dataset
 from memloc.models import Encoder, create
 from memloc.profiles import Profile, load_profile
 from memloc.splits import Splits, candidate_split
-from memloc.ssl import create_framework
+from memloc.ssl import FRAMEWORKS, create_framework
 from memloc.train import TrainConfig, train
 from memloc.utils import atomic_write_json, get_device, repo_root
 
 ROLES = ("f", "g")
-FRAMEWORK_NAMES = ("simclr", "supervised")
+FRAMEWORK_NAMES = tuple(FRAMEWORKS)
 
 
 def cache_root(cache_dir: str | Path | None = None) -> Path:

@@ -10,6 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 
+# memloc.ssl.FRAMEWORKS, named here so that `memloc --help` need not import torch (a test keeps
+# the two equal).
+FRAMEWORK_CHOICES = ("simclr", "simsiam", "dino", "supervised")
+
 
 def _parse_overrides(items: list[str]) -> dict:
     """``key=value`` pairs; values are read as JSON when they parse (numbers, lists)."""
@@ -185,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
 
     p = sub.add_parser("train", help="train (or load from the cache) a profile's f and g")
     p.add_argument("--profile", default="cpu")
-    p.add_argument("--framework", default="simclr", choices=["simclr", "supervised"])
+    p.add_argument("--framework", default="simclr", choices=FRAMEWORK_CHOICES)
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="profile overrides")
     p.add_argument("--device", default=None)
     p.add_argument("--sequential", action="store_true", help="train f then g in this process")
@@ -193,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("layermem", "unitmem", "classmem"):
         p = sub.add_parser(name, help=f"{name} on a profile's cached encoders or your checkpoints")
         p.add_argument("--profile", default="cpu")
-        p.add_argument("--framework", default="simclr", choices=["simclr", "supervised"])
+        p.add_argument("--framework", default="simclr", choices=FRAMEWORK_CHOICES)
         p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="profile overrides")
         p.add_argument("--layers", nargs="*", default=None, help="measurement points (default all)")
         p.add_argument("--n-points", type=int, default=None)

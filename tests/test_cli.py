@@ -120,3 +120,10 @@ def test_layermem_on_user_checkpoints_writes_csv_and_provenance(tmp_path):
     provenance = json.loads((out / "layermem.json").read_text())
     assert provenance["n_points"] == 12 and provenance["k_aug"] == 2
     assert not (tmp_path / "cache").exists()  # nothing was trained
+
+
+def test_cli_offers_every_framework():
+    from memloc.cli import FRAMEWORK_CHOICES
+    from memloc.ssl import FRAMEWORKS
+
+    assert sorted(FRAMEWORK_CHOICES) == sorted(FRAMEWORKS)

@@ -1,4 +1,5 @@
-"""Frameworks, heads and losses: NT-Xent by hand, SimCLR and supervised steps that learn."""
+"""Frameworks, heads and losses: NT-Xent, SimSiam's and DINO's losses by hand, steps of every
+framework that learn, DINO's teacher and centre."""
 
 import math
 
@@ -9,7 +10,19 @@ from torch import nn
 
 from memloc.augment import AugmentPolicy
 from memloc.models import create
-from memloc.ssl import FRAMEWORKS, ProjectionHead, SimCLR, Supervised, create_framework, nt_xent
+from memloc.ssl import (
+    DINO,
+    FRAMEWORKS,
+    DINOHead,
+    ProjectionHead,
+    SimCLR,
+    SimSiam,
+    Supervised,
+    create_framework,
+    dino_loss,
+    negative_cosine,
+    nt_xent,
+)
 
 
 def encoder(seed=0):
@@ -132,7 +145,7 @@ def test_create_framework_defaults_and_errors():
     assert isinstance(sup, Supervised) and sup.policy == AugmentPolicy.supervised()
     assert sup.classifier.out_features == 10
     assert set(FRAMEWORKS) >= {"simclr", "supervised"}
-    with pytest.raises(ValueError, match="known: \\['simclr', 'supervised'"):
+    with pytest.raises(ValueError, match="known: \\['dino', 'simclr', 'simsiam', 'supervised'"):
         create_framework("byol", encoder())
     with pytest.raises(ValueError, match="num_classes"):
         create_framework("supervised", encoder())
@@ -150,3 +163,110 @@ def test_simclr_loss_sees_two_views_of_every_image():
         z = model.head(model.backbone(torch.cat([x, x])))
     assert torch.equal(z[:8], z[8:])
     assert loss.item() == pytest.approx(nt_xent(z[:8], z[8:]).item(), abs=1e-6)
+
+
+# ------------------------------------------------------------------------------ SimSiam
+
+
+def test_negative_cosine_by_hand_and_stop_gradient():
+    p = torch.tensor([[1.0, 0.0], [0.0, 2.0]], requires_grad=True)
+    z = torch.tensor([[3.0, 0.0], [1.0, 0.0]], requires_grad=True)
+    loss = negative_cosine(p, z)  # cosines 1 and 0
+    assert loss.item() == pytest.approx(-0.5)
+    loss.backward()
+    assert z.grad is None and p.grad is not None
+    with pytest.raises(ValueError, match="both be"):
+        negative_cosine(torch.zeros(2, 3), torch.zeros(2, 4))
+
+
+def test_simsiam_steps_lower_the_loss():
+    torch.set_num_threads(1)
+    x, y = tiny_data()
+    model = create_framework("simsiam", encoder(), AugmentPolicy(crop_scale=(0.5, 1.0)))
+    assert isinstance(model, SimSiam)
+    before, after = learns(model, x, y)
+    assert -1.0 <= after < before - 0.1
+
+
+# ------------------------------------------------------------------------------ DINO
+
+
+def test_dino_loss_by_hand():
+    # Two views, two prototypes. Teacher logits (t - c) / 0.5; student logits s / 1.
+    t1, t2 = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
+    s1, s2 = torch.tensor([[2.0, 0.0]]), torch.tensor([[0.0, 0.0]])
+    c = torch.tensor([0.5, 0.0])
+
+    def softmax(v):
+        e = [math.exp(a) for a in v]
+        return [a / sum(e) for a in e]
+
+    q1, q2 = softmax([(1 - 0.5) / 0.5, 0.0]), softmax([-0.5 / 0.5, 1 / 0.5])
+    log_p1 = [math.log(a) for a in softmax([2.0, 0.0])]
+    log_p2 = [math.log(a) for a in softmax([0.0, 0.0])]
+    # The teacher's view 1 teaches the student's view 2 and the other way round.
+    cross_12 = -sum(a * b for a, b in zip(q1, log_p2, strict=True))
+    cross_21 = -sum(a * b for a, b in zip(q2, log_p1, strict=True))
+    expected = (cross_12 + cross_21) / 2
+    got = dino_loss([s1, s2], [t1, t2], c, student_temperature=1.0, teacher_temperature=0.5)
+    assert got.item() == pytest.approx(expected, rel=1e-6)
+    with pytest.raises(ValueError, match="two views"):
+        dino_loss([s1], [t1], c)
+
+
+def test_dino_head_prototypes_keep_unit_norm():
+    head = DINOHead(16, hidden_dim=8, bottleneck=4, out_dim=10)
+    assert head(torch.randn(3, 16)).shape == (3, 10)
+    weight = head.prototypes.weight
+    assert torch.allclose(weight.norm(dim=1), torch.ones(10), atol=1e-6)
+    assert not head.prototypes.parametrizations.weight.original0.requires_grad
+
+
+def test_dino_steps_lower_the_loss_and_the_teacher_gets_no_gradient():
+    torch.set_num_threads(1)
+    x, y = tiny_data()
+    # A fixed centre (momentum 1) keeps the targets' sharpness the same before and after, so
+    # the losses compare.
+    policy = AugmentPolicy(crop_scale=(0.5, 1.0))
+    model = create_framework("dino", encoder(), policy, out_dim=32, center_momentum=1.0)
+    assert isinstance(model, DINO)
+    teacher = {k: v.clone() for k, v in model.teacher_backbone.state_dict().items()}
+    before, after = learns(model, x, y)
+    assert after < before - 0.05
+    # Without on_step_end the teacher's weights do not move (BatchNorm statistics may).
+    for name, p in model.teacher_backbone.named_parameters():
+        assert torch.equal(p, teacher[name]) and p.grad is None
+
+
+def test_dino_centre_is_a_running_mean_of_the_teacher_outputs():
+    torch.set_num_threads(1)
+    x, y = tiny_data(8)
+    model = DINO(encoder(), AugmentPolicy(crop_scale=(0.5, 1.0)), out_dim=8, center_momentum=0.9)
+    outputs = []
+    model.teacher_head.register_forward_hook(lambda m, i, o: outputs.append(o.detach()))
+    model.training_step(x, y, torch.Generator().manual_seed(0))
+    assert torch.allclose(model.center, 0.1 * outputs[0].mean(dim=0), atol=1e-6)
+    model.eval()
+    frozen = model.center.clone()
+    model.training_step(x, y, torch.Generator().manual_seed(1))
+    assert torch.equal(model.center, frozen)  # evaluation does not move the centre
+
+
+def test_dino_teacher_ema_follows_the_cosine_schedule():
+    model = DINO(encoder(), out_dim=8, teacher_momentum=0.9)
+    with torch.no_grad():
+        for p in model.backbone.parameters():
+            p.add_(1.0)
+    before = [p.clone() for p in model.teacher_backbone.parameters()]
+    model.on_step_end(0, 10)  # momentum 0.9 at the start
+    pairs = zip(
+        model.teacher_backbone.parameters(), before, model.backbone.parameters(), strict=True
+    )
+    for t, old, s in pairs:
+        assert torch.allclose(t, 0.9 * old + 0.1 * s)
+    frozen = [p.clone() for p in model.teacher_backbone.parameters()]
+    model.on_step_end(10, 10)  # momentum 1 at the end: the teacher stays
+    for t, old in zip(model.teacher_backbone.parameters(), frozen, strict=True):
+        assert torch.equal(t, old)
+    with pytest.raises(ValueError, match="momenta"):
+        DINO(encoder(), teacher_momentum=1.5)

@@ -1,4 +1,5 @@
-"""Training frameworks: how an encoder learns (SimCLR, or the supervised baseline).
+"""Training frameworks: how an encoder learns (SimCLR, SimSiam, DINO, or the supervised
+baseline).
 
 A framework is an ``nn.Module`` holding the encoder as ``backbone`` and its augmentation
 ``policy``, with ``training_step(x, labels, generator) -> scalar loss`` (``x`` float in
@@ -14,19 +15,32 @@ from __future__ import annotations
 from torch import nn
 
 from memloc.augment import AugmentPolicy
-from memloc.ssl.heads import ProjectionHead
-from memloc.ssl.losses import nt_xent
+from memloc.ssl.dino import DINO
+from memloc.ssl.heads import DINOHead, PredictionHead, ProjectionHead
+from memloc.ssl.losses import dino_loss, negative_cosine, nt_xent
 from memloc.ssl.simclr import SimCLR
+from memloc.ssl.simsiam import SimSiam
 from memloc.ssl.supervised import Supervised
 
-FRAMEWORKS: dict[str, type[nn.Module]] = {"simclr": SimCLR, "supervised": Supervised}
+FRAMEWORKS: dict[str, type[nn.Module]] = {
+    "simclr": SimCLR,
+    "simsiam": SimSiam,
+    "dino": DINO,
+    "supervised": Supervised,
+}
 
 __all__ = [
+    "DINO",
+    "DINOHead",
     "FRAMEWORKS",
+    "PredictionHead",
     "ProjectionHead",
     "SimCLR",
+    "SimSiam",
     "Supervised",
     "create_framework",
+    "dino_loss",
+    "negative_cosine",
     "nt_xent",
 ]
 
@@ -38,7 +52,7 @@ def create_framework(
     num_classes: int | None = None,
     **kwargs,
 ) -> nn.Module:
-    """Wrap ``backbone`` in the framework ``name`` ("simclr" or "supervised").
+    """Wrap ``backbone`` in the framework ``name`` (a key of :data:`FRAMEWORKS`).
 
     The head's parameters are initialised from the global RNG: seed it (``torch.manual_seed``)
     before building the backbone, as :func:`memloc.artifacts.build_encoder` does, and the

@@ -33,3 +33,46 @@ class ProjectionHead(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.layers(x)
+
+
+class PredictionHead(nn.Module):
+    """SimSiam's predictor: a bottleneck MLP, Linear → BatchNorm → ReLU → Linear, mapping one
+    view's projection to the other's."""
+
+    def __init__(self, dim: int, hidden_dim: int):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Linear(dim, hidden_dim, bias=False),
+            nn.BatchNorm1d(hidden_dim),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden_dim, dim),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.layers(x)
+
+
+class DINOHead(nn.Module):
+    """DINO's head: an MLP to a bottleneck, L2 normalisation, then a weight-normalised linear
+    layer to ``out_dim`` prototypes (its norm fixed to 1, as in DINO)."""
+
+    def __init__(
+        self, in_dim: int, hidden_dim: int = 512, bottleneck: int = 128, out_dim: int = 1024
+    ):
+        super().__init__()
+        self.mlp = nn.Sequential(
+            nn.Linear(in_dim, hidden_dim),
+            nn.GELU(),
+            nn.Linear(hidden_dim, hidden_dim),
+            nn.GELU(),
+            nn.Linear(hidden_dim, bottleneck),
+        )
+        self.prototypes = nn.utils.parametrizations.weight_norm(
+            nn.Linear(bottleneck, out_dim, bias=False)
+        )
+        # The norm of each prototype stays 1: only the directions learn.
+        self.prototypes.parametrizations.weight.original0.data.fill_(1.0)
+        self.prototypes.parametrizations.weight.original0.requires_grad_(False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.prototypes(nn.functional.normalize(self.mlp(x), dim=1))

@@ -108,3 +108,50 @@ def nt_xent(
     rows = torch.arange(2 * b, device=z1.device)
     logits[rows, self_col] = float("-inf")
     return F.cross_entropy(logits, twin_col)
+
+
+def negative_cosine(p: Tensor, z: Tensor) -> Tensor:
+    """SimSiam's loss for one direction: minus the mean cosine similarity between the
+    predictions ``p`` and the projections ``z`` of the other view, with no gradient through
+    ``z`` (the stop-gradient that keeps SimSiam from collapsing). Both (B, D)."""
+    if p.shape != z.shape or p.dim() != 2:
+        raise ValueError(f"p and z must both be (B, D), got {tuple(p.shape)}, {tuple(z.shape)}")
+    return -(F.normalize(p.float(), dim=1) * F.normalize(z.detach().float(), dim=1)).sum(1).mean()
+
+
+def dino_loss(
+    student: list[Tensor],
+    teacher: list[Tensor],
+    center: Tensor,
+    *,
+    student_temperature: float = 0.1,
+    teacher_temperature: float = 0.04,
+) -> Tensor:
+    """DINO's cross-entropy between the teacher's centred, sharpened distribution of one view
+    and the student's distribution of every *other* view, averaged over the view pairs.
+
+    Parameters
+    ----------
+    student : the student's head outputs, one (B, K) tensor per view.
+    teacher : the teacher's head outputs for the global views, one (B, K) tensor each; view
+        i of ``teacher`` is view i of ``student``.
+    center : (K,) running mean of the teacher's outputs, subtracted before the softmax (with
+        the low teacher temperature, centring and sharpening keep the outputs from collapsing).
+    student_temperature, teacher_temperature : the two softmax temperatures.
+    """
+    if not student or not teacher or len(teacher) > len(student):
+        raise ValueError("need at least one teacher view and as many student views")
+    targets = [
+        F.softmax((t.detach().float() - center) / teacher_temperature, dim=1) for t in teacher
+    ]
+    logs = [F.log_softmax(s.float() / student_temperature, dim=1) for s in student]
+    total, pairs = 0.0, 0
+    for i, target in enumerate(targets):
+        for j, log_p in enumerate(logs):
+            if i == j:
+                continue  # a view does not predict itself
+            total = total + (-(target * log_p).sum(dim=1)).mean()
+            pairs += 1
+    if pairs == 0:
+        raise ValueError("DINO needs at least two views")
+    return total / pairs
