@@ -91,10 +91,13 @@ class EncoderSpec:
 
 
 def profile_policy(profile: Profile, framework: str) -> AugmentPolicy:
-    """The augmentation policy a profile trains with: the paper's SimCLR views, with the
-    profile's crop scale (small grayscale images do not survive 8% crops)."""
+    """The augmentation policy a profile trains with: the paper's SimCLR views with the
+    profile's crop scale (small grayscale images do not survive 8% crops) for SimCLR, SimSiam
+    and DINO; MAE's crop and flip for MAE; weak views for the supervised baseline."""
     if framework == "supervised":
         return AugmentPolicy.supervised()
+    if framework == "mae":
+        return AugmentPolicy.mae()
     return dataclasses.replace(AugmentPolicy.simclr(), crop_scale=tuple(profile.crop_scale))
 
 

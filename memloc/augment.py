@@ -114,6 +114,14 @@ class AugmentPolicy:
         )
 
     @classmethod
+    def mae(cls) -> AugmentPolicy:
+        """MAE's views: a random resized crop (a fifth of the area or more) and a flip, no
+        colour changes (the masking is MAE's augmentation)."""
+        return cls(
+            crop_scale=(0.2, 1.0), jitter=(0.0, 0.0, 0.0, 0.0), jitter_p=0.0, grayscale_p=0.0
+        )
+
+    @classmethod
     def identity(cls) -> AugmentPolicy:
         """No augmentation: the policy returns its input unchanged."""
         return cls(

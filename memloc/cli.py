@@ -12,7 +12,7 @@ import pandas as pd
 
 # memloc.ssl.FRAMEWORKS, named here so that `memloc --help` need not import torch (a test keeps
 # the two equal).
-FRAMEWORK_CHOICES = ("simclr", "simsiam", "dino", "supervised")
+FRAMEWORK_CHOICES = ("simclr", "simsiam", "dino", "mae", "supervised")
 
 
 def _parse_overrides(items: list[str]) -> dict:

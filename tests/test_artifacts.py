@@ -78,18 +78,22 @@ def test_pair_trains_f_and_g_from_the_same_init_on_their_own_splits(tiny_pair):
     assert sorted(pair.snapshots("f")) == [1, 2]
 
 
-@pytest.mark.parametrize("framework", ["simsiam", "dino"])
+@pytest.mark.parametrize("framework", ["simsiam", "dino", "mae"])
 def test_other_frameworks_train_pairs_through_the_cache(tmp_path, monkeypatch, framework):
     tiny = {**TINY, "epochs": 1, "snapshot_epochs": []}
+    if framework == "mae":
+        tiny["arch"] = "vit_tiny"  # MAE works on patches
     pair = encoder_pair(
         "quick", framework, cache_dir=tmp_path, progress=False, parallel=False, **tiny
     )
     assert pair.framework == framework and set(pair.entries) == {"f", "g"}
     for role, entry in pair.entries.items():
         assert entry_status(entry) == "complete"
-        assert entry.name.startswith(f"resnet9-{framework}-") and f"-{role}-" in entry.name
+        assert entry.name.startswith(f"{tiny.get('arch', 'resnet9')}-{framework}-")
+        assert f"-{role}-" in entry.name
     # Only the backbone is kept: the same state as a fresh encoder of the architecture.
-    assert pair.f.state_dict().keys() == artifacts.random_encoder("quick").state_dict().keys()
+    fresh = artifacts.random_encoder(load_profile("quick", **tiny))
+    assert pair.f.state_dict().keys() == fresh.state_dict().keys()
 
     monkeypatch.setattr(artifacts, "train", lambda *a, **k: pytest.fail("trained again"))
     again = encoder_pair("quick", framework, cache_dir=tmp_path, progress=False, **tiny)

@@ -13,6 +13,7 @@ from memloc.models import create
 from memloc.ssl import (
     DINO,
     FRAMEWORKS,
+    MAE,
     DINOHead,
     ProjectionHead,
     SimCLR,
@@ -23,6 +24,7 @@ from memloc.ssl import (
     negative_cosine,
     nt_xent,
 )
+from memloc.ssl.mae import patchify, random_masking
 
 
 def encoder(seed=0):
@@ -145,7 +147,9 @@ def test_create_framework_defaults_and_errors():
     assert isinstance(sup, Supervised) and sup.policy == AugmentPolicy.supervised()
     assert sup.classifier.out_features == 10
     assert set(FRAMEWORKS) >= {"simclr", "supervised"}
-    with pytest.raises(ValueError, match="known: \\['dino', 'simclr', 'simsiam', 'supervised'"):
+    with pytest.raises(
+        ValueError, match="known: \\['dino', 'mae', 'simclr', 'simsiam', 'supervised'"
+    ):
         create_framework("byol", encoder())
     with pytest.raises(ValueError, match="num_classes"):
         create_framework("supervised", encoder())
@@ -270,3 +274,53 @@ def test_dino_teacher_ema_follows_the_cosine_schedule():
         assert torch.equal(t, old)
     with pytest.raises(ValueError, match="momenta"):
         DINO(encoder(), teacher_momentum=1.5)
+
+
+# ------------------------------------------------------------------------------ MAE
+
+
+def tiny_vit(seed=0):
+    torch.manual_seed(seed)
+    return create(
+        "vit_tiny", image_size=16, patch_size=4, in_channels=1, dim=24, depth=2, num_heads=2
+    )
+
+
+def test_patchify_by_hand():
+    x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    patches = patchify(x, 2)
+    assert patches.shape == (1, 4, 4)
+    assert patches[0, 0].tolist() == [0, 1, 4, 5]  # top-left patch, row by row
+    assert patches[0, 1].tolist() == [2, 3, 6, 7]
+    assert patches[0, 3].tolist() == [10, 11, 14, 15]
+
+
+def test_random_masking_keeps_the_asked_number_reproducibly():
+    ids, mask = random_masking(3, 16, 4, torch.Generator().manual_seed(0), "cpu")
+    assert ids.shape == (3, 4) and (mask.sum(dim=1) == 12).all()
+    assert all(mask[i, ids[i]].sum() == 0 for i in range(3))
+    again, _ = random_masking(3, 16, 4, torch.Generator().manual_seed(0), "cpu")
+    assert torch.equal(ids, again)
+
+
+def test_mae_encoder_on_every_patch_is_the_vits_forward():
+    vit = tiny_vit().eval()
+    model = MAE(vit, mask_ratio=0.5)
+    x = torch.rand(2, 1, 16, 16)
+    every = torch.arange(16).expand(2, 16)
+    with torch.no_grad():
+        assert torch.allclose(model.encode_visible(x, every)[:, 0], vit(x), atol=1e-6)
+    assert model.keep == 8
+
+
+def test_mae_steps_lower_the_loss_and_refuse_a_resnet():
+    torch.set_num_threads(1)
+    x, y = tiny_data()
+    model = create_framework("mae", tiny_vit())
+    assert isinstance(model, MAE) and model.policy == AugmentPolicy.mae()
+    before, after = learns(model, x, y)
+    assert after < before - 0.05
+    with pytest.raises(TypeError, match="ViT"):
+        MAE(encoder())
+    with pytest.raises(ValueError, match="mask_ratio"):
+        MAE(tiny_vit(), mask_ratio=1.0)

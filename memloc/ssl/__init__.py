@@ -1,4 +1,4 @@
-"""Training frameworks: how an encoder learns (SimCLR, SimSiam, DINO, or the supervised
+"""Training frameworks: how an encoder learns (SimCLR, SimSiam, DINO, MAE, or the supervised
 baseline).
 
 A framework is an ``nn.Module`` holding the encoder as ``backbone`` and its augmentation
@@ -18,6 +18,7 @@ from memloc.augment import AugmentPolicy
 from memloc.ssl.dino import DINO
 from memloc.ssl.heads import DINOHead, PredictionHead, ProjectionHead
 from memloc.ssl.losses import dino_loss, negative_cosine, nt_xent
+from memloc.ssl.mae import MAE
 from memloc.ssl.simclr import SimCLR
 from memloc.ssl.simsiam import SimSiam
 from memloc.ssl.supervised import Supervised
@@ -26,6 +27,7 @@ FRAMEWORKS: dict[str, type[nn.Module]] = {
     "simclr": SimCLR,
     "simsiam": SimSiam,
     "dino": DINO,
+    "mae": MAE,
     "supervised": Supervised,
 }
 
@@ -33,6 +35,7 @@ __all__ = [
     "DINO",
     "DINOHead",
     "FRAMEWORKS",
+    "MAE",
     "PredictionHead",
     "ProjectionHead",
     "SimCLR",
