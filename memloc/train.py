@@ -296,8 +296,11 @@ def _start_distributed(device) -> tuple[int, int, bool]:
 
 def _rank_device(device, world: int) -> torch.device:
     device = get_device(device)
-    if world > 1 and device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if device.type == "cuda" and device.index is None:
+        # set_device needs an index (a bare "cuda" is refused): the rank's GPU, else the
+        # current one.
+        index = int(os.environ.get("LOCAL_RANK", "0")) if world > 1 else torch.cuda.current_device()
+        device = torch.device("cuda", index)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     return device

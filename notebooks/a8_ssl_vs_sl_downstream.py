@@ -131,6 +131,28 @@ Markdown(
 )
 
 # %% [markdown]
+# ## SSL against the untrained encoder
+#
+# A linear probe on standardised features of a random convolutional network is a strong
+# baseline on small grey-scale images. Where the SSL encoder does not beat it, its downstream
+# use is small at this profile, and the interventions (T5, T6, A7) that measure changes in
+# probe accuracy have little to work with.
+
+# %%
+floor = D.mcnemar_tests(correct, ssl_name, "untrained")
+floor["p_holm"] = holm(floor["p"])
+save_table(floor, out_dir, "mcnemar_ssl_vs_untrained")
+display(floor.round(4))
+Markdown(
+    "\n\n".join(
+        f"On {row.dataset}, SSL is {100 * abs(row.difference):.1f} points "
+        f"{'above' if row.difference > 0 else 'below'} the untrained encoder "
+        f"(Holm p = {row.p_holm:.3g})."
+        for row in floor.itertuples()
+    )
+)
+
+# %% [markdown]
 # ## Provenance
 
 # %%

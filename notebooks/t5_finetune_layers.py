@@ -15,7 +15,10 @@
 # - `most LM`: the k layers with the highest LayerMem;
 # - `most ΔLM`: the k layers with the highest ΔLayerMem;
 #
-# each together with a new linear head, and the head alone (`head only`) as the baseline.
+# each together with a new linear head, and the head alone (`head only`) as the baseline. As a
+# control that the paper does not run, we also fine-tune the k *least* memorizing layers
+# (`least LM`, `least ΔLM`): if they beat the last layers as well, what helps is fine-tuning
+# a layer other than the last, not memorization.
 # Everything else stays frozen. Frozen layers run in eval mode: their BatchNorm uses its
 # running statistics and does not update them; fine-tuned layers run in train mode (see
 # `memloc.probe.finetune_layers`). Training: Adam, no augmentation, the same epochs and
@@ -42,6 +45,7 @@ seed = 0  # seed of the augmented views of the LayerMem measurement (T1's)
 score = "contrast"  # LayerMem column that ranks the layers ("layermem": the paper's raw score)
 ks = [1, 2, 3]  # sizes of the fine-tuned layer sets
 n_seeds = 5  # fine-tuning seeds per layer set (at least 2 for the paired test)
+least = True  # also fine-tune the least memorizing layers (a control)
 epochs = 10  # fine-tuning epochs
 lr = 1e-3  # Adam's learning rate
 downstream = None  # None: digits, or fashion-mnist when the profile's data set is digits
@@ -95,7 +99,7 @@ Markdown(
 # ## Accuracy after fine-tuning
 
 # %%
-sets = D.finetune_sets(scores, ks=ks)
+sets = D.finetune_sets(scores, ks=ks, least=least)
 bar = tqdm(total=len({tuple(x) for x in sets["layers"]}) * n_seeds, desc="fine-tuning")
 acc = D.finetune_accuracies(
     pair.f,
@@ -133,12 +137,21 @@ display(ours.set_index(["choice", "k"]))
 paper_side
 
 # %%
-colors = {"head only": "0.45", "last": "#0072b2", "most LM": "#d55e00", "most ΔLM": "#cc79a7"}
+colors = {
+    "head only": "0.45",
+    "last": "#0072b2",
+    "most LM": "#d55e00",
+    "most ΔLM": "#cc79a7",
+    "least LM": "#009e73",
+    "least ΔLM": "#56b4e9",
+}
 fig, axes = new_figure(1, width=6.5, height=3.6)
 ax = axes[0, 0]
 for j, choice in enumerate(colors):
     part = table[table["choice"] == choice]
-    x = part["k"] + (j - 1.5) * 0.12
+    if part.empty:
+        continue
+    x = part["k"] + (j - 2.5) * 0.1
     ax.errorbar(
         x, part["mean"], yerr=part["std"], fmt="o", color=colors[choice], capsize=3, label=choice
     )
@@ -180,6 +193,17 @@ for rule, name in D.SCORES.items():
         )
     )
 same = tests.loc[tests["same"], ["rule", "k", "last"]]
+control = ""
+if least:
+    controls = D.finetune_tests(acc, kind="least")
+    save_table(controls, out_dir, "control_tests")
+    display(controls.round(4))
+    beats = controls[~controls["same"] & (controls["p"] < 0.05)]
+    compared = controls[~controls["same"]]
+    control = (
+        f"\n\n**Control:** the least memorizing layers beat the last layers (one-sided paired "
+        f"p < 0.05) in {len(beats)} of {len(compared)} comparisons where the sets differ."
+    )
 Markdown(
     U.verdict_markdown(entries)
     + "".join(
@@ -187,6 +211,7 @@ Markdown(
         "nothing to compare."
         for r in same.itertuples()
     )
+    + control
 )
 
 # %% [markdown]

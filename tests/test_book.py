@@ -292,7 +292,9 @@ def test_quick_book_builds_with_claims_page():
     with (root / "book" / "results" / "claims.csv").open() as fh:
         verdicts = {row["notebook"]: row["verdict"] for row in csv.DictReader(fh)}
     for nb in notebooks:
-        assert verdicts.get(nb.name) in ("supported", "not supported"), (nb.name, verdicts)
+        # A verdict computed by the notebook, not a status the build filled in.
+        computed = ("supported", "not supported", "context", "not testable here")
+        assert verdicts.get(nb.name) in computed, (nb.name, verdicts)
     claims = (html / "claims.html").read_text()
     assert "Profile of this build" in claims and "quick" in claims
 

@@ -95,6 +95,10 @@ def test_finetune_sets():
     }
     with pytest.raises(ValueError, match="between 1 and 4"):
         D.finetune_sets(scores, ks=(5,))
+    controls = D.finetune_sets(scores, ks=(1, 2), least=True)
+    got = {(r.choice, r.k): r.label for r in controls.itertuples()}
+    assert got[("least LM", 1)] == "5" and got[("least ΔLM", 2)] == "7,8"
+    assert len(controls) == len(sets) + 4
 
 
 def test_finetune_accuracies_trains_each_distinct_set_once(monkeypatch):

@@ -204,3 +204,17 @@ def test_two_process_ddp_matches_one_process_on_the_global_batch(tmp_path):
         assert a["loss"] == pytest.approx(b["loss"], abs=1e-5)
     state = torch.load(tmp_path / "last.pt", weights_only=True)  # written by rank 0 only
     assert state["epoch"] == 2 and len(state["rng"]["augment"]) == 2
+
+
+def test_a_bare_cuda_device_gets_an_index(monkeypatch):
+    # torch.cuda.set_device refuses "cuda" without an index; found on a GPU machine.
+    from memloc import train as train_module
+
+    calls = []
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda d: calls.append(d))
+    assert train_module._rank_device("cuda", 1) == torch.device("cuda", 0)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert train_module._rank_device("cuda", 2) == torch.device("cuda", 1)
+    assert calls == [torch.device("cuda", 0), torch.device("cuda", 1)]
+    assert train_module._rank_device("cpu", 1) == torch.device("cpu")

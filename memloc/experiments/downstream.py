@@ -97,30 +97,30 @@ def layers_label(layers: Sequence[str]) -> str:
 # ------------------------------------------------------------------------------ T5: fine-tuning
 
 
-def finetune_sets(scores: pd.DataFrame, ks: Sequence[int] = (1, 2, 3)) -> pd.DataFrame:
+def finetune_sets(
+    scores: pd.DataFrame, ks: Sequence[int] = (1, 2, 3), *, least: bool = False
+) -> pd.DataFrame:
     """The layer sets T5 fine-tunes: the head alone, and for each k the last k layers and the
-    k most memorizing layers by LM and by ΔLM.
+    k most memorizing layers by LM and by ΔLM; with ``least``, also the k least memorizing
+    layers by each (a control: does any layer other than the last do as well?).
 
     Returns
     -------
     DataFrame
-        ``choice`` (``"head only"``, ``"last"``, ``"most LM"``, ``"most ΔLM"``), ``k``,
-        ``layers`` (tuple, forward order) and ``label`` (``"6,8"``).
+        ``choice`` (``"head only"``, ``"last"``, ``"most LM"``, ``"most ΔLM"``, ``"least LM"``,
+        ``"least ΔLM"``), ``k``, ``layers`` (tuple, forward order) and ``label`` (``"6,8"``).
     """
     rows = [{"choice": "head only", "k": 0, "layers": ()}]
     names = list(scores.index)
+    kinds = [("most", True)] + ([("least", False)] if least else [])
     for k in ks:
         if not 1 <= int(k) <= len(names):
             raise ValueError(f"k must be between 1 and {len(names)} layers, got {k}")
         rows.append({"choice": "last", "k": int(k), "layers": tuple(names[-int(k) :])})
-        for rule in SCORES:
-            rows.append(
-                {
-                    "choice": f"most {rule}",
-                    "k": int(k),
-                    "layers": tuple(ranked_layers(scores, rule, k)),
-                }
-            )
+        for kind, most in kinds:
+            for rule in SCORES:
+                layers = tuple(ranked_layers(scores, rule, k, most=most))
+                rows.append({"choice": f"{kind} {rule}", "k": int(k), "layers": layers})
     out = pd.DataFrame(rows)
     out["label"] = out["layers"].map(layers_label)
     return out
@@ -193,9 +193,9 @@ def finetune_table(acc: pd.DataFrame, percent: bool = True) -> pd.DataFrame:
     return out.rename(columns={"count": "n_seeds"})
 
 
-def finetune_tests(acc: pd.DataFrame) -> pd.DataFrame:
-    """Per k and ranking: does fine-tuning the k most memorizing layers beat fine-tuning the
-    last k layers?
+def finetune_tests(acc: pd.DataFrame, kind: str = "most") -> pd.DataFrame:
+    """Per k and ranking: does fine-tuning the k most (``kind="least"``: least) memorizing
+    layers beat fine-tuning the last k layers?
 
     A one-sided paired t-test over seeds (the same seed gives both runs the same head
     initialisation and batch order). Where the two sets are the same layers there is nothing
@@ -209,7 +209,7 @@ def finetune_tests(acc: pd.DataFrame) -> pd.DataFrame:
     rows = []
     last = acc[acc["choice"] == "last"]
     for rule in SCORES:
-        most = acc[acc["choice"] == f"most {rule}"]
+        most = acc[acc["choice"] == f"{kind} {rule}"]
         for k, part in most.groupby("k", sort=True):
             base = last[last["k"] == k].set_index("seed")["accuracy"]
             mine = part.set_index("seed")["accuracy"].reindex(base.index)

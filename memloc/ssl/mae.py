@@ -52,7 +52,7 @@ class MAEDecoder(nn.Module):
         """``tokens``: (B, 1 + keep, dim), cls first. Returns (B, N, patch_dim)."""
         x = self.embed(tokens)
         b, d = x.shape[0], x.shape[2]
-        full = self.mask_token.expand(b, n_patches, d).clone()
+        full = self.mask_token.to(x.dtype).expand(b, n_patches, d).clone()
         full.scatter_(1, ids_keep.unsqueeze(-1).expand(-1, -1, d), x[:, 1:])
         x = torch.cat([x[:, :1], full], dim=1) + self.pos_embed
         for block in self.blocks:
