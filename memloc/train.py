@@ -49,7 +49,7 @@ CHECKPOINT = "last.pt"
 OPTIMIZERS = ("adam", "adamw", "sgd")
 # Fields that may change between an interrupted run and its continuation.
 _RESUMABLE_CHANGES = ("epochs", "snapshot_epochs")
-_STREAMS = {"shuffle": 0, "augment": 1}
+_STREAMS = {"shuffle": 0, "augment": 1, "noise": 2}  # "noise": DP-SGD (memloc.privacy)
 
 
 @dataclass

@@ -204,17 +204,18 @@ def finetune_tests(acc: pd.DataFrame, kind: str = "most") -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        ``k, rule, most, last, same, most_mean, last_mean, difference, t, p``.
+        ``k, rule, chosen`` (the most or least memorizing layers), ``last, same,
+        chosen_mean, last_mean, difference`` (chosen minus last), ``t, p``.
     """
     rows = []
     last = acc[acc["choice"] == "last"]
     for rule in SCORES:
-        most = acc[acc["choice"] == f"{kind} {rule}"]
-        for k, part in most.groupby("k", sort=True):
+        chosen = acc[acc["choice"] == f"{kind} {rule}"]
+        for k, part in chosen.groupby("k", sort=True):
             base = last[last["k"] == k].set_index("seed")["accuracy"]
             mine = part.set_index("seed")["accuracy"].reindex(base.index)
-            label_most, label_last = part["label"].iloc[0], last[last["k"] == k]["label"].iloc[0]
-            same = label_most == label_last
+            label, label_last = part["label"].iloc[0], last[last["k"] == k]["label"].iloc[0]
+            same = label == label_last
             diff = (mine - base).to_numpy(float)
             t = p = np.nan
             if not same and len(diff) >= 2 and diff.std(ddof=1) > 0:
@@ -226,10 +227,10 @@ def finetune_tests(acc: pd.DataFrame, kind: str = "most") -> pd.DataFrame:
                 {
                     "k": int(k),
                     "rule": rule,
-                    "most": label_most,
+                    "chosen": label,
                     "last": label_last,
                     "same": same,
-                    "most_mean": float(mine.mean()),
+                    "chosen_mean": float(mine.mean()),
                     "last_mean": float(base.mean()),
                     "difference": float(diff.mean()),
                     "t": t,

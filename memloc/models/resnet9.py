@@ -1,8 +1,9 @@
 """ResNet9 as the paper uses it (NOTES.md §5).
 
-Eight blocks conv3x3 -> BatchNorm -> ReLU; a 2x2 max-pool closes blocks 1, 2, 5 and 6; the
-output of block 2 is added to that of block 4 (Res2), the output of block 6 to that of block 8
-(Res6). The representation is the global average of the Res6 map.
+Eight blocks conv3x3 -> BatchNorm (GroupNorm with ``norm="group"``, for DP-SGD) -> ReLU; a
+2x2 max-pool closes blocks 1, 2, 5 and 6; the output of block 2 is added to that of block 4
+(Res2), the output of block 6 to that of block 8 (Res6). The representation is the global
+average of the Res6 map.
 
 Channels@spatial size at each point for a 32x32 input (width 1): 1: 32@16, 2: 64@8,
 3: 64@8, 4: 64@8, Res2: 64@8, 5: 128@4, 6: 256@2, 7: 256@2, 8: 256@2, Res6: 256@2.
@@ -10,6 +11,7 @@ Channels@spatial size at each point for a 32x32 input (width 1): 1: 32@16, 2: 64
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 
 import torch
@@ -29,14 +31,25 @@ CHANNELS = (32, 64, 64, 64, 128, 256, 256, 256)
 POOLED = (1, 2, 5, 6)
 
 
-class ConvBlock(nn.Sequential):
-    """conv3x3 (padding 1) -> BatchNorm2d -> ReLU [-> MaxPool2d(2)], children named
-    ``conv``, ``bn``, ``relu``, ``pool`` (so ``block3.conv.weight[c]`` is unit c's filter)."""
+NORMS = ("batch", "group")
 
-    def __init__(self, in_channels: int, out_channels: int, pool: bool):
+
+def group_norm(channels: int) -> nn.GroupNorm:
+    """GroupNorm with up to 32 groups of at least two channels (a group of one channel on a
+    1x1 map would have a single value): it normalises each image on its own, which DP-SGD's
+    per-example gradients need (BatchNorm mixes a batch)."""
+    return nn.GroupNorm(math.gcd(32, channels // 2) if channels > 1 else 1, channels)
+
+
+class ConvBlock(nn.Sequential):
+    """conv3x3 (padding 1) -> BatchNorm2d (or GroupNorm) -> ReLU [-> MaxPool2d(2)], children
+    named ``conv``, ``bn``, ``relu``, ``pool`` (so ``block3.conv.weight[c]`` is unit c's
+    filter)."""
+
+    def __init__(self, in_channels: int, out_channels: int, pool: bool, norm: str = "batch"):
         layers = OrderedDict(
             conv=nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
-            bn=nn.BatchNorm2d(out_channels),
+            bn=nn.BatchNorm2d(out_channels) if norm == "batch" else group_norm(out_channels),
             relu=nn.ReLU(),
         )
         if pool:
@@ -54,6 +67,8 @@ class ResNet9(Encoder):
         Channels of the input images (1 for Fashion-MNIST, 3 for CIFAR-10).
     width : float
         Channel multiplier: block i has ``max(1, round(CHANNELS[i] * width))`` channels.
+    norm : ``"batch"`` (the paper) or ``"group"`` (GroupNorm, for differentially private
+        training; the module keeps the name ``bn``).
 
     Measurement points, in forward order: ``1, 2, 3, 4, Res2, 5, 6, 7, 8, Res6`` (modules
     ``block1`` ... ``block8``, ``res2``, ``res6``). A block's activation is its output after
@@ -63,15 +78,18 @@ class ResNet9(Encoder):
 
     min_input_size = 16
 
-    def __init__(self, in_channels: int = 3, width: float = 1.0):
+    def __init__(self, in_channels: int = 3, width: float = 1.0, norm: str = "batch"):
         super().__init__()
+        if norm not in NORMS:
+            raise ValueError(f"unknown norm {norm!r}; use one of {NORMS}")
         self.arch = "resnet9"
         self.in_channels = check_in_channels(in_channels)
         self.width = check_width(width)
+        self.norm = norm
         channels = [scale_channels(c, self.width) for c in CHANNELS]
         previous = self.in_channels
         for i, out in enumerate(channels, start=1):
-            self.add_module(f"block{i}", ConvBlock(previous, out, pool=i in POOLED))
+            self.add_module(f"block{i}", ConvBlock(previous, out, pool=i in POOLED, norm=norm))
             previous = out
         self.res2 = Add()
         self.res6 = Add()
@@ -100,5 +118,6 @@ class ResNet9(Encoder):
         return points
 
     def config(self) -> dict:
-        """``{"in_channels": ..., "width": ...}``."""
-        return {"in_channels": self.in_channels, "width": self.width}
+        """``{"in_channels": ..., "width": ...}`` and ``"norm"`` when it is not BatchNorm."""
+        config = {"in_channels": self.in_channels, "width": self.width}
+        return config if self.norm == "batch" else {**config, "norm": self.norm}
