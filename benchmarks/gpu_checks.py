@@ -6,8 +6,8 @@
 2. Training throughput of every framework at the paper profile's recipe (batch 512, 32x32
    three-channel images, bf16 autocast), measured by ``memloc.train.train`` itself on random
    images (throughput does not depend on the pixels): augmented pairs per second of the second
-   epoch, and the wall time the paper profile (500 epochs on |S_S| + |S_C| = 45,000 images per
-   encoder, f and g) would take at that rate. CIFAR-10 itself cannot be downloaded here.
+   epoch, and the wall time the paper profile (its epochs on |S_S| + |S_C| = 45,000 images per
+   encoder, f and g) would take at that rate. CIFAR-10 itself need not be downloaded.
 3. LayerMem and UnitMem against the authors' batch-1 loop and the bare forward passes on the
    GPU, as ``metrics_throughput.py`` measures them on the CPU: (b)/(a) (goal >= 50) and
    (a)/(c).
@@ -34,6 +34,7 @@ from memloc.augment import AugmentPolicy  # noqa: E402
 from memloc.metrics import UndefinedUnitsWarning, layermem, unitmem  # noqa: E402
 from memloc.metrics.layermem import _distances  # noqa: E402
 from memloc.models import create  # noqa: E402
+from memloc.profiles import load_profile  # noqa: E402
 from memloc.ssl import create_framework  # noqa: E402
 from memloc.train import TrainConfig, train  # noqa: E402
 
@@ -112,7 +113,7 @@ def throughput(n_images: int, frameworks: list[str]) -> None:
     print(f"== 2. training throughput, paper recipe (batch 512, 3x32x32, bf16), {n_images} images")
     data = torch.randint(0, 256, (n_images, 3, 32, 32), dtype=torch.uint8)
     labels = torch.randint(0, 10, (n_images,))
-    paper_pairs = 500 * 45_000
+    paper = load_profile("paper")
     for name in frameworks:
         torch.manual_seed(0)
         if name == "mae":
@@ -126,10 +127,11 @@ def throughput(n_images: int, frameworks: list[str]) -> None:
         )
         wall = time.perf_counter() - tic
         rate = log["epochs"][1]["pairs_per_s"]
-        hours = 2 * paper_pairs / rate / 3600
+        epochs = paper.supervised_epochs if name == "supervised" else paper.epochs
+        hours = 2 * epochs * (paper.n_shared + paper.n_candidate) / rate / 3600
         print(
             f"  {name:10s} {backbone.arch:9s} {rate:9.0f} pairs/s (2nd epoch; 2 epochs took "
-            f"{wall:.1f} s); paper profile f + g at this rate: {hours:.1f} h"
+            f"{wall:.1f} s); paper profile f + g ({epochs} epochs) at this rate: {hours:.2f} h"
         )
 
 
