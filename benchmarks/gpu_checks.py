@@ -12,7 +12,9 @@
    GPU, as ``metrics_throughput.py`` measures them on the CPU: (b)/(a) (goal >= 50) and
    (a)/(c).
 
-    python benchmarks/gpu_checks.py [--epochs-images 45000] [--skip-train]
+4. DP-SGD (memloc.privacy) on CUDA: the ε spent and the throughput of a private SimSiam.
+
+    python benchmarks/gpu_checks.py [--epochs-images 45000] [--skip 1,2,3,4]
 """
 
 from __future__ import annotations
@@ -226,6 +228,34 @@ def metrics(
     print(f"    (a)/(c) = {a / c:.2f}")
 
 
+def private(n_images: int) -> None:
+    from memloc.privacy import PrivacyConfig, private_framework, train_private
+
+    print(f"== 4. DP-SGD (SimSiam, ResNet9 with GroupNorm, 3x32x32), {n_images} images, batch 512")
+    torch.manual_seed(0)
+    fw = private_framework("simsiam", create("resnet9", in_channels=3, norm="group"))
+    data = torch.randint(0, 256, (n_images, 3, 32, 32), dtype=torch.uint8)
+    privacy = PrivacyConfig(epsilon=8.0, delta=1e-5, physical_batch=256)
+    tic = time.perf_counter()
+    log = train_private(
+        fw,
+        data,
+        torch.zeros(n_images, dtype=torch.long),
+        TrainConfig(epochs=2, batch_size=512),
+        privacy,
+        device=DEVICE,
+        progress=False,
+    )
+    wall = time.perf_counter() - tic
+    rate = n_images / log["epochs"][1]["wall_s"]
+    print(
+        f"  epsilon spent {log['epsilon']:.3f} of {privacy.epsilon} (delta {privacy.delta}), "
+        f"sigma {log['noise_multiplier']:.3f}, losses "
+        f"{[round(e['loss'], 4) for e in log['epochs']]}; 2 epochs in {wall:.1f} s, "
+        f"{rate:.0f} images/s in the 2nd"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs-images", type=int, default=45_000)
@@ -234,8 +264,9 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--subset-layers", type=int, default=2)
     parser.add_argument("--subset-points", type=int, default=4)
-    parser.add_argument("--skip", default="", help="comma-separated parts to skip: 1,2,3")
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: 1,2,3,4")
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--private-images", type=int, default=8192)
     parser.add_argument(
         "--batches",
         default="",
@@ -254,6 +285,8 @@ def main() -> None:
         correctness()
     if "2" not in skip:
         throughput(args.epochs_images, args.frameworks.split(","))
+    if "4" not in skip:
+        private(args.private_images)
     if "3" not in skip:
         default = default_batch_size(DEVICE, 2)
         metrics(args.n, args.k, args.subset_layers, args.subset_points, default)
