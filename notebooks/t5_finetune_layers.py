@@ -145,6 +145,7 @@ colors = {
     "least LM": "#009e73",
     "least ΔLM": "#56b4e9",
 }
+last_labels = table[table["choice"] == "last"].set_index("k")["label"].to_dict()
 fig, axes = new_figure(1, width=6.5, height=3.6)
 ax = axes[0, 0]
 for j, choice in enumerate(colors):
@@ -155,8 +156,10 @@ for j, choice in enumerate(colors):
     ax.errorbar(
         x, part["mean"], yerr=part["std"], fmt="o", color=colors[choice], capsize=3, label=choice
     )
-    for xi, yi, lab in zip(x, part["mean"], part["label"], strict=True):
-        ax.annotate(lab, (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    for xi, yi, k, lab in zip(x, part["mean"], part["k"], part["label"], strict=True):
+        # Label the sets that differ from the last layers (and the last layers themselves).
+        if choice == "last" or lab != last_labels.get(k):
+            ax.annotate(lab, (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7)
 ax.set_xticks([0, *ks], ["head", *[str(k) for k in ks]])
 ax.set(xlabel="fine-tuned layers (k)", ylabel=f"{probe.name} test accuracy (%)")
 ax.legend(fontsize=8)
