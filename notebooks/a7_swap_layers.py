@@ -53,21 +53,19 @@ import pandas as pd
 from IPython.display import Markdown, display
 from tqdm.auto import tqdm
 
-from memloc.artifacts import encoder_pair
 from memloc.book import provenance, record_claim
 from memloc.experiments import downstream as D
 from memloc.experiments import interventions as I
-from memloc.experiments import layers as lx
 from memloc.experiments import units as U
 from memloc.figures import new_figure, save_figure, save_table
 
 start = time.time()
 if n_random < 3:
     raise ValueError(f"n_random must be at least 3 (a spread over seeds), got {n_random}")
-pair = encoder_pair(profile, framework, progress=False, dataset=dataset, arch=arch)
+pair, result, scores = D.pair_layer_scores(
+    profile, framework, seed=seed, score=score, dataset=dataset, arch=arch
+)
 p = pair.profile
-result = lx.pair_layermem(pair, seed=seed)
-scores = D.layer_scores(result.table, pair.f, score=score)
 donor_name = donor_dataset or I.default_other_dataset(p.dataset)
 donor, donor_entry = D.donor_encoder(
     p,

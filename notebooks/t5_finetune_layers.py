@@ -61,21 +61,19 @@ import pandas as pd
 from IPython.display import Markdown, display
 from tqdm.auto import tqdm
 
-from memloc.artifacts import encoder_pair
 from memloc.book import paper_numbers, provenance, record_claim
 from memloc.experiments import downstream as D
 from memloc.experiments import interventions as I
-from memloc.experiments import layers as lx
 from memloc.experiments import units as U
 from memloc.figures import new_figure, save_figure, save_table
 
 start = time.time()
 if n_seeds < 2:
     raise ValueError(f"n_seeds must be at least 2 for the paired test, got {n_seeds}")
-pair = encoder_pair(profile, framework, progress=False, dataset=dataset, arch=arch)
+pair, result, scores = D.pair_layer_scores(
+    profile, framework, seed=seed, score=score, dataset=dataset, arch=arch
+)
 p = pair.profile
-result = lx.pair_layermem(pair, seed=seed)
-scores = D.layer_scores(result.table, pair.f, score=score)
 other = downstream or I.default_other_dataset(p.dataset)
 probe = I.other_probe_set(
     other,

@@ -9,33 +9,13 @@ import pandas as pd
 import pytest
 import torch
 from scipy import stats
+from toys import probe_set, tiny_resnet
 
 from memloc.artifacts import cache_root
 from memloc.experiments import downstream as D
-from memloc.experiments import interventions as I
-from memloc.models import create
 from memloc.probe import features, probe_accuracy, probe_predictions
 
 LAYERS = ["1", "2", "3", "4", "Res2", "5", "6", "7", "8", "Res6"]
-
-
-def tiny_resnet(seed: int = 0):
-    torch.manual_seed(seed)
-    return create("resnet9", in_channels=1, width=0.125).eval()
-
-
-def labelled_images(n: int, seed: int, size: int = 16):
-    """Two classes told apart by brightness, so that a probe has something to learn."""
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.arange(n) % 2
-    images = torch.rand(n, 1, size, size, generator=g) * 0.5 + 0.4 * labels.view(-1, 1, 1, 1)
-    return images, labels
-
-
-def probe_set(name: str = "toy", seed: int = 0) -> I.ProbeSet:
-    train_x, train_y = labelled_images(24, seed)
-    test_x, test_y = labelled_images(16, seed + 1)
-    return I.ProbeSet(name, "pretraining", train_x, train_y, test_x, test_y)
 
 
 def toy_table(values) -> pd.DataFrame:

@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 import torch
 from scipy import stats
+from toys import labelled_images, probe_set, tiny_resnet
 
 from memloc.augment import AugmentPolicy
 from memloc.book import paper_numbers
 from memloc.experiments import interventions as I
 from memloc.experiments import units as U
 from memloc.metrics import unitmem
-from memloc.models import create
 from memloc.models.base import MeasurementPoint
 from memloc.probe import features, probe_accuracy
 from memloc.splits import Splits
@@ -26,25 +26,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::memloc.metrics.UndefinedUnitsWarning"),
     pytest.mark.filterwarnings("ignore:only .* units to prune:UserWarning"),
 ]
-
-
-def tiny_resnet(seed: int = 0):
-    torch.manual_seed(seed)
-    return create("resnet9", in_channels=1, width=0.125).eval()
-
-
-def labelled_images(n: int, seed: int, size: int = 16):
-    """Two classes told apart by brightness, so that a probe has something to learn."""
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.arange(n) % 2
-    images = torch.rand(n, 1, size, size, generator=g) * 0.5 + 0.4 * labels.view(-1, 1, 1, 1)
-    return images, labels
-
-
-def probe_set(name: str = "toy", role: str = "pretraining", seed: int = 0) -> I.ProbeSet:
-    train_x, train_y = labelled_images(24, seed)
-    test_x, test_y = labelled_images(16, seed + 1)
-    return I.ProbeSet(name, role, train_x, train_y, test_x, test_y)
 
 
 def result_from_mu(mu: dict[str, np.ndarray]):

@@ -4,7 +4,8 @@
 All three choose layers by LayerMem and look at downstream accuracy:
 
 - :func:`layer_scores`: LayerMem and ΔLayerMem of every layer that has parameters, from a
-  LayerMem table (by default the S_C-vs-S_I contrast, the score T1's verdict uses).
+  LayerMem table (by default the S_C-vs-S_I contrast, the score T1's verdict uses);
+  :func:`pair_layer_scores` gives them for a profile's cached pair.
 - T5: the layer sets to fine-tune (:func:`finetune_sets`: head only, the last k layers and the
   k most memorizing layers by LayerMem and by ΔLayerMem), their accuracy over seeds
   (:func:`finetune_accuracies`) and the paired tests most vs last (:func:`finetune_tests`).
@@ -27,9 +28,10 @@ import pandas as pd
 from scipy import stats as _st
 from torch import nn
 
-from memloc.artifacts import encoder_spec, get_encoder, load_encoder
+from memloc.artifacts import encoder_pair, encoder_spec, get_encoder, load_encoder
 from memloc.data import canonical_name, load_dataset
 from memloc.experiments.interventions import ProbeSet, _prediction_test
+from memloc.experiments.layers import pair_layermem
 from memloc.interventions import swap_layers
 from memloc.models.units import layer_module_path
 from memloc.probe import features, finetune, probe_predictions
@@ -71,6 +73,20 @@ def layer_scores(table: pd.DataFrame, encoder: nn.Module, score: str = "contrast
     out = pd.DataFrame({"LM": values, "ΔLM": delta}).loc[keep]
     out.index = out.index.astype(str)
     return out.rename_axis("layer")
+
+
+def pair_layer_scores(
+    profile, framework: str = "simclr", *, seed: int = 0, score: str = "contrast", **overrides
+):
+    """The cached pair of a profile (trained if missing), its T1 LayerMem measurement (the same
+    cached result T1 reads, views seeded by ``seed``) and :func:`layer_scores` of its f.
+
+    ``overrides`` are profile keys (None keeps the profile's value). Returns
+    ``(pair, layermem_result, scores)``.
+    """
+    pair = encoder_pair(profile, framework, progress=False, **overrides)
+    result = pair_layermem(pair, seed=seed)
+    return pair, result, layer_scores(result.table, pair.f, score=score)
 
 
 def _check_rule(rule: str) -> None:

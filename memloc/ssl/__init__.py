@@ -16,7 +16,7 @@ from torch import nn
 
 from memloc.augment import AugmentPolicy
 from memloc.ssl.dino import DINO
-from memloc.ssl.heads import DINOHead, PredictionHead, ProjectionHead
+from memloc.ssl.heads import DINOHead, ProjectionHead
 from memloc.ssl.losses import dino_loss, negative_cosine, nt_xent
 from memloc.ssl.mae import MAE
 from memloc.ssl.simclr import SimCLR
@@ -36,7 +36,6 @@ __all__ = [
     "DINOHead",
     "FRAMEWORKS",
     "MAE",
-    "PredictionHead",
     "ProjectionHead",
     "SimCLR",
     "SimSiam",

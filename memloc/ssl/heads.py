@@ -35,23 +35,6 @@ class ProjectionHead(nn.Module):
         return self.layers(x)
 
 
-class PredictionHead(nn.Module):
-    """SimSiam's predictor: a bottleneck MLP, Linear → BatchNorm → ReLU → Linear, mapping one
-    view's projection to the other's."""
-
-    def __init__(self, dim: int, hidden_dim: int):
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Linear(dim, hidden_dim, bias=False),
-            nn.BatchNorm1d(hidden_dim),
-            nn.ReLU(inplace=True),
-            nn.Linear(hidden_dim, dim),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.layers(x)
-
-
 class DINOHead(nn.Module):
     """DINO's head: an MLP to a bottleneck, L2 normalisation, then a weight-normalised linear
     layer to ``out_dim`` prototypes (its norm fixed to 1, as in DINO)."""

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from memloc.augment import AugmentPolicy
-from memloc.ssl.heads import PredictionHead, ProjectionHead
+from memloc.ssl.heads import ProjectionHead
 from memloc.ssl.losses import negative_cosine
 
 
@@ -41,7 +41,8 @@ class SimSiam(nn.Module):
         self.policy = policy if policy is not None else AugmentPolicy.simclr()
         dim = backbone.feature_dim
         self.projector = ProjectionHead(dim, dim, proj_dim)
-        self.predictor = PredictionHead(proj_dim, pred_hidden)
+        # The predictor is a bottleneck MLP of the projection head's shape, back to proj_dim.
+        self.predictor = ProjectionHead(proj_dim, pred_hidden, proj_dim)
 
     def training_step(self, x: Tensor, labels: Tensor, generator: torch.Generator) -> Tensor:
         """The symmetric negative-cosine loss of one batch (``labels`` unused)."""
