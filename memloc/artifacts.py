@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -46,6 +47,9 @@ from memloc.splits import Splits, candidate_split
 from memloc.ssl import FRAMEWORKS, create_framework
 from memloc.train import TrainConfig, train
 from memloc.utils import atomic_write_json, get_device, repo_root
+
+if TYPE_CHECKING:  # Opacus is imported only when a private encoder is trained
+    from memloc.privacy import PrivacyConfig
 
 ROLES = ("f", "g")
 FRAMEWORK_NAMES = tuple(FRAMEWORKS)
@@ -75,9 +79,13 @@ class EncoderSpec:
     policy: dict
     train: dict
     version: str = memloc.__version__
+    privacy: dict | None = None  # DP-SGD's target (memloc.privacy.PrivacyConfig); None: not private
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if out["privacy"] is None:
+            del out["privacy"]  # so that the keys of non-private encoders do not change
+        return out
 
     @property
     def key(self) -> str:
@@ -87,7 +95,10 @@ class EncoderSpec:
     @property
     def entry_name(self) -> str:
         data = self.dataset.replace(":", "_").replace("/", "_")
-        return f"{self.arch}-{self.framework}-{data}-{self.role}-{self.key}"
+        method = self.framework
+        if self.privacy is not None:
+            method += f"-dp{self.privacy['epsilon']:g}"
+        return f"{self.arch}-{method}-{data}-{self.role}-{self.key}"
 
 
 def profile_policy(profile: Profile, framework: str) -> AugmentPolicy:
@@ -102,9 +113,16 @@ def profile_policy(profile: Profile, framework: str) -> AugmentPolicy:
 
 
 def encoder_spec(
-    profile: Profile, role: str, framework: str = "simclr", *, n_total: int, in_channels: int
+    profile: Profile,
+    role: str,
+    framework: str = "simclr",
+    *,
+    n_total: int,
+    in_channels: int,
+    privacy: PrivacyConfig | None = None,
 ) -> EncoderSpec:
-    """The spec of encoder ``role`` ("f" trains on S_S ∪ S_C, "g" on S_S ∪ S_I) of a profile."""
+    """The spec of encoder ``role`` ("f" trains on S_S ∪ S_C, "g" on S_S ∪ S_I) of a profile,
+    trained with DP-SGD to ``privacy``'s (ε, δ) when given (:mod:`memloc.privacy`)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; use 'f' (S_S ∪ S_C) or 'g' (S_S ∪ S_I)")
     if framework not in FRAMEWORK_NAMES:
@@ -130,6 +148,7 @@ def encoder_spec(
         framework=framework,
         framework_kwargs=framework_kwargs,
         policy=profile_policy(profile, framework).to_dict(),
+        privacy=None if privacy is None else _check_private(profile, framework, privacy),
         train={
             "epochs": epochs,
             "batch_size": profile.batch_size,
@@ -145,7 +164,34 @@ def _arch_kwargs(profile: Profile, in_channels: int) -> dict:
     kwargs = {"in_channels": in_channels, "width": profile.width}
     if profile.arch.startswith("vit"):  # a ViT is built for one input size
         kwargs["image_size"] = profile.image_size
+        kwargs["patch_size"] = profile.patch_size
+    if profile.norm != "batch":  # only then, so that the paper's encoders keep their keys
+        kwargs["norm"] = profile.norm
     return kwargs
+
+
+def _check_private(profile: Profile, framework: str, privacy: PrivacyConfig) -> dict:
+    # The same refusals as memloc.privacy.private_framework, before anything is trained.
+    from memloc.privacy import REFUSED, VIEWS_PER_IMAGE
+
+    if framework not in VIEWS_PER_IMAGE:
+        reason = REFUSED.get(framework, "its loss is not a sum of per-image terms")
+        raise ValueError(
+            f"memloc does not train {framework} privately: {reason}. Use one of "
+            f"{sorted(VIEWS_PER_IMAGE)}"
+        )
+    if profile.norm != "group":
+        raise ValueError(
+            "a private encoder needs GroupNorm (BatchNorm mixes the images of a batch); "
+            "use the profile key norm='group'"
+        )
+    # Typed, so that epsilon=1 and epsilon=1.0 name the same encoder.
+    return {
+        "epsilon": float(privacy.epsilon),
+        "delta": float(privacy.delta),
+        "max_grad_norm": float(privacy.max_grad_norm),
+        "physical_batch": int(privacy.physical_batch),
+    }
 
 
 @contextmanager
@@ -239,7 +285,11 @@ def _train_entry(spec: EncoderSpec, entry: Path, device: torch.device, progress:
     splits = splits_from_spec(spec)
     indices = torch.as_tensor(splits.train_indices(spec.role))
     encoder = build_encoder(spec)
-    framework = create_framework(
+    if spec.privacy is None:
+        build = create_framework
+    else:
+        from memloc.privacy import private_framework as build
+    framework = build(
         spec.framework,
         encoder,
         policy=AugmentPolicy.from_dict(spec.policy),
@@ -251,16 +301,30 @@ def _train_entry(spec: EncoderSpec, entry: Path, device: torch.device, progress:
     splits.save(entry / "splits.json")
     config = TrainConfig(**{**spec.train, "snapshot_epochs": tuple(spec.train["snapshot_epochs"])})
     start = time.time()
-    log = train(
-        framework,
-        dataset.images[indices],
-        dataset.labels[indices],
-        config,
-        checkpoint_dir=entry / "checkpoints",
-        device=device,
-        progress=progress,
-        desc=f"{spec.framework} {spec.role}",
-    )
+    if spec.privacy is None:
+        log = train(
+            framework,
+            dataset.images[indices],
+            dataset.labels[indices],
+            config,
+            checkpoint_dir=entry / "checkpoints",
+            device=device,
+            progress=progress,
+            desc=f"{spec.framework} {spec.role}",
+        )
+    else:
+        from memloc.privacy import PrivacyConfig, train_private
+
+        # A private run keeps no mid-run checkpoint: one that is interrupted starts again.
+        log = train_private(
+            framework,
+            dataset.images[indices],
+            dataset.labels[indices],
+            config,
+            PrivacyConfig(**spec.privacy),
+            device=device,
+            progress=progress,
+        )
     wall = time.time() - start
     weights = {k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
     save_file(weights, entry / "model.safetensors")
@@ -329,7 +393,7 @@ class EncoderPair:
     profile: Profile
     framework: str
     f: Encoder
-    g: Encoder
+    g: Encoder | None  # None: f alone (f_encoder)
     dataset: ImageDataset
     test: ImageDataset
     splits: Splits
@@ -495,3 +559,51 @@ def list_cache(cache_dir: str | Path | None = None) -> list[dict]:
             row["wall_time_s"] = json.loads(prov.read_text()).get("wall_time_s")
         rows.append(row)
     return rows
+
+
+def f_encoder(
+    profile: str | Profile = "cpu",
+    framework: str = "simclr",
+    *,
+    privacy: PrivacyConfig | None = None,
+    cache_dir: str | Path | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    **overrides,
+) -> EncoderPair:
+    """The f of a profile's pair alone, as an :class:`EncoderPair` whose ``g`` is None: for
+    results that need only f (UnitMem), half the training of :func:`encoder_pair`. With
+    ``privacy`` (a :class:`memloc.privacy.PrivacyConfig`), f is trained with DP-SGD and its
+    ``log.json`` holds the ε spent (:func:`privacy_log`)."""
+    profile = load_profile(profile, **overrides)
+    dataset, test, _ = _profile_data(profile, framework)
+    spec = encoder_spec(
+        profile, "f", framework, n_total=len(dataset), in_channels=dataset.channels, privacy=privacy
+    )
+    root = cache_root(cache_dir)
+    trained = () if entry_status(root / spec.entry_name) == "complete" else ("f",)
+    entry = get_encoder(spec, cache_dir=root, device=device, progress=progress)
+    return EncoderPair(
+        profile=profile,
+        framework=framework,
+        f=load_encoder(entry),
+        g=None,
+        dataset=dataset,
+        test=test,
+        splits=splits_from_spec(spec),
+        policy=AugmentPolicy.from_dict(spec.policy),
+        entries={"f": entry},
+        trained=trained,
+    )
+
+
+def privacy_log(entry: str | Path) -> dict:
+    """The privacy accounting of a private cache entry: ``epsilon`` spent, ``delta``,
+    ``noise_multiplier``, ``sample_rate``, ``steps``, ``max_grad_norm`` (empty for a
+    non-private entry)."""
+    log = json.loads((Path(entry) / "log.json").read_text())
+    return (
+        {k: v for k, v in log.items() if k != "epochs"}
+        if isinstance(log, dict) and "epsilon" in log
+        else {}
+    )

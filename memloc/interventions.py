@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from memloc.activations import check_images, model_device
 from memloc.augment import AugmentPolicy
-from memloc.models.units import layer_module_path, unit_modules
+from memloc.models.units import layer_module_path, unit_count, unit_modules
 from memloc.ssl import FRAMEWORKS, create_framework
 from memloc.utils import make_generator
 
@@ -160,11 +160,10 @@ def prune_units(
     candidates = table[table["layer"].isin(layers)]
     for name, (conv, _) in modules.items():
         units = candidates.loc[candidates["layer"] == name, "unit"]
-        if units.min() < 0 or units.max() >= conv.out_channels:
+        if units.min() < 0 or units.max() >= unit_count(conv):
             raise ValueError(
-                f"the table has units {units.min()}..{units.max()} for layer {name!r}, whose "
-                f"convolution has {conv.out_channels} output channels: was it measured on "
-                "this encoder?"
+                f"the table has units {units.min()}..{units.max()} for layer {name!r}, which "
+                f"has {unit_count(conv)} units: was it measured on this encoder?"
             )
 
     rng = np.random.default_rng(seed)
@@ -336,9 +335,9 @@ def train_one_unit(
 
     trained = copy.deepcopy(encoder)
     conv, bn = unit_modules(trained, layer)
-    if not 0 <= int(unit) < conv.out_channels:
+    if not 0 <= int(unit) < unit_count(conv):
         raise ValueError(
-            f"unit {unit} is out of range: layer {layer!r} has {conv.out_channels} units"
+            f"unit {unit} is out of range: layer {layer!r} has {unit_count(conv)} units"
         )
     unit = int(unit)
     device = model_device(trained)
@@ -399,7 +398,7 @@ def train_one_unit(
     # Restore every other unit: all output-channel slices but `unit`, and any tensor that is
     # not per channel.
     original_conv, original_bn = unit_modules(encoder, layer)
-    others = torch.arange(conv.out_channels, device=device) != unit
+    others = torch.arange(unit_count(conv), device=device) != unit
     with torch.no_grad():
         for module, original in ((conv, original_conv), (bn, original_bn)):
             if module is None:
@@ -408,7 +407,7 @@ def train_one_unit(
             old_tensors = _layer_tensors(original)
             for name, new in new_tensors.items():
                 old = old_tensors[name].to(device)
-                if new.ndim == 0 or new.shape[0] != conv.out_channels:
+                if new.ndim == 0 or new.shape[0] != unit_count(conv):
                     new.copy_(old)
                 else:
                     new[others] = old[others]

@@ -42,6 +42,9 @@ class Profile:
     n_points: int
     k_aug: int
     top_k: int
+    # Keys that most profiles leave at their default.
+    patch_size: int = 4  # ViT patch side
+    norm: str = "batch"  # ResNet9's normalisation ("group" for DP-SGD)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -71,7 +74,8 @@ def _build(name: str, values: dict) -> Profile:
     if unknown:
         raise KeyError(f"unknown profile key(s) {unknown}; valid keys: {sorted(known - {'name'})}")
     values = {**values, "name": name}
-    missing = sorted(known - set(values))
+    required = {f.name for f in dataclasses.fields(Profile) if f.default is dataclasses.MISSING}
+    missing = sorted(required - set(values))
     if missing:
         raise KeyError(f"profile {name!r} lacks key(s) {missing} in {PROFILE_FILE}")
     types = {f.name: f.type for f in dataclasses.fields(Profile)}
@@ -96,16 +100,36 @@ def profile_names() -> list[str]:
         return list(tomllib.load(fh))
 
 
-def load_profile(name: str | Profile = "cpu", **overrides) -> Profile:
-    """The profile ``name`` with ``overrides`` applied (a Profile passes through, overridden).
+def experiment_names(name: str) -> list[str]:
+    """The experiments with their own sizes in profile ``name`` (``[<name>.experiments.<id>]``)."""
+    return list(_table(name).get("experiments", {}))
 
-    An override of None keeps the profile's value; an unknown key is a KeyError.
-    """
-    overrides = _given(overrides)
-    if isinstance(name, Profile):
-        return name.replace(**overrides) if overrides else name
+
+def _table(name: str) -> dict:
     with PROFILE_FILE.open("rb") as fh:
         table = tomllib.load(fh)
     if name not in table:
         raise KeyError(f"unknown profile {name!r}; known profiles: {list(table)}")
-    return _build(name, {**table[name], **overrides})
+    return table[name]
+
+
+def load_profile(
+    name: str | Profile = "cpu", *, experiment: str | None = None, **overrides
+) -> Profile:
+    """The profile ``name`` with ``overrides`` applied (a Profile passes through, overridden).
+
+    ``experiment`` applies the sizes the profile file gives that experiment
+    (``[<name>.experiments.<experiment>]``, e.g. a smaller split for ViTs on the CPU) before
+    ``overrides``; an experiment without its own table runs at the profile's sizes. An override
+    of None keeps the profile's value; an unknown key is a KeyError.
+    """
+    overrides = _given(overrides)
+    if isinstance(name, Profile):
+        if experiment is not None:
+            name = name.replace(**_table(name.name).get("experiments", {}).get(experiment, {}))
+        return name.replace(**overrides) if overrides else name
+    table = dict(_table(name))
+    experiments = table.pop("experiments", {})
+    sizes = experiments.get(experiment, {}) if experiment is not None else {}
+    _given(sizes)  # a misspelt key in the profile file is an error too
+    return _build(name, {**table, **sizes, **overrides})

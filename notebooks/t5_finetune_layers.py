@@ -44,13 +44,13 @@ framework = "simclr"
 seed = 0  # seed of the augmented views of the LayerMem measurement (T1's)
 score = "contrast"  # LayerMem column that ranks the layers ("layermem": the paper's raw score)
 ks = [1, 2, 3]  # sizes of the fine-tuned layer sets
-n_seeds = 5  # fine-tuning seeds per layer set (at least 2 for the paired test)
+n_seeds = None  # fine-tuning seeds per layer set (at least 2); None: 5 (3 at `quick`)
 least = True  # also fine-tune the least memorizing layers (a control)
 epochs = 10  # fine-tuning epochs
 lr = 1e-3  # Adam's learning rate
 downstream = None  # None: digits, or fashion-mnist when the profile's data set is digits
-n_train = 2000  # downstream training images (at most)
-n_test = 2000  # downstream test images (at most)
+n_train = None  # downstream training images (at most); None: 2000 (500 at `quick`)
+n_test = None  # downstream test images (at most); None: 2000 (500 at `quick`)
 out_dir = "book/results/cpu/t5_finetune_layers"
 
 # %%
@@ -68,6 +68,11 @@ from memloc.experiments import units as U
 from memloc.figures import new_figure, save_figure, save_table
 
 start = time.time()
+# The quick profile only exercises the code (the tests run it): fewer seeds and images.
+quick = profile == "quick"
+n_seeds = (3 if quick else 5) if n_seeds is None else n_seeds
+n_train = (500 if quick else 2000) if n_train is None else n_train
+n_test = (500 if quick else 2000) if n_test is None else n_test
 if n_seeds < 2:
     raise ValueError(f"n_seeds must be at least 2 for the paired test, got {n_seeds}")
 pair, result, scores = D.pair_layer_scores(

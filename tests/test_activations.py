@@ -79,7 +79,7 @@ def test_plain_module_defaults_to_children():
 def test_vit_unit_points():
     vit = tiny_vit()
     names = [p.name for p in resolve_layers(vit)]
-    assert names[:3] == ["block1.attn", "block1.mlp", "block1"]
+    assert names[:4] == ["block1.attn", "block1.res1", "block1.mlp", "block1"]
     units = [p.name for p in resolve_layers(vit, units=True)]
     assert units == ["block1.mlp.act", "block2.mlp.act"]
     x = torch.rand(3, 1, 16, 16)

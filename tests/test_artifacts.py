@@ -180,3 +180,46 @@ def test_user_checkpoints_load_safely(tiny_pair, tmp_path):
         load_checkpoint(tmp_path / "evil.pt", pair.f.arch, **kwargs)
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "missing.pt", pair.f.arch, **kwargs)
+
+
+def test_private_spec_is_keyed_by_its_target_and_leaves_other_keys_alone():
+    from memloc.privacy import PrivacyConfig
+
+    profile = load_profile("quick", **TINY, norm="group")
+    plain = encoder_spec(profile, "f", "simsiam", n_total=1500, in_channels=1)
+    assert "privacy" not in plain.to_dict()  # non-private keys are as before the option
+
+    def private(eps):
+        privacy = PrivacyConfig(eps)
+        return encoder_spec(profile, "f", "simsiam", n_total=1500, in_channels=1, privacy=privacy)
+
+    assert private(1).key == private(1.0).key != private(2.0).key != plain.key
+    assert "-dp1-" in private(1).entry_name and plain.arch_kwargs["norm"] == "group"
+    with pytest.raises(ValueError, match="NT-Xent"):
+        encoder_spec(
+            profile, "f", "simclr", n_total=1500, in_channels=1, privacy=PrivacyConfig(1.0)
+        )
+    with pytest.raises(ValueError, match="GroupNorm"):
+        encoder_spec(
+            load_profile("quick"), "f", "simsiam", n_total=1500, in_channels=1,
+            privacy=PrivacyConfig(1.0),
+        )  # fmt: skip
+
+
+def test_f_encoder_trains_f_alone_privately_through_the_cache(tmp_path, monkeypatch):
+    from memloc.artifacts import f_encoder, privacy_log
+    from memloc.privacy import PrivacyConfig
+
+    sizes = {**TINY, "n_independent": 0, "snapshot_epochs": [], "norm": "group", "width": 0.125}
+    kwargs = dict(privacy=PrivacyConfig(4.0), cache_dir=tmp_path, progress=False, **sizes)
+    pair = f_encoder("quick", "simsiam", **kwargs)
+    assert pair.g is None and pair.trained == ("f",) and list(pair.entries) == ["f"]
+    log = privacy_log(pair.entries["f"])
+    assert 2.0 < log["epsilon"] <= 4.0 and log["noise_multiplier"] > 0
+    assert len(list(tmp_path.glob("*-dp4-*-f-*"))) == 2  # the entry and its lock; no g
+    monkeypatch.setattr(artifacts, "_train_entry", lambda *a, **k: pytest.fail("retrained"))
+    again = f_encoder("quick", "simsiam", **kwargs)
+    assert again.trained == () and again.entries == pair.entries
+    monkeypatch.undo()
+    plain = f_encoder("quick", "simsiam", cache_dir=tmp_path, progress=False, **sizes)
+    assert privacy_log(plain.entries["f"]) == {} and plain.entries != pair.entries

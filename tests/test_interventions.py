@@ -108,8 +108,29 @@ def test_unit_modules_map_points_to_conv_and_batchnorm():
         unit_modules(resnet, "layer2.0")
 
     vit = create("vit_tiny", in_channels=1, depth=2, dim=32, num_heads=2, image_size=16)
-    with pytest.raises(NotImplementedError, match="no convolution"):
+    with pytest.raises(NotImplementedError, match="mlp.act"):
         unit_modules(vit, "block1.mlp")
+    assert unit_modules(vit, "block2.mlp.act") == (vit.blocks[1].mlp.fc1, None)
+    assert unit_modules(vit, "blocks.0.attn.proj") == (vit.blocks[0].attn.proj, None)
+
+
+def test_pruning_and_training_one_vit_mlp_unit():
+    torch.manual_seed(0)
+    vit = create("vit_tiny", in_channels=1, depth=2, dim=16, num_heads=2, image_size=8).eval()
+    n = vit.blocks[0].mlp.fc1.out_features
+    table = pd.DataFrame(
+        {"layer": "block1.mlp.act", "unit": range(n), "unitmem": np.linspace(0, 1, n)}
+    )
+    pruned, chosen = prune_units(vit, table, 0.25, "top")
+    assert sorted(chosen["unit"]) == list(range(n - n // 4, n))
+    x = torch.rand(3, 1, 8, 8)
+    act = record(pruned, x, ["block1.mlp.act"])["block1.mlp.act"][0]  # (B, tokens, hidden)
+    assert (act[..., list(chosen["unit"])] == 0).all()
+    assert (act[..., : n - n // 4] != 0).any()
+    trained = train_one_unit(vit, "block1.mlp.act", 3, torch.rand(1, 8, 8), steps=2, views=4)
+    before, after = vit.blocks[0].mlp.fc1.weight, trained.blocks[0].mlp.fc1.weight
+    changed = (before != after).any(dim=1)
+    assert changed.tolist() == [i == 3 for i in range(n)]
 
 
 def test_prune_top_per_layer_zeroes_exactly_the_top_units():
@@ -206,7 +227,7 @@ def test_prune_rejects_bad_arguments():
         prune_units(encoder, table, 0.1, layers=["Res2"])
     wrong = table.copy()
     wrong.loc[wrong["layer"] == "4", "unit"] += 100
-    with pytest.raises(ValueError, match="output channels"):
+    with pytest.raises(ValueError, match="which has 16 units"):
         prune_units(encoder, wrong, 0.1, layers=["4"])
 
 

@@ -289,13 +289,16 @@ def test_vit_points_and_sublayer_sums():
     enc = small("vit_tiny", in_channels=1)
     assert [p.name for p in enc.measurement_points()] == [
         "block1.attn",
+        "block1.res1",
         "block1.mlp",
         "block1",
         "block2.attn",
+        "block2.res1",
         "block2.mlp",
         "block2",
     ]
-    assert [p.kind for p in enc.measurement_points()[:3]] == ["attention", "mlp", "residual"]
+    kinds = [p.kind for p in enc.measurement_points()[:4]]
+    assert kinds == ["attention", "residual", "mlp", "residual"]
     assert [p.module for p in enc.unit_points()] == ["blocks.0.mlp.act", "blocks.1.mlp.act"]
     modules = [
         "blocks.0.attn",

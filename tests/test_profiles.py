@@ -46,3 +46,34 @@ def test_unknown_profile_and_key_are_clear_errors():
         load_profile("huge")
     with pytest.raises(KeyError, match="valid keys"):
         load_profile("quick", epoch=3)
+
+
+def test_experiment_tables_override_the_profile_and_the_call_overrides_them():
+    from memloc.profiles import experiment_names
+
+    assert {"t2", "t4", "a5", "f3c"} <= set(experiment_names("cpu"))
+    cpu, t2 = load_profile("cpu"), load_profile("cpu", experiment="t2")
+    assert (t2.name, t2.arch, t2.patch_size) == ("cpu", "vit_tiny", 8)
+    assert (t2.n_shared, t2.n_candidate, t2.n_independent) == (500, 500, 500)
+    assert t2.crop_scale == cpu.crop_scale  # keys the table does not name stay the profile's
+    assert load_profile("cpu", experiment="t2", epochs=7).epochs == 7
+    # An experiment without a table runs at the profile's sizes; a Profile object takes one too.
+    assert load_profile("cpu", experiment="t1") == cpu
+    assert load_profile(cpu, experiment="f3c") == load_profile("cpu", experiment="f3c")
+
+
+def test_optional_keys_default_and_are_typed():
+    p = load_profile("quick")
+    assert (p.patch_size, p.norm) == (4, "batch")
+    assert load_profile("quick", patch_size="2").patch_size == 2
+    assert load_profile("quick", experiment="f3c").norm == "group"
+
+
+def test_a_misspelt_key_in_an_experiment_table_is_an_error(tmp_path, monkeypatch):
+    import memloc.profiles as profiles
+
+    text = profiles.PROFILE_FILE.read_text() + "\n[quick.experiments.bad]\nepoch = 3\n"
+    (tmp_path / "profiles.toml").write_text(text)
+    monkeypatch.setattr(profiles, "PROFILE_FILE", tmp_path / "profiles.toml")
+    with pytest.raises(KeyError, match="epoch"):
+        load_profile("quick", experiment="bad")

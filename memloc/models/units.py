@@ -15,10 +15,15 @@ those two modules for a measurement point or a module path:
   (``conv``/``bn``, ``convN``/``bnN``, or the next entry of an ``nn.Sequential``), or a
   container holding exactly one convolution (and at most one BatchNorm after it).
 
+- ViT: the MLP's hidden units ``"block{i}.mlp.act"`` (the points UnitMem reads) -> the
+  ``fc1`` before the GELU, with no BatchNorm: unit ``c`` is row ``c`` of ``fc1``'s weight and
+  entry ``c`` of its bias, and zeroing them makes the unit output GELU(0) = 0. Any
+  ``nn.Linear`` by path owns its output features the same way.
+
 Residual sums and whole residual blocks have no unit owner: their channel ``c`` is the sum of
-two layers' channels, so zeroing one layer's slices does not silence it (ValueError). Points
-without convolutions (the ViT's attention and MLP layers) are not supported
-(NotImplementedError).
+two layers' channels, so zeroing one layer's slices does not silence it (ValueError). Other
+points without a convolution or linear layer of their own (a whole attention or MLP sublayer)
+are not supported (NotImplementedError).
 """
 
 from __future__ import annotations
@@ -82,6 +87,12 @@ def _sibling_names(name: str, step: int) -> list[str]:
     return [("bn" if match.group(1) == "conv" else "conv") + match.group(2)]
 
 
+def unit_count(module: nn.Module) -> int:
+    """The number of units a unit-owning module has: a convolution's output channels or a
+    linear layer's output features."""
+    return module.out_channels if isinstance(module, _CONV) else module.out_features
+
+
 def unit_modules(model: nn.Module, layer: str) -> tuple[nn.Module, nn.Module | None]:
     """The convolution whose output channels are ``layer``'s units, and the BatchNorm after it.
 
@@ -94,10 +105,11 @@ def unit_modules(model: nn.Module, layer: str) -> tuple[nn.Module, nn.Module | N
     Returns
     -------
     conv, bn
-        The modules of ``model`` itself (not copies). Unit ``c`` of the layer is output channel
-        ``c`` of ``conv``: ``conv.weight[c]``, ``conv.bias[c]``, and ``bn.weight[c]``,
-        ``bn.bias[c]``, ``bn.running_mean[c]``, ``bn.running_var[c]``. ``bn`` is None for a
-        convolution that no BatchNorm follows.
+        The modules of ``model`` itself (not copies); ``conv`` is a linear layer for a ViT's
+        MLP units. Unit ``c`` of the layer is output channel ``c`` of ``conv``:
+        ``conv.weight[c]``, ``conv.bias[c]``, and ``bn.weight[c]``, ``bn.bias[c]``,
+        ``bn.running_mean[c]``, ``bn.running_var[c]``. ``bn`` is None for a convolution that
+        no BatchNorm follows (and for a linear layer).
 
     Raises
     ------
@@ -117,6 +129,13 @@ def unit_modules(model: nn.Module, layer: str) -> tuple[nn.Module, nn.Module | N
     if isinstance(module, _CONV):
         name = path.rpartition(".")[2]
         return module, _sibling(model, path, _sibling_names(name, +1), _BATCHNORM)
+    if isinstance(module, nn.Linear):
+        return module, None
+    # A ViT MLP's hidden units: the GELU ``act`` after ``fc1``.
+    if path.rpartition(".")[2] == "act":
+        fc1 = _sibling(model, path, ["fc1"], nn.Linear)
+        if fc1 is not None:
+            return fc1, None
     if isinstance(module, _BATCHNORM):
         name = path.rpartition(".")[2]
         conv = _sibling(model, path, _sibling_names(name, -1), _CONV)
@@ -134,7 +153,8 @@ def unit_modules(model: nn.Module, layer: str) -> tuple[nn.Module, nn.Module | N
     if not convs:
         raise NotImplementedError(
             f"layer {layer!r} ({type(module).__name__}) has no convolution: unit "
-            "interventions support conv -> BatchNorm layers (ResNet9, ResNets)"
+            "interventions support conv -> BatchNorm layers (ResNet9, ResNets) and a ViT's MLP "
+            "hidden units (e.g. 'block1.mlp.act')"
         )
     children = list(module.children())
     child_convs = [m for m in children if isinstance(m, _CONV)]

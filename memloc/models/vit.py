@@ -12,6 +12,10 @@ forward order:
 
 - ``"block{i}.attn"`` (module ``blocks.{i-1}.attn``, kind "attention"): the attention sublayer's
   output (after its projection), before the residual add;
+- ``"block{i}.res1"`` (module ``blocks.{i-1}.res1``, kind "residual"): the residual stream after
+  the attention sublayer's add, so that a block's change in memorization splits into the
+  attention part (``block{i-1}`` to ``block{i}.res1``) and the MLP part (``block{i}.res1``
+  to ``block{i}``);
 - ``"block{i}.mlp"`` (module ``blocks.{i-1}.mlp``, kind "mlp"): the MLP sublayer's output,
   before the residual add;
 - ``"block{i}"`` (module ``blocks.{i-1}``, kind "residual"): the block output (the residual
@@ -208,10 +212,12 @@ class VisionTransformer(Encoder):
         return self.norm(x)[:, 0]
 
     def measurement_points(self) -> list[MeasurementPoint]:
-        """Per block i (from 1): ``block{i}.attn``, ``block{i}.mlp``, ``block{i}``."""
+        """Per block i (from 1): ``block{i}.attn``, ``block{i}.res1``, ``block{i}.mlp``,
+        ``block{i}``."""
         points = []
         for i in range(1, self.depth + 1):
             points.append(MeasurementPoint(f"block{i}.attn", f"blocks.{i - 1}.attn", "attention"))
+            points.append(MeasurementPoint(f"block{i}.res1", f"blocks.{i - 1}.res1", "residual"))
             points.append(MeasurementPoint(f"block{i}.mlp", f"blocks.{i - 1}.mlp", "mlp"))
             points.append(MeasurementPoint(f"block{i}", f"blocks.{i - 1}", "residual"))
         return points

@@ -1,0 +1,237 @@
+"""What the architecture, framework, data-set and privacy results (T2, T4, A5, F3a, F3c) add
+to the layer and unit measurements.
+
+- The depth trend of T1 on any encoder: :func:`main_path` picks the measurement points that
+  follow the encoder's forward path (ResNet9: all ten, as T1; torchvision ResNets: the stem and
+  every block output; ViT: every block output), and :func:`depth_trends` tests the trend of each
+  of several encoders, Holm-adjusted because the verdict asks that it holds in all of them.
+- The ViT split of T2 (:func:`vit_blocks`, :func:`sublayer_tests`): a block's change in
+  memorization along the residual stream splits into the attention part (block i-1's output to
+  the stream after the attention add) and the MLP part (from there to block i's output).
+- Means and spreads over measurement seeds (:func:`seed_summary`, A5).
+- One profile's recipe on another data set, at the same |S_S| and |S_C| (:func:`dataset_profile`,
+  F3a), and the share of units above the random-initialisation control (:func:`units_above`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats as _st
+from torch import nn
+
+from memloc.data import load_dataset
+from memloc.experiments.layers import depth_trend
+from memloc.profiles import Profile, load_profile
+from memloc.stats import holm
+
+_VIT_BLOCK = re.compile(r"^block(\d+)$")
+
+
+def _point_names(encoder: nn.Module) -> list[str]:
+    return [p.name for p in encoder.measurement_points()]
+
+
+def main_path(table: pd.DataFrame, encoder: nn.Module) -> pd.DataFrame:
+    """The rows of a LayerMem table (column ``layer``) on the encoder's forward path, in order.
+
+    ViT: the block outputs (``block1`` … ``blockN``; sublayer outputs and the stream after the
+    attention add are steps inside a block). torchvision ResNets: ``stem`` and the block outputs
+    (``layerS.B``; the sums ``layerS.B.res`` precede the block's last ReLU). Any other encoder
+    (ResNet9): every measurement point, as T1 counts them.
+    """
+    names = _point_names(encoder)
+    if any(_VIT_BLOCK.match(n) for n in names) and any(n.endswith(".attn") for n in names):
+        keep = [n for n in names if _VIT_BLOCK.match(n)]
+    else:
+        keep = [n for n in names if not n.endswith(".res")]
+    rows = table.set_index(table["layer"].astype(str))
+    missing = [n for n in keep if n not in rows.index]
+    if missing:
+        raise KeyError(f"the table lacks the measurement points {missing[:5]}")
+    return rows.loc[keep].reset_index(drop=True)
+
+
+def depth_trends(
+    tables: Mapping[str, tuple[pd.DataFrame, nn.Module]], score: str = "contrast"
+) -> pd.DataFrame:
+    """T1's depth test (Spearman's ρ against forward position, one-sided) on the main path of
+    each encoder, with Holm-adjusted p-values over the encoders.
+
+    ``tables`` maps a label to (LayerMem table, encoder). Returns one row per label: ``points``
+    (how many), ``rho``, ``p``, ``p_holm``, and the score at the first and last point.
+    """
+    rows = []
+    for label, (table, encoder) in tables.items():
+        path = main_path(table, encoder)
+        t = depth_trend(path, score)
+        rows.append(
+            {
+                "setting": label,
+                "points": len(path),
+                "rho": t.statistic,
+                "p": t.pvalue,
+                f"{score} first": float(path[score].iloc[0]),
+                f"{score} last": float(path[score].iloc[-1]),
+            }
+        )
+    out = pd.DataFrame(rows)
+    out.insert(4, "p_holm", holm(out["p"].to_numpy()))
+    return out
+
+
+def curve_agreement(
+    tables: Mapping[str, tuple[pd.DataFrame, nn.Module]], score: str = "contrast"
+) -> pd.DataFrame:
+    """Spearman's ρ between the main-path curves of every two encoders with the same points
+    (two-sided p): do two frameworks rank the layers alike?"""
+    curves = {}
+    for label, (table, encoder) in tables.items():
+        path = main_path(table, encoder)
+        curves[label] = (tuple(path["layer"].astype(str)), path[score].to_numpy(float))
+    rows = []
+    labels = list(curves)
+    for i, a in enumerate(labels):
+        for b in labels[i + 1 :]:
+            if curves[a][0] != curves[b][0]:
+                continue
+            r = _st.spearmanr(curves[a][1], curves[b][1])
+            rows.append({"a": a, "b": b, "rho": float(r.statistic), "p": float(r.pvalue)})
+    return pd.DataFrame(rows, columns=["a", "b", "rho", "p"])
+
+
+def vit_blocks(table: pd.DataFrame, score: str = "contrast") -> pd.DataFrame:
+    """Per ViT block i: the score of the attention and MLP sublayer outputs (``attn_out``,
+    ``mlp_out``), of the residual stream after the attention add (``after_attn``) and of the
+    block output (``block``); ``delta_attn`` = after_attn(i) - block(i-1) and ``delta_mlp`` =
+    block(i) - after_attn(i), the two parts of the block's ΔLayerMem (``delta_attn`` is NaN for
+    block 1: the stream before it is not a measurement point)."""
+    values = dict(zip(table["layer"].astype(str), table[score].astype(float), strict=True))
+    blocks = sorted(int(m.group(1)) for n in values if (m := _VIT_BLOCK.match(n)))
+    if not blocks:
+        raise ValueError("the table has no ViT block outputs (block1, block2, ...)")
+    rows = []
+    for i in blocks:
+        names = {
+            k: f"block{i}{s}" for k, s in (("attn", ".attn"), ("res1", ".res1"), ("mlp", ".mlp"))
+        }
+        missing = [n for n in names.values() if n not in values]
+        if missing:
+            raise KeyError(f"the table lacks {missing}; measure every ViT measurement point")
+        after_attn, block = values[names["res1"]], values[f"block{i}"]
+        previous = values.get(f"block{i - 1}", np.nan)
+        rows.append(
+            {
+                "block": i,
+                "attn_out": values[names["attn"]],
+                "mlp_out": values[names["mlp"]],
+                "after_attn": after_attn,
+                "block_out": block,
+                "delta_attn": after_attn - previous,
+                "delta_mlp": block - after_attn,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def sublayer_tests(blocks: pd.DataFrame) -> pd.DataFrame:
+    """Is there more memorization in the MLP (fully-connected) sublayers than in attention?
+
+    Two paired comparisons over blocks, each a one-sided Wilcoxon signed-rank test (MLP >
+    attention): ``"Δ along the stream"`` compares ``delta_mlp`` with ``delta_attn`` (blocks
+    2 … N), ``"sublayer outputs"`` compares ``mlp_out`` with ``attn_out`` (all blocks). Columns:
+    ``comparison``, ``blocks``, ``mean mlp``, ``mean attention``, ``share mlp larger``, ``W``,
+    ``p``.
+    """
+    rows = []
+    for name, mlp, attn in (
+        ("Δ along the stream", "delta_mlp", "delta_attn"),
+        ("sublayer outputs", "mlp_out", "attn_out"),
+    ):
+        sub = blocks[[mlp, attn]].dropna()
+        a, b = sub[mlp].to_numpy(float), sub[attn].to_numpy(float)
+        if len(sub) >= 2 and np.any(a != b):
+            w = _st.wilcoxon(a, b, alternative="greater")
+            stat, p = float(w.statistic), float(w.pvalue)
+        else:
+            stat, p = np.nan, np.nan
+        rows.append(
+            {
+                "comparison": name,
+                "blocks": len(sub),
+                "mean mlp": float(a.mean()) if len(a) else np.nan,
+                "mean attention": float(b.mean()) if len(b) else np.nan,
+                "share mlp larger": float(np.mean(a > b)) if len(a) else np.nan,
+                "W": stat,
+                "p": p,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def seed_summary(tables: Sequence[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:
+    """Mean and standard deviation (ddof 1) of ``columns`` per layer over several measurements
+    of the same encoders (one table per seed), layers in the tables' order."""
+    if len(tables) < 2:
+        raise ValueError("a spread needs at least two measurements")
+    order = list(tables[0]["layer"].astype(str))
+    long = pd.concat([t.assign(layer=t["layer"].astype(str)) for t in tables], ignore_index=True)
+    grouped = long.groupby("layer", sort=False)[list(columns)]
+    out = grouped.mean().add_suffix(" mean").join(grouped.std(ddof=1).add_suffix(" std"))
+    out = out.loc[order].reset_index()
+    return out[["layer"] + [f"{c} {s}" for c in columns for s in ("mean", "std")]]
+
+
+def dataset_profile(profile: str | Profile, dataset: str) -> Profile:
+    """``profile``'s recipe and sizes on ``dataset``: the same |S_S| and |S_C| (what f trains
+    on) and image size. Keys that do not fit a smaller data set shrink, in this order: no S_I
+    (only f is trained), no downstream points, then as many held-out points as remain. A data
+    set with another native size is resized rather than padded.
+
+    Raises
+    ------
+    ValueError
+        When the data set has fewer than |S_S| + |S_C| + 1 training images.
+    """
+    profile = load_profile(profile) if isinstance(profile, str) else profile
+    if dataset == profile.dataset:
+        return profile
+    n = len(load_dataset(dataset, "train", image_size=profile.image_size, resize="resize"))
+    need = profile.n_shared + profile.n_candidate
+    if n <= need:
+        raise ValueError(
+            f"{dataset} has {n} training images; the profile's f trains on {need}. Lower "
+            "n_shared and n_candidate"
+        )
+    sizes = {
+        "n_independent": profile.n_independent,
+        "n_downstream": profile.n_downstream,
+        "n_heldout": profile.n_heldout,
+    }
+    if need + sum(sizes.values()) > n:
+        sizes["n_independent"] = 0
+    if need + sum(sizes.values()) > n:
+        sizes["n_downstream"] = 0
+    sizes["n_heldout"] = min(sizes["n_heldout"], n - need - sizes["n_independent"])
+    return profile.replace(dataset=dataset, resize="resize", **sizes)
+
+
+def units_above(units: pd.DataFrame, reference: pd.DataFrame, quantile: float = 0.95) -> dict:
+    """How many units of a layer exceed the ``quantile`` of the reference's UnitMem (e.g. the
+    same layer at random initialisation): ``above``, ``defined``, ``share`` and the
+    ``threshold``. Both frames have ``unitmem`` and ``defined`` columns (one layer's units)."""
+    ref = reference.loc[reference["defined"], "unitmem"].to_numpy(float)
+    if len(ref) == 0:
+        raise ValueError("the reference has no defined units")
+    threshold = float(np.quantile(ref, quantile))
+    values = units.loc[units["defined"], "unitmem"].to_numpy(float)
+    above = int((values > threshold).sum())
+    return {
+        "above": above,
+        "defined": len(values),
+        "share": above / len(values) if len(values) else np.nan,
+        "threshold": threshold,
+    }

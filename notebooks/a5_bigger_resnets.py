@@ -1,0 +1,147 @@
+# %% [markdown]
+# # A5: Does the depth trend hold in bigger ResNets?
+#
+# **The paper's claim.** LayerMem of ResNet18, ResNet34 and ResNet50 (mean ± std) grows with
+# depth as it does in ResNet9.
+#
+# **What this notebook measures.** T1's measurement on a SimCLR pair *f*, *g* of each ResNet
+# (torchvision's blocks with a 3×3 stride-1 stem for small images), at the stem and every block
+# output (the residual sums before each block's last ReLU are measured too and listed in the
+# saved table). Mean ± std over `n_seeds` measurements with different augmented views: the
+# spread of the **measurement**. The paper's std is over training runs; training each ResNet
+# several times is beyond the CPU budget, so the spread here does not include training noise.
+# The verdict uses T1's S_C-vs-S_I contrast.
+#
+# Sizes: at the `cpu` profile the ResNets run at width 0.25 (16–32–64–128 channels before the
+# bottleneck expansion) on Fashion-MNIST resized to 16×16, 50 epochs on
+# |S_S| = |S_C| = |S_I| = 500 (the profile file's `a5` table). Measured on one core: ResNet50
+# at width 1 on 32×32 images trains at 6 pairs per second, at width 0.25 on 16×16 at 101.
+
+# %% tags=["parameters"]
+profile = "cpu"
+dataset = None  # None: the profile's data set
+arch = None  # unused: the ResNets are listed in `archs`
+archs = ["resnet18", "resnet34", "resnet50"]
+framework = "simclr"
+seed = 0  # first seed of the measurements' views
+n_seeds = 3  # measurements per encoder pair
+n_points = None  # candidates evaluated; None: the profile's
+k_aug = None  # view pairs per image; None: the profile's
+score = "contrast"  # the T1 score the verdict uses
+out_dir = "book/results/cpu/a5_bigger_resnets"
+
+# %%
+import time
+
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+
+from memloc.artifacts import encoder_pair
+from memloc.book import provenance, record_claim
+from memloc.experiments import architectures as ax
+from memloc.experiments import layers as lx
+from memloc.figures import new_figure, save_figure, save_table
+from memloc.profiles import load_profile
+
+start = time.time()
+pairs, runs = {}, {}
+for name in archs:
+    p = load_profile(
+        profile, experiment="a5", arch=name, dataset=dataset, n_points=n_points, k_aug=k_aug
+    )
+    pairs[name] = encoder_pair(p, framework, progress=False)
+    runs[name] = [
+        lx.pair_layermem(pairs[name], seed=seed + i).table for i in range(n_seeds)
+    ]
+p = pairs[archs[0]].profile
+display(
+    Markdown(
+        f"Profile `{profile}` (a5 sizes): {p.dataset} at {p.image_size}×{p.image_size}, width "
+        f"{p.width}, {framework}, {p.epochs} epochs on |S_S| = {p.n_shared}, "
+        f"|S_C| = {p.n_candidate}, |S_I| = {p.n_independent}; {n_seeds} measurements of "
+        f"{p.n_points} candidates with K = {p.k_aug} view pairs each."
+    )
+)
+
+# %% [markdown]
+# ## LayerMem per block, mean ± std over measurements
+#
+# The paper's raw normalised LayerMem and the contrast, on the forward path (stem and block
+# outputs).
+
+# %%
+summaries = {}
+for name in archs:
+    path_tables = [ax.main_path(t, pairs[name].f) for t in runs[name]]
+    summaries[name] = ax.seed_summary(path_tables, ["layermem", "calibrated", score])
+    save_table(summaries[name], out_dir, f"layermem_{name}")
+    save_table(pd.concat(runs[name], keys=range(n_seeds), names=["run"]), out_dir, f"all_{name}")
+    display(Markdown(f"**{name}**"))
+    display(summaries[name].round(4))
+
+# %%
+fig, axes = new_figure(ncols=len(archs), width=4.0 * len(archs), height=3.2)
+for ax_, name in zip(axes[0], archs, strict=True):
+    s = summaries[name]
+    x = np.arange(len(s))
+    for col, style in (("layermem", ":"), (score, "-")):
+        ax_.errorbar(x, s[f"{col} mean"], yerr=s[f"{col} std"], ls=style, marker="o", ms=3,
+                     capsize=2, label=col)
+    ax_.axhline(0, color="0.5", lw=0.8)
+    ax_.set_xticks(x, s["layer"], rotation=90, fontsize=6)
+    ax_.set_title(name)
+    ax_.set_xlabel("measurement point")
+ax_.legend(fontsize=8)
+save_figure(fig, out_dir, "layermem")
+fig
+
+# %% [markdown]
+# ## Verdict
+#
+# T1's depth test (Spearman's ρ of the mean contrast against forward position, one-sided) on
+# each ResNet, Holm-adjusted over the three because the claim is that the trend holds in all
+# of them: supported when every adjusted p is below 0.05.
+
+# %%
+mean_tables = {
+    name: (summaries[name].rename(columns={f"{score} mean": score}), pairs[name].f)
+    for name in archs
+}
+trends = ax.depth_trends(mean_tables, score)
+save_table(trends, out_dir, "depth_trends")
+display(trends.round(4))
+worst = trends.loc[trends["p_holm"].idxmax()]
+verdict = record_claim(
+    out_dir,
+    result="A5",
+    claim="The depth trend of memorization holds in bigger ResNets",
+    test=f"Spearman rho of the mean {score} against depth per ResNet ({', '.join(archs)}), "
+    "one-sided, Holm over the ResNets (statistic: the smallest rho, p: the largest adjusted p)",
+    statistic=float(trends["rho"].min()),
+    p_value=float(trends["p_holm"].max()),
+    holds=bool((trends["rho"] > 0).all()),
+    profile=profile,
+)
+display(
+    Markdown(
+        f"**{verdict['verdict'].capitalize()} at profile `{profile}`.** "
+        + "; ".join(
+            f"{r['setting']}: ρ = {r['rho']:+.2f} over {r['points']} points "
+            f"(adjusted p = {r['p_holm']:.3g})"
+            for _, r in trends.iterrows()
+        )
+        + f". The weakest is {worst['setting']}."
+    )
+)
+
+# %% [markdown]
+# ## Provenance
+
+# %%
+provenance(
+    profile=profile,
+    framework=framework,
+    encoder_hashes={name: pair.hashes for name, pair in pairs.items()},
+    wall_time_s=round(time.time() - start, 1),
+)

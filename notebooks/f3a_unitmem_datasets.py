@@ -1,0 +1,147 @@
+# %% [markdown]
+# # F3a: UnitMem of the last conv layer on different data sets
+#
+# **The paper's claim.** How many units of the last conv layer memorize single images depends
+# on the data: UnitMem of ResNet9 (SimCLR) trained on SVHN, CIFAR-10 and STL10 differs with the
+# complexity of the data set.
+#
+# **What this notebook measures.** UnitMem of layer 8 (the last conv layer) of a SimCLR f
+# trained on each data set with the same recipe and the same |S_S| and |S_C|, on N of its
+# candidates, beside the book's two controls (the same layer at random initialisation on the
+# same images, and f on N held-out images). A unit "memorizes" here when its UnitMem exceeds
+# the 95th percentile of the random-initialisation units on the same data. The CPU data sets
+# are Fashion-MNIST and scikit-learn's digits (8×8 digits resized to 32×32: the simpler
+# data); the paper's SVHN, CIFAR-10 and STL10 run at the `paper` profile (they must be
+# downloadable there), e.g. `--param 'datasets=["svhn", "cifar10", "stl10"]'`.
+#
+# Sizes: at the `cpu` profile T4's sizes (|S_S| = |S_C| = 500, 100 epochs; the Fashion-MNIST
+# f is T4's SimCLR f). UnitMem follows the paper's definition (`rest="mean"`).
+
+# %% tags=["parameters"]
+profile = "cpu"
+dataset = None  # unused: the data sets are listed in `datasets`
+datasets = None  # None: the profile's data set and the other offline one
+arch = None  # None: the profile's architecture (ResNet9)
+framework = "simclr"
+seed = None  # seed of the views; None: the profile's seed
+n_points = None  # N candidates and N held-out images; None: the profile's (f3a table)
+k_aug = None  # augmentations per image; None: the profile's
+rest = "mean"  # "mean": the paper's UnitMem; "median": the authors' scripts
+quantile = 0.95  # a unit memorizes above this quantile of the random-init units
+out_dir = "book/results/cpu/f3a_unitmem_datasets"
+
+# %%
+import time
+
+import pandas as pd
+from IPython.display import Markdown, display
+from scipy import stats
+
+from memloc.artifacts import f_encoder
+from memloc.book import provenance, record_claim
+from memloc.experiments import architectures as ax
+from memloc.experiments import units as U
+from memloc.experiments.interventions import default_other_dataset
+from memloc.figures import save_figure, save_table, unitmem_distributions
+from memloc.profiles import load_profile
+
+start = time.time()
+base = load_profile(profile, experiment="f3a", arch=arch, n_points=n_points, k_aug=k_aug)
+if datasets is None:
+    datasets = [base.dataset, default_other_dataset(base.dataset)]
+results, pairs = {}, {}
+for name in datasets:
+    pairs[name] = f_encoder(ax.dataset_profile(base, name), framework, progress=False)
+    results[name] = U.unitmem_with_controls(pairs[name], rest=rest, seed=seed)
+layer = U.last_conv_layer(pairs[datasets[0]].f)
+display(
+    Markdown(
+        f"Profile `{profile}` (f3a sizes): {base.arch}, {framework}, {base.epochs} epochs on "
+        f"|S_S| = {base.n_shared}, |S_C| = {base.n_candidate}; UnitMem of layer `{layer}` on "
+        f"N = {results[datasets[0]].config['n_points']} images, K = "
+        f"{results[datasets[0]].config['k_aug']}, rest = `{rest}`."
+    )
+)
+
+# %% [markdown]
+# ## UnitMem of the last conv layer per data set
+#
+# Per data set: mean UnitMem of f on its candidates, of f on held-out images and of the random
+# initialisation, the excess over each control (Welch, one-sided) and the share of units above
+# the random-initialisation quantile.
+
+# %%
+rows, long = [], []
+for name, res in results.items():
+    ex = res.excess().set_index("layer").loc[layer]
+    trained = res.trained.units[res.trained.units["layer"] == layer]
+    random = res.random.units[res.random.units["layer"] == layer]
+    count = ax.units_above(trained, random, quantile)
+    rows.append({"dataset": name, **ex.drop("model").to_dict(), **count})
+    long.append(res.long().query("layer == @layer").assign(dataset=name))
+summary = pd.DataFrame(rows)
+save_table(summary, out_dir, "unitmem_last_layer")
+display(summary.round(4))
+
+# %%
+units = pd.concat(long, ignore_index=True)
+fig = unitmem_distributions(
+    units.assign(layer=units["dataset"]), hue="encoder", title=f"UnitMem of layer {layer}"
+)
+save_figure(fig, out_dir, "unitmem_by_dataset")
+fig
+
+# %% [markdown]
+# ## Verdict
+#
+# Does the share of memorizing units differ between the data sets? A test of the (above,
+# not above) counts: Fisher's exact test for two data sets, a χ² test of independence for
+# more (two-sided: the claim is that the data change it, not in which direction). Beside it,
+# the Kolmogorov–Smirnov distance between the UnitMem distributions of the first two data sets.
+
+# %%
+counts = summary[["above", "defined"]].to_numpy()
+table2 = [[a, d - a] for a, d in counts]
+if len(table2) == 2:
+    stat, p = stats.fisher_exact(table2)
+    test = "Fisher's exact test on memorizing / other units, two-sided (statistic: odds ratio)"
+else:
+    chi = stats.chi2_contingency(table2)
+    stat, p = chi.statistic, chi.pvalue
+    test = "chi-squared test of independence on memorizing / other units"
+a, b = datasets[:2]
+ua = units.query("dataset == @a and encoder == 'trained' and defined")["unitmem"]
+ub = units.query("dataset == @b and encoder == 'trained' and defined")["unitmem"]
+ks = stats.ks_2samp(ua, ub)
+verdict = record_claim(
+    out_dir,
+    result="F3a",
+    claim="The data set changes how many units memorize",
+    test=f"{test}; a unit memorizes above the {quantile:.0%} quantile of the random-init units "
+    f"(layer {layer}, {', '.join(datasets)})",
+    statistic=float(stat),
+    p_value=float(p),
+    profile=profile,
+)
+shares = ", ".join(f"{r['dataset']} {100 * r['share']:.0f}%" for _, r in summary.iterrows())
+display(
+    Markdown(
+        f"**{verdict['verdict'].capitalize()} at profile `{profile}`.** Units of layer "
+        f"`{layer}` above the random-init {quantile:.0%} quantile: {shares} (p = {p:.3g}). "
+        f"Mean UnitMem: "
+        + ", ".join(f"{r['dataset']} {r['mean']:.3f}" for _, r in summary.iterrows())
+        + f". KS distance between {a} and {b}: {ks.statistic:.3f} (p = {ks.pvalue:.3g})."
+    )
+)
+
+# %% [markdown]
+# ## Provenance
+
+# %%
+provenance(
+    profile=profile,
+    framework=framework,
+    encoder_hashes={name: pair.hashes for name, pair in pairs.items()},
+    unitmem=results[datasets[0]].config,
+    wall_time_s=round(time.time() - start, 1),
+)

@@ -1,0 +1,171 @@
+# %% [markdown]
+# # T2: Where in a Vision Transformer is memorization: deep or shallow blocks, attention or MLP?
+#
+# **The paper's claims.** In a ViT trained with a self-supervised framework, LayerMem grows
+# in the deeper blocks, and within the blocks the fully-connected (MLP) sublayers carry more
+# of it than the attention sublayers.
+#
+# **What this notebook measures.** T1's measurement on a ViT pair *f*, *g* (SimCLR) at four
+# points per block i: the attention sublayer's output (`block{i}.attn`, before its residual
+# add), the residual stream after that add (`block{i}.res1`), the MLP sublayer's output
+# (`block{i}.mlp`) and the block output (`block{i}`). The block's change in memorization along
+# the residual stream splits into an **attention part** (`block{i-1}` → `block{i}.res1`) and
+# an **MLP part** (`block{i}.res1` → `block{i}`); the sublayer outputs themselves are compared
+# too. The score is T1's S_C-vs-S_I contrast (the f-vs-g offset cancels); the raw normalised
+# LayerMem is listed beside it.
+#
+# Sizes: at the `cpu` profile a ViT-Tiny (dim 192, 12 blocks, 3 heads) with 8×8 patches
+# (16 patches and a cls token per 32×32 image) trained 50 epochs on |S_S| = |S_C| = |S_I| = 500
+# (the profile file's `t2` table). At patch 4 the same ViT trains at a fifth of the speed
+# (measured: 10 against 53 pairs per second on one core), beyond the book's budget. The paper
+# uses a ViT-Base on CIFAR-10 at 500+ epochs; its numbers are not on the poster.
+
+# %% tags=["parameters"]
+profile = "cpu"
+dataset = None  # None: the profile's data set
+arch = None  # None: the ViT of the profile's t2 table (ViT-Tiny)
+framework = "simclr"
+seed = 0  # seed of the augmented views of the measurement
+n_points = None  # candidates evaluated; None: the profile's
+k_aug = None  # view pairs per image; None: the profile's
+score = "contrast"  # the T1 score the verdicts use
+out_dir = "book/results/cpu/t2_vit_sublayers"
+
+# %%
+import time
+
+from IPython.display import Markdown, display
+
+from memloc.artifacts import encoder_pair
+from memloc.book import provenance, record_claim
+from memloc.experiments import architectures as ax
+from memloc.experiments import layers as lx
+from memloc.figures import new_figure, save_figure, save_table
+from memloc.profiles import load_profile
+
+start = time.time()
+p = load_profile(
+    profile, experiment="t2", dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug
+)
+if not p.arch.startswith("vit"):
+    raise ValueError(f"T2 needs a ViT; arch={p.arch!r}. Use vit_tiny, vit_small or vit_base")
+pair = encoder_pair(p, framework, progress=False)
+result = lx.pair_layermem(pair, seed=seed)
+table = result.table
+cfg = result.config
+enc = pair.f
+display(
+    Markdown(
+        f"Profile `{profile}` (t2 sizes): {p.dataset}, {p.arch} (dim {enc.dim}, {enc.depth} "
+        f"blocks, {enc.num_heads} heads, patch {enc.patch_size}), {framework}, {p.epochs} "
+        f"epochs on |S_S| = {p.n_shared}, |S_C| = {p.n_candidate}, |S_I| = {p.n_independent}. "
+        f"Evaluated: {cfg['n_points']['candidate']} candidates, K = {cfg['k_aug']} pairs of "
+        "views each."
+    )
+)
+save_table(table, out_dir, "layermem_table")
+
+# %% [markdown]
+# ## Per block: the block output and the two parts of its change
+#
+# `block_out`: the score at the block output; `after_attn`: at the stream after the attention
+# add; `delta_attn` and `delta_mlp`: the two parts of the block's ΔLayerMem; `attn_out`,
+# `mlp_out`: the sublayer outputs before their residual adds. Below it, the same for the raw
+# normalised LayerMem (the paper's score).
+
+# %%
+blocks = ax.vit_blocks(table, score)
+save_table(blocks, out_dir, f"blocks_{score}")
+display(blocks.round(4))
+blocks_raw = ax.vit_blocks(table, "layermem")
+save_table(blocks_raw, out_dir, "blocks_layermem")
+display(blocks_raw.round(4))
+
+# %%
+fig, axes = new_figure(ncols=2, width=9.0, height=3.4)
+x = blocks["block"].to_numpy()
+a0, a1 = axes[0]
+a0.plot(x, blocks["block_out"], marker="o", label="block output")
+a0.plot(x, blocks["after_attn"], marker="s", ls=":", label="after attention add")
+a0.plot(x, blocks["attn_out"], marker="^", ls="--", label="attention sublayer output")
+a0.plot(x, blocks["mlp_out"], marker="v", ls="--", label="MLP sublayer output")
+a0.set_xlabel("block")
+a0.set_ylabel(score)
+a0.set_title("Memorization per block")
+a0.legend(fontsize=7)
+width = 0.38
+a1.bar(x - width / 2, blocks["delta_attn"], width, label="attention part")
+a1.bar(x + width / 2, blocks["delta_mlp"], width, label="MLP part")
+a1.axhline(0, color="0.4", lw=0.8)
+a1.set_xlabel("block")
+a1.set_ylabel(f"Δ {score}")
+a1.set_title("A block's change, split")
+a1.legend(fontsize=7)
+save_figure(fig, out_dir, "blocks")
+fig
+
+# %% [markdown]
+# ## Verdicts
+#
+# 1. **Deeper blocks.** T1's depth test on the block outputs: Spearman's ρ of the contrast
+#    against the block index, one-sided.
+# 2. **MLP more than attention.** The MLP part of each block's change against the attention
+#    part, paired over blocks 2 … N (block 1's attention part has no measured start), with a
+#    one-sided Wilcoxon signed-rank test. The comparison of the sublayer outputs themselves is
+#    listed beside it (a second view of the same question, not part of the verdict).
+
+# %%
+depth = ax.depth_trends({p.arch: (table, enc)}, score).iloc[0]
+tests = ax.sublayer_tests(blocks)
+save_table(tests, out_dir, "sublayer_tests")
+display(tests.round(4))
+stream = tests.iloc[0]
+v1 = record_claim(
+    out_dir,
+    result="T2",
+    claim="In a ViT, memorization increases in the deeper blocks",
+    test=f"Spearman rho of the {score} of the block outputs against block index, one-sided",
+    statistic=float(depth["rho"]),
+    p_value=float(depth["p"]),
+    holds=bool(depth["rho"] > 0),
+    profile=profile,
+)
+v2 = record_claim(
+    out_dir,
+    result="T2",
+    claim="In a ViT, the fully-connected sublayers memorize more than attention",
+    test=f"Δ {score} of the MLP part vs the attention part of each block (blocks 2..N), "
+    "Wilcoxon signed-rank, one-sided",
+    statistic=float(stream["W"]),
+    p_value=float(stream["p"]),
+    holds=bool(stream["mean mlp"] > stream["mean attention"]),
+    profile=profile,
+)
+outputs = tests.iloc[1]
+display(
+    Markdown(
+        f"**Deeper blocks ({v1['verdict']}).** ρ = {depth['rho']:+.2f} over {depth['points']} "
+        f"block outputs (one-sided p = {depth['p']:.3g}); the contrast is "
+        f"{depth[f'{score} first']:+.4f} at block 1 and {depth[f'{score} last']:+.4f} at the "
+        f"last block.\n\n"
+        f"**MLP more than attention ({v2['verdict']}).** Mean MLP part "
+        f"{stream['mean mlp']:+.4f} against attention part {stream['mean attention']:+.4f}; "
+        f"the MLP part is the larger in {100 * stream['share mlp larger']:.0f}% of "
+        f"{stream['blocks']} blocks (W = {stream['W']:.0f}, p = {stream['p']:.3g}). The "
+        f"sublayer outputs: MLP {outputs['mean mlp']:+.4f}, attention "
+        f"{outputs['mean attention']:+.4f}, MLP larger in "
+        f"{100 * outputs['share mlp larger']:.0f}% of blocks (p = {outputs['p']:.3g})."
+    )
+)
+
+# %% [markdown]
+# ## Provenance
+
+# %%
+provenance(
+    profile=profile,
+    framework=framework,
+    encoder_hashes=pair.hashes,
+    measurement=cfg,
+    wall_time_s=round(time.time() - start, 1),
+)

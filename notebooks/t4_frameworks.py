@@ -1,0 +1,183 @@
+# %% [markdown]
+# # T4: Does the layer pattern hold across SSL frameworks?
+#
+# **The paper's claim.** LayerMem and ΔLayerMem of a ResNet50 and of a ViT-Base trained with
+# SimCLR, DINO and MAE show the same pattern as T1: memorization grows with depth, whatever
+# the framework.
+#
+# **What this notebook measures.** T1's measurement (per-image SSLMem at every measurement
+# point, for a pair *f*, *g* trained on S_S ∪ S_C and S_S ∪ S_I) for encoder pairs trained
+# with each framework: on the profile's ResNet (ResNet9) with SimCLR, SimSiam and DINO, and on a
+# ViT with SimCLR and MAE (MAE needs a ViT: it masks patches). Every pair of one architecture
+# shares the split, the sizes, the epochs and the augmentations of the measurement: only the
+# framework differs. The score is T1's S_C-vs-S_I **contrast** (the f-vs-g offset cancels; see
+# the methods chapter); the depth test runs on each encoder's forward path (ResNet9: its ten
+# points; ViT: the twelve block outputs). The paper reports no numbers for T4 on the poster, so
+# there is no table to set beside ours.
+#
+# Sizes: at the `cpu` profile every pair trains on |S_S| = |S_C| = |S_I| = 500 images (the
+# profile file's `t4` table; ViT pairs use the `t2` table: ViT-Tiny with 8×8 patches,
+# 50 epochs), chosen from measured throughput so that the extra encoders fit the book's
+# budget.
+
+# %% tags=["parameters"]
+profile = "cpu"
+dataset = None  # None: the profile's data set
+arch = None  # the ResNet of the comparison; None: the profile's (ResNet9)
+framework = None  # unused (this notebook compares frameworks); kept for the common interface
+frameworks = ["simclr", "simsiam", "dino"]  # on the ResNet
+vit_frameworks = ["simclr", "mae"]  # on the ViT of the profile's `t2` sizes
+seed = 0  # seed of the augmented views of the measurement
+n_points = None  # candidates evaluated; None: the profile's (t4 table)
+k_aug = None  # view pairs per image; None: the profile's
+score = "contrast"  # the T1 score the verdict uses
+out_dir = "book/results/cpu/t4_frameworks"
+
+# %%
+import time
+
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+
+from memloc.artifacts import encoder_pair
+from memloc.book import provenance, record_claim
+from memloc.experiments import architectures as ax
+from memloc.experiments import layers as lx
+from memloc.figures import new_figure, save_figure, save_table
+from memloc.profiles import load_profile
+
+start = time.time()
+overrides = dict(dataset=dataset, n_points=n_points, k_aug=k_aug)
+settings = [("t4", dict(arch=arch), fw) for fw in frameworks]
+settings += [("t2", {}, fw) for fw in vit_frameworks]
+pairs, tables = {}, {}
+for experiment, extra, fw in settings:
+    p = load_profile(profile, experiment=experiment, **overrides, **extra)
+    pair = encoder_pair(p, fw, progress=False)
+    label = f"{p.arch} {fw}"
+    pairs[label] = pair
+    tables[label] = (lx.pair_layermem(pair, seed=seed).table, pair.f)
+display(
+    pd.DataFrame(
+        [
+            {
+                "setting": label,
+                "data": pair.profile.dataset,
+                "|S_S|, |S_C|, |S_I|": (
+                    f"{pair.profile.n_shared}, {pair.profile.n_candidate}, "
+                    f"{pair.profile.n_independent}"
+                ),
+                "epochs": pair.profile.epochs,
+                "candidates evaluated": pair.profile.n_points,
+                "K": pair.profile.k_aug,
+            }
+            for label, pair in pairs.items()
+        ]
+    )
+)
+
+# %% [markdown]
+# ## LayerMem per layer and framework
+#
+# The paper's columns (raw normalised LayerMem and ΔLM) and the contrast with its Welch
+# t-value, for every framework. Per architecture, one column per framework.
+
+# %%
+long = pd.concat(
+    [
+        ax.main_path(table, enc).assign(setting=label)[
+            ["setting", "layer", "layermem", "delta_layermem", "calibrated", score, "contrast_t"]
+        ]
+        for label, (table, enc) in tables.items()
+    ],
+    ignore_index=True,
+)
+save_table(long, out_dir, "layermem_by_framework")
+for arch_name in dict.fromkeys(label.split()[0] for label in tables):
+    wide = long[long["setting"].str.startswith(arch_name + " ")].pivot(
+        index="layer", columns="setting", values=score
+    )
+    order = [lay for lay in long["layer"] if lay in wide.index]
+    display(Markdown(f"**{arch_name}**, {score} per point of the forward path"))
+    display(wide.loc[list(dict.fromkeys(order))].round(4))
+
+# %% [markdown]
+# ## The shapes side by side
+#
+# Each curve divided by its largest absolute value, so that frameworks whose scores differ in
+# scale can be compared in shape. Filled markers: the contrast is significant at that point
+# (one-sided p < 0.05).
+
+# %%
+archs = list(dict.fromkeys(label.split()[0] for label in tables))
+fig, axes = new_figure(ncols=len(archs), width=4.2 * len(archs), height=3.4)
+for ax_, arch_name in zip(axes[0], archs, strict=True):
+    for label, (table, enc) in tables.items():
+        if not label.startswith(arch_name + " "):
+            continue
+        path = ax.main_path(table, enc)
+        y = path[score].to_numpy(float)
+        x = np.arange(len(y))
+        line = ax_.plot(x, y / np.nanmax(np.abs(y)), label=label.split()[1])[0]
+        sig = path["contrast_p"].to_numpy(float) < 0.05
+        ax_.scatter(x[sig], (y / np.nanmax(np.abs(y)))[sig], color=line.get_color(), zorder=3)
+        ax_.set_xticks(x, path["layer"].astype(str), rotation=90, fontsize=7)
+    ax_.axhline(0, color="0.5", lw=0.8)
+    ax_.set_title(arch_name)
+    ax_.set_xlabel("measurement point")
+    ax_.set_ylabel(f"{score} / max |{score}|")
+    ax_.legend(fontsize=8)
+save_figure(fig, out_dir, "shapes")
+fig
+
+# %% [markdown]
+# ## Verdict
+#
+# T1's depth test on each encoder (Spearman's ρ of the contrast against forward position,
+# one-sided), Holm-adjusted over the encoders because the claim is that the trend holds in
+# **all** of them: supported when every adjusted p is below 0.05. Beside it, how alike the
+# frameworks' curves of one architecture are (Spearman's ρ between curves, two-sided; a
+# description, not part of the verdict).
+
+# %%
+trends = ax.depth_trends(tables, score)
+save_table(trends, out_dir, "depth_trends")
+display(trends.round(4))
+agreement = ax.curve_agreement(tables, score)
+save_table(agreement, out_dir, "curve_agreement")
+display(agreement.round(4))
+
+# %%
+worst = trends.loc[trends["p_holm"].idxmax()]
+verdict = record_claim(
+    out_dir,
+    result="T4",
+    claim="The depth pattern of memorization holds across SSL frameworks",
+    test=f"Spearman rho of the {score} against depth per encoder ({', '.join(tables)}), "
+    "one-sided, Holm over encoders; supported if all adjusted p < 0.05 (statistic: the "
+    "smallest rho, p: the largest adjusted p)",
+    statistic=float(trends["rho"].min()),
+    p_value=float(trends["p_holm"].max()),
+    holds=bool((trends["rho"] > 0).all()),
+    profile=profile,
+)
+held = trends[trends["p_holm"] < 0.05]["setting"].tolist()
+display(
+    Markdown(
+        f"**{verdict['verdict'].capitalize()} at profile `{profile}`.** The depth trend is "
+        f"significant after Holm in {len(held)} of {len(trends)} encoders"
+        f"{' (' + ', '.join(held) + ')' if held else ''}. The weakest is {worst['setting']}: "
+        f"ρ = {worst['rho']:+.2f}, adjusted p = {worst['p_holm']:.3g}."
+    )
+)
+
+# %% [markdown]
+# ## Provenance
+
+# %%
+provenance(
+    profile=profile,
+    encoder_hashes={label: pair.hashes for label, pair in pairs.items()},
+    wall_time_s=round(time.time() - start, 1),
+)
