@@ -242,6 +242,23 @@ def test_dino_steps_lower_the_loss_and_the_teacher_gets_no_gradient():
         assert torch.equal(p, teacher[name]) and p.grad is None
 
 
+def test_dino_multi_crop_local_views_reach_only_the_student():
+    torch.set_num_threads(1)
+    x, y = tiny_data()
+    policy = AugmentPolicy(crop_scale=(0.5, 1.0))
+    model = DINO(encoder(), policy, out_dim=32, center_momentum=1.0, local_crops=2)
+    assert model.local_policy.crop_scale == (0.05, 0.4)
+    sizes = {"student": [], "teacher": []}
+    model.head.register_forward_hook(lambda m, i, o: sizes["student"].append(len(o)))
+    model.teacher_head.register_forward_hook(lambda m, i, o: sizes["teacher"].append(len(o)))
+    model.training_step(x, y, torch.Generator().manual_seed(0))
+    assert sizes == {"student": [4 * len(x)], "teacher": [2 * len(x)]}
+    before, after = learns(model, x, y)
+    assert after < before - 0.05
+    with pytest.raises(ValueError, match="local_crops"):
+        DINO(encoder(), policy, local_crops=-1)
+
+
 def test_dino_centre_is_a_running_mean_of_the_teacher_outputs():
     torch.set_num_threads(1)
     x, y = tiny_data(8)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 
 import torch
@@ -19,9 +20,12 @@ class DINO(nn.Module):
     for each view, the distribution the teacher gives for the other view. The teacher is an
     exponential moving average of the student and gets no gradient.
 
-    Two global views per image (DINO's multi-crop adds small local views; not used here, so
-    the measurement augmentations and the training views are the same kind). The encoder
-    memloc keeps and measures is the student's backbone, the one the gradient trains.
+    Two global views per image, and optionally DINO's multi-crop: ``local_crops`` more views
+    per image, cut from a small part of it (``local_crop_scale``), that only the student sees
+    and that learn to predict the teacher's global views. The local views keep the image size
+    (DINO shrinks them to 96 pixels; a ViT here is built for one input size). Off by default,
+    so that the training views and the measurement's are the same kind. The encoder memloc
+    keeps and measures is the student's backbone, the one the gradient trains.
 
     Parameters
     ----------
@@ -34,6 +38,9 @@ class DINO(nn.Module):
     center_momentum : momentum of the running centre of the teacher's outputs.
     teacher_momentum : the teacher's EMA momentum at the start; it rises to 1 along a cosine
         over training (:meth:`on_step_end`).
+    local_crops : number of local views per image (0: none, DINO's default setting uses 8).
+    local_crop_scale : the area range of a local crop (DINO: 0.05 to 0.4); the global views'
+        range is the policy's, which must then be an :class:`~memloc.augment.AugmentPolicy`.
     """
 
     def __init__(
@@ -47,12 +54,22 @@ class DINO(nn.Module):
         teacher_temperature: float = 0.04,
         center_momentum: float = 0.9,
         teacher_momentum: float = 0.996,
+        local_crops: int = 0,
+        local_crop_scale: tuple[float, float] = (0.05, 0.4),
     ):
         super().__init__()
         if not 0 <= teacher_momentum <= 1 or not 0 <= center_momentum <= 1:
             raise ValueError("momenta must lie in [0, 1]")
+        if int(local_crops) != local_crops or local_crops < 0:
+            raise ValueError(f"local_crops must be a non-negative integer, got {local_crops!r}")
         self.backbone = backbone
         self.policy = policy if policy is not None else AugmentPolicy.simclr()
+        self.local_crops = int(local_crops)
+        self.local_policy = None
+        if self.local_crops:
+            if not isinstance(self.policy, AugmentPolicy):
+                raise TypeError("local crops need an AugmentPolicy (its crop scale is replaced)")
+            self.local_policy = dataclasses.replace(self.policy, crop_scale=local_crop_scale)
         self.head = DINOHead(backbone.feature_dim, hidden_dim, bottleneck, out_dim)
         # The teacher starts as an exact copy of the student.
         self.teacher_backbone = copy.deepcopy(backbone)
@@ -73,11 +90,13 @@ class DINO(nn.Module):
 
     def training_step(self, x: Tensor, labels: Tensor, generator: torch.Generator) -> Tensor:
         """DINO's loss of one batch (``labels`` unused); updates the centre."""
-        views = torch.cat([self.policy(x, generator), self.policy(x, generator)])
-        student = self.head(self.backbone(views)).chunk(2)
+        global_views = torch.cat([self.policy(x, generator), self.policy(x, generator)])
+        local_views = [self.local_policy(x, generator) for _ in range(self.local_crops)]
+        views = torch.cat([global_views, *local_views])
+        student = self.head(self.backbone(views)).chunk(2 + self.local_crops)
         with torch.no_grad():
             self.teacher_backbone.train(self.training)
-            teacher_out = self.teacher_head(self.teacher_backbone(views))
+            teacher_out = self.teacher_head(self.teacher_backbone(global_views))
         loss = dino_loss(
             list(student),
             list(teacher_out.chunk(2)),
