@@ -315,7 +315,6 @@ def _train_entry(spec: EncoderSpec, entry: Path, device: torch.device, progress:
     else:
         from memloc.privacy import PrivacyConfig, train_private
 
-        # A private run keeps no mid-run checkpoint: one that is interrupted starts again.
         log = train_private(
             framework,
             dataset.images[indices],
@@ -324,6 +323,7 @@ def _train_entry(spec: EncoderSpec, entry: Path, device: torch.device, progress:
             PrivacyConfig(**spec.privacy),
             device=device,
             progress=progress,
+            checkpoint_dir=entry / "checkpoints",
         )
     wall = time.time() - start
     weights = {k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}

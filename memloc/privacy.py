@@ -32,6 +32,7 @@ import math
 import time
 import warnings
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from opacus import GradSampleModule
@@ -43,8 +44,8 @@ from tqdm.auto import tqdm
 
 from memloc.augment import AugmentPolicy
 from memloc.ssl import FRAMEWORKS, create_framework
-from memloc.train import TrainConfig, _derived_seed, _make_optimizer
-from memloc.utils import get_device, make_generator
+from memloc.train import CHECKPOINT, TrainConfig, _derived_seed, _make_optimizer
+from memloc.utils import atomic_torch_save, get_device, make_generator
 
 VIEWS_PER_IMAGE = {"simsiam": 2, "supervised": 1}
 """Frameworks whose loss is a sum of per-image terms, and how many rows (views) of each layer's
@@ -191,13 +192,17 @@ def train_private(
     *,
     device: str | torch.device | None = None,
     progress: bool = True,
+    checkpoint_dir: str | Path | None = None,
 ) -> dict:
     """DP-SGD training of a :func:`private_framework` (in place) on ``images_uint8``.
 
     ``config`` gives the epochs, the expected batch size (``batch_size``: the sampling rate is
     batch_size / N), the optimizer and the seed; ``privacy``
     the (ε, δ) target and the clipping norm. The run has ``epochs * (N // batch_size)`` steps,
-    as :func:`memloc.train.train` would.
+    as :func:`memloc.train.train` would. With ``checkpoint_dir``, every epoch ends with
+    ``last.pt`` there (weights, optimizer, the three generators, the accountant's history), and
+    a run that finds one resumes from it: an interrupted run ends exactly as an uninterrupted
+    one, with the same ε spent.
 
     Returns
     -------
@@ -230,10 +235,32 @@ def train_private(
     augment_gen = make_generator(_derived_seed(config.seed, "augment"), device)
     noise_gen = make_generator(_derived_seed(config.seed, "noise"), device)
     images, labels = images_uint8.to(device), labels.to(device)
-    log = []
-    bar = tqdm(total=total, desc="DP-SGD", unit="step", disable=not progress, dynamic_ncols=True)
+    log, start = [], 0
+    ckpt = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
+    settings = {"config": asdict(config), "privacy": asdict(privacy), "sigma": float(sigma)}
+    if ckpt is not None and ckpt.exists():
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        if state["settings"] != settings:
+            raise ValueError(
+                f"{ckpt} was written by a private run with other settings; delete it or pick "
+                "another checkpoint_dir"
+            )
+        framework.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        for gen, name in ((sample_gen, "sample"), (augment_gen, "augment"), (noise_gen, "noise")):
+            gen.set_state(state["rng"][name])
+        accountant.history = [tuple(h) for h in state["accountant"]]
+        log, start = state["log"], state["epoch"]
+    bar = tqdm(
+        total=total,
+        initial=start * steps_per_epoch,
+        desc="DP-SGD",
+        unit="step",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
     try:
-        for epoch in range(config.epochs):
+        for epoch in range(start, config.epochs):
             framework.train()
             tic, loss_sum, seen = time.perf_counter(), 0.0, 0
             for _ in range(steps_per_epoch):
@@ -257,6 +284,22 @@ def train_private(
                 bar.update()
             wall = time.perf_counter() - tic
             log.append({"epoch": epoch + 1, "loss": loss_sum / max(seen, 1), "wall_s": wall})
+            if ckpt is not None:
+                state = {
+                    "model": {k: v.detach().cpu() for k, v in framework.state_dict().items()},
+                    "optimizer": optimizer.state_dict(),
+                    "rng": {
+                        "sample": sample_gen.get_state(),
+                        "augment": augment_gen.get_state(),
+                        "noise": noise_gen.get_state(),
+                    },
+                    "accountant": [list(h) for h in accountant.history],
+                    "epoch": epoch + 1,
+                    "log": log,
+                    "settings": settings,
+                }
+                ckpt.parent.mkdir(parents=True, exist_ok=True)
+                atomic_torch_save(state, ckpt)
     finally:
         bar.close()
         model._close()

@@ -108,3 +108,49 @@ def test_private_run_spends_at_most_its_epsilon_and_reproduces():
         assert torch.equal(a, b), name
     with pytest.raises(ValueError, match="epsilon > 0"):
         PrivacyConfig(epsilon=0)
+
+
+def test_interrupted_private_run_resumes_to_the_same_end(tmp_path, monkeypatch):
+    torch.set_num_threads(1)
+    images = torch.randint(0, 256, (48, 1, 16, 16), dtype=torch.uint8)
+    labels = torch.zeros(48, dtype=torch.long)
+    config = TrainConfig(epochs=3, batch_size=16, seed=0)
+    privacy = PrivacyConfig(epsilon=4.0, delta=1e-3, physical_batch=8)
+
+    def framework():
+        policy = AugmentPolicy(crop_scale=(0.5, 1.0))
+        return private_framework("simsiam", group_resnet(), policy, proj_dim=32, pred_hidden=8)
+
+    whole = framework()
+    log = train_private(whole, images, labels, config, privacy, progress=False)
+
+    # Crash in the third epoch: the noise generator fails on its 7th draw of that epoch.
+    import memloc.privacy as private
+
+    calls, real_normal = {"n": 0}, torch.normal
+
+    def failing_normal(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 2 * 3 * len(list(whole.parameters())):
+            raise KeyboardInterrupt
+        return real_normal(*args, **kwargs)
+
+    monkeypatch.setattr(private.torch, "normal", failing_normal)
+    with pytest.raises(KeyboardInterrupt):
+        train_private(framework(), images, labels, config, privacy, progress=False,
+                      checkpoint_dir=tmp_path)  # fmt: skip
+    monkeypatch.setattr(private.torch, "normal", real_normal)
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["epoch"] == 2
+    resumed = framework()
+    log2 = train_private(
+        resumed, images, labels, config, privacy, progress=False, checkpoint_dir=tmp_path
+    )
+    assert log2["epsilon"] == log["epsilon"]
+    assert [e["loss"] for e in log2["epochs"]] == [e["loss"] for e in log["epochs"]]
+    for (name, a), (_, b) in zip(
+        whole.state_dict().items(), resumed.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    with pytest.raises(ValueError, match="other settings"):
+        train_private(framework(), images, labels, config, PrivacyConfig(epsilon=2.0),
+                      progress=False, checkpoint_dir=tmp_path)  # fmt: skip
