@@ -12,7 +12,7 @@
 # the 95th percentile of the random-initialisation units on the same data. The CPU data sets
 # are Fashion-MNIST and scikit-learn's digits (8×8 digits resized to 32×32: the simpler
 # data); the paper's SVHN, CIFAR-10 and STL10 run at the `paper` profile (they must be
-# downloadable there), e.g. `--param 'datasets=["svhn", "cifar10", "stl10"]'`.
+# downloadable there).
 #
 # Sizes: at the `cpu` profile T4's sizes (|S_S| = |S_C| = 500, 100 epochs; the Fashion-MNIST
 # f is T4's SimCLR f). UnitMem follows the paper's definition (`rest="mean"`).
@@ -20,7 +20,7 @@
 # %% tags=["parameters"]
 profile = "cpu"
 dataset = None  # unused: the data sets are listed in `datasets`
-datasets = None  # None: the profile's data set and the other offline one
+datasets = None  # None: SVHN, CIFAR-10, STL10 at `paper`; else the profile's and the other offline one
 arch = None  # None: the profile's architecture (ResNet9)
 framework = "simclr"
 seed = None  # seed of the views; None: the profile's seed
@@ -47,7 +47,9 @@ from memloc.profiles import load_profile
 
 start = time.time()
 base = load_profile(profile, experiment="f3a", arch=arch, n_points=n_points, k_aug=k_aug)
-if datasets is None:
+if datasets is None and profile == "paper":
+    datasets = ["svhn", "cifar10", "stl10"]
+elif datasets is None:
     datasets = [base.dataset, default_other_dataset(base.dataset)]
 results, pairs = {}, {}
 for name in datasets:
