@@ -24,7 +24,7 @@ arch = None  # unused: the ResNets are listed in `archs`
 archs = ["resnet18", "resnet34", "resnet50"]
 framework = "simclr"
 seed = 0  # first seed of the measurements' views
-n_seeds = 3  # measurements per encoder pair
+n_seeds = None  # measurements per encoder pair (at least 2); None: 3 (2 at `quick`)
 n_points = None  # candidates evaluated; None: the profile's
 k_aug = None  # view pairs per image; None: the profile's
 score = "contrast"  # the T1 score the verdict uses
@@ -45,6 +45,7 @@ from memloc.figures import new_figure, save_figure, save_table
 from memloc.profiles import load_profile
 
 start = time.time()
+n_seeds = (2 if profile == "quick" else 3) if n_seeds is None else int(n_seeds)
 pairs, runs = {}, {}
 for name in archs:
     p = load_profile(
