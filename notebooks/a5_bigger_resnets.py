@@ -112,16 +112,17 @@ mean_tables = {
 trends = ax.depth_trends(mean_tables, score)
 save_table(trends, out_dir, "depth_trends")
 display(trends.round(4))
-worst = trends.loc[trends["p_holm"].idxmax()]
+overall = ax.all_trends(trends)
+worst = overall["worst"]
 verdict = record_claim(
     out_dir,
     result="A5",
     claim="The depth trend of memorization holds in bigger ResNets",
     test=f"Spearman rho of the mean {score} against depth per ResNet ({', '.join(archs)}), "
     "one-sided, Holm over the ResNets (statistic: the smallest rho, p: the largest adjusted p)",
-    statistic=float(trends["rho"].min()),
-    p_value=float(trends["p_holm"].max()),
-    holds=bool((trends["rho"] > 0).all()),
+    statistic=overall["statistic"],
+    p_value=overall["p"],
+    holds=overall["holds"],
     profile=profile,
 )
 display(

@@ -149,7 +149,8 @@ save_table(agreement, out_dir, "curve_agreement")
 display(agreement.round(4))
 
 # %%
-worst = trends.loc[trends["p_holm"].idxmax()]
+overall = ax.all_trends(trends)
+worst = overall["worst"]
 verdict = record_claim(
     out_dir,
     result="T4",
@@ -157,9 +158,9 @@ verdict = record_claim(
     test=f"Spearman rho of the {score} against depth per encoder ({', '.join(tables)}), "
     "one-sided, Holm over encoders; supported if all adjusted p < 0.05 (statistic: the "
     "smallest rho, p: the largest adjusted p)",
-    statistic=float(trends["rho"].min()),
-    p_value=float(trends["p_holm"].max()),
-    holds=bool((trends["rho"] > 0).all()),
+    statistic=overall["statistic"],
+    p_value=overall["p"],
+    holds=overall["holds"],
     profile=profile,
 )
 held = trends[trends["p_holm"] < 0.05]["setting"].tolist()

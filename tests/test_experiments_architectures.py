@@ -81,6 +81,9 @@ def test_depth_trends_are_holm_adjusted_over_encoders():
     assert trends.loc["down", "rho"] == pytest.approx(-1.0)
     assert trends.loc["up", "p_holm"] == pytest.approx(2 * trends.loc["up", "p"])
     assert trends.loc["down", "p_holm"] == pytest.approx(1.0)
+    overall = ax.all_trends(trends.reset_index())
+    assert overall["statistic"] == pytest.approx(-1.0) and overall["p"] == pytest.approx(1.0)
+    assert not overall["holds"] and overall["worst"]["setting"] == "down"
     agree = ax.curve_agreement({"up": (up, r9), "down": (down, r9)})
     assert agree.loc[0, "rho"] == pytest.approx(-1.0)
 

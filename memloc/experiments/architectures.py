@@ -83,6 +83,19 @@ def depth_trends(
     return out
 
 
+def all_trends(trends: pd.DataFrame) -> dict:
+    """The verdict of :func:`depth_trends` when the claim is that the trend holds in every
+    encoder: ``statistic`` (the smallest rho), ``p`` (the largest Holm-adjusted p), ``holds``
+    (every rho positive) and ``worst`` (the row with that p)."""
+    worst = trends.loc[trends["p_holm"].idxmax()]
+    return {
+        "statistic": float(trends["rho"].min()),
+        "p": float(worst["p_holm"]),
+        "holds": bool((trends["rho"] > 0).all()),
+        "worst": worst,
+    }
+
+
 def curve_agreement(
     tables: Mapping[str, tuple[pd.DataFrame, nn.Module]], score: str = "contrast"
 ) -> pd.DataFrame:
