@@ -28,6 +28,7 @@ that exist) and runs ``jupyter-book build book/``; the book never executes anyth
 from __future__ import annotations
 
 import argparse
+import ast
 import csv
 import dataclasses
 import hashlib
@@ -297,6 +298,7 @@ def run_notebook(
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
+    from traitlets.config import Config
 
     source = Path(notebooks_dir) / f"{nb.name}.py"
     if not source.exists():
@@ -324,13 +326,16 @@ def run_notebook(
     stamp_path.unlink(missing_ok=True)
     error_path.unlink(missing_ok=True)
     notebook = _read_notebook(source)
+    kernel = ensure_kernel()
     start = time.time()
     try:
         papermill.execute_notebook(
             notebook,
             str(output),
             parameters=parameters,
-            kernel_name=ensure_kernel(),
+            kernel_name=kernel,
+            # Local sockets: the kernel's traffic stays off TCP (and it prints no warning).
+            config=Config({"KernelManager": {"transport": "ipc"}}),
             language="python",
             cwd=str(cwd),
             progress_bar=False,
@@ -375,6 +380,51 @@ def train_encoders(
         pair = encoder_pair(profile, framework, **overrides)
         if pair.trained:
             seconds[framework] = round(time.time() - start, 2)
+    return seconds
+
+
+def notebook_parameters(source: Path) -> dict:
+    """The values of a notebook's parameters cell (its literal assignments)."""
+    cell = next(
+        c for c in _read_notebook(source).cells if "parameters" in c.metadata.get("tags", [])
+    )
+    values = {}
+    for node in ast.parse(cell.source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+            if isinstance(target, ast.Name):
+                try:
+                    values[target.id] = ast.literal_eval(node.value)
+                except ValueError:  # an expression, not a literal: the notebook evaluates it
+                    pass
+    return values
+
+
+def train_notebook_encoders(
+    notebooks: list[ResultNotebook],
+    profile: str,
+    extra_parameters: dict | None = None,
+    *,
+    notebooks_dir: Path = NOTEBOOKS_DIR,
+) -> dict[str, float]:
+    """Train (or find in the cache) the encoders the notebooks ask for beyond the shared pair
+    (``memloc.experiments.encoders``), with their parameters as Papermill will set them.
+
+    Returns the seconds spent per encoder that had to be trained, keyed ``<notebook> / <label>``.
+    """
+    from memloc.experiments.encoders import notebook_encoders
+
+    seconds = {}
+    for nb in notebooks:
+        source = Path(notebooks_dir) / f"{nb.name}.py"
+        if not source.exists():
+            continue
+        parameters = {**notebook_parameters(source), "profile": profile, **(extra_parameters or {})}
+        for request in notebook_encoders(nb.name, parameters):
+            print(f"encoder for {nb.name}: {request.label}", flush=True)
+            start = time.time()
+            if request.get(progress=True).trained:
+                seconds[f"{nb.name} / {request.label}"] = round(time.time() - start, 2)
     return seconds
 
 
@@ -686,7 +736,12 @@ def timings_markdown(notebooks: list[ResultNotebook], results_dir: Path) -> str:
             f"{training[p][framework] / 60:.1f}" if framework in training.get(p, {}) else ""
             for p in profiles
         ]
-        lines.append(f"| training the `{framework}` pair (f, g) | " + " | ".join(cells) + " |")
+        what = (
+            f"training `{framework}`"  # a notebook's own encoder: "<notebook> / <label>"
+            if " / " in framework
+            else f"training the `{framework}` pair (f, g)"
+        )
+        lines.append(f"| {what} | " + " | ".join(cells) + " |")
     totals = [
         f"**{(sum(tables[p].values()) + sum(training.get(p, {}).values())) / 60:.1f}**"
         for p in profiles
@@ -971,11 +1026,25 @@ def main(argv: list[str] | None = None) -> int:
         if present and not args.list:
             print(f"encoders for {', '.join(BOOK_FRAMEWORKS)} at profile {args.profile!r}:")
             trained = train_encoders(args.profile, BOOK_FRAMEWORKS, extra)
-            write_training_times(trained, BOOK_DIR / "results" / args.profile)
             print(
                 "; ".join(f"{k} trained in {v / 60:.1f} min" for k, v in trained.items())
                 or "all found in the cache"
             )
+            # The encoders of the notebooks that will run (not those whose outputs are kept).
+            code = code_hash()
+            to_run = [
+                nb
+                for nb in present
+                if (not args.only or nb.name in args.only)
+                and (
+                    args.force
+                    or not status(nb, args.profile, code, extra_parameters=extra).startswith(
+                        "up to date"
+                    )
+                )
+            ]
+            more = train_notebook_encoders(to_run, args.profile, extra)
+            write_training_times({**trained, **more}, BOOK_DIR / "results" / args.profile)
         execute_notebooks(
             notebooks,
             args.profile,

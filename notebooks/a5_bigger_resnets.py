@@ -37,21 +37,21 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from memloc.artifacts import encoder_pair
 from memloc.book import provenance, record_claim
 from memloc.experiments import architectures as ax
 from memloc.experiments import layers as lx
+from memloc.experiments.encoders import a5_encoders
 from memloc.figures import new_figure, save_figure, save_table
-from memloc.profiles import load_profile
 
 start = time.time()
 n_seeds = (2 if profile == "quick" else 3) if n_seeds is None else int(n_seeds)
 pairs, runs = {}, {}
-for name in archs:
-    p = load_profile(
-        profile, experiment="a5", arch=name, dataset=dataset, n_points=n_points, k_aug=k_aug
-    )
-    pairs[name] = encoder_pair(p, framework, progress=False)
+requests = a5_encoders(
+    profile, archs=archs, framework=framework, dataset=dataset, n_points=n_points, k_aug=k_aug
+)
+for request in requests:
+    name = request.label
+    pairs[name] = request.get()
     runs[name] = [
         lx.pair_layermem(pairs[name], seed=seed + i).table for i in range(n_seeds)
     ]

@@ -37,23 +37,22 @@ import pandas as pd
 from IPython.display import Markdown, display
 from scipy import stats
 
-from memloc.artifacts import f_encoder
 from memloc.book import provenance, record_claim
 from memloc.experiments import architectures as ax
 from memloc.experiments import units as U
-from memloc.experiments.interventions import default_other_dataset
+from memloc.experiments.encoders import f3a_encoders
 from memloc.figures import save_figure, save_table, unitmem_distributions
-from memloc.profiles import load_profile
 
 start = time.time()
-base = load_profile(profile, experiment="f3a", arch=arch, n_points=n_points, k_aug=k_aug)
-if datasets is None and profile == "paper":
-    datasets = ["svhn", "cifar10", "stl10"]
-elif datasets is None:
-    datasets = [base.dataset, default_other_dataset(base.dataset)]
+requests = f3a_encoders(
+    profile, datasets=datasets, arch=arch, framework=framework, n_points=n_points, k_aug=k_aug
+)
+base = requests[0].profile
+datasets = [request.label for request in requests]
 results, pairs = {}, {}
-for name in datasets:
-    pairs[name] = f_encoder(ax.dataset_profile(base, name), framework, progress=False)
+for request in requests:
+    name = request.label
+    pairs[name] = request.get()
     results[name] = U.unitmem_with_controls(pairs[name], rest=rest, seed=seed)
 layer = U.last_conv_layer(pairs[datasets[0]].f)
 display(

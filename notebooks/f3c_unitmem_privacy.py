@@ -45,26 +45,31 @@ import pandas as pd
 from IPython.display import Markdown, display
 from scipy import stats
 
-from memloc.artifacts import f_encoder, privacy_log
+from memloc.artifacts import privacy_log
 from memloc.book import provenance, record_claim
 from memloc.experiments import architectures as ax
 from memloc.experiments import units as U
+from memloc.experiments.encoders import f3c_encoders
 from memloc.figures import save_figure, save_table, unitmem_distributions
-from memloc.privacy import PrivacyConfig
-from memloc.profiles import load_profile
 
 start = time.time()
-p = load_profile(
-    profile, experiment="f3c", dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug
+requests = f3c_encoders(
+    profile,
+    epsilons=epsilons,
+    framework=framework,
+    dataset=dataset,
+    arch=arch,
+    delta=delta,
+    max_grad_norm=max_grad_norm,
+    n_points=n_points,
+    k_aug=k_aug,
 )
-if epsilons is None:
-    epsilons = [1, 16] if profile == "quick" else [1, 4, 16, 64]
-targets = sorted(float(e) for e in epsilons) + [math.inf]
+p = requests[0].profile
+targets = [request.epsilon for request in requests]  # ascending, then the non-private ∞
 pairs, results, accounting = {}, {}, []
 random = None
-for eps in targets:
-    privacy = None if math.isinf(eps) else PrivacyConfig(eps, delta, max_grad_norm)
-    pair = f_encoder(p, framework, privacy=privacy, progress=False)
+for request, eps in zip(requests, targets, strict=True):
+    pair = request.get()
     res = U.unitmem_with_controls(pair, rest=rest, seed=seed, random=random)
     random = res.random  # the same initialisation for every encoder: measured once
     pairs[eps], results[eps] = pair, res

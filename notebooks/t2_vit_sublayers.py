@@ -36,20 +36,18 @@ import time
 
 from IPython.display import Markdown, display
 
-from memloc.artifacts import encoder_pair
 from memloc.book import provenance, record_claim
 from memloc.experiments import architectures as ax
 from memloc.experiments import layers as lx
+from memloc.experiments.encoders import t2_encoders
 from memloc.figures import new_figure, save_figure, save_table
-from memloc.profiles import load_profile
 
 start = time.time()
-p = load_profile(
-    profile, experiment="t2", dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug
+(request,) = t2_encoders(
+    profile, framework=framework, dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug
 )
-if not p.arch.startswith("vit"):
-    raise ValueError(f"T2 needs a ViT; arch={p.arch!r}. Use vit_tiny, vit_small or vit_base")
-pair = encoder_pair(p, framework, progress=False)
+p = request.profile
+pair = request.get()
 result = lx.pair_layermem(pair, seed=seed)
 table = result.table
 cfg = result.config

@@ -40,23 +40,26 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from memloc.artifacts import encoder_pair
 from memloc.book import provenance, record_claim
 from memloc.experiments import architectures as ax
 from memloc.experiments import layers as lx
+from memloc.experiments.encoders import t4_encoders
 from memloc.figures import new_figure, save_figure, save_table
-from memloc.profiles import load_profile
 
 start = time.time()
-overrides = dict(dataset=dataset, n_points=n_points, k_aug=k_aug)
-settings = [("t4", dict(arch=arch), fw) for fw in frameworks]
-settings += [("t2", {}, fw) for fw in vit_frameworks]
+requests = t4_encoders(
+    profile,
+    frameworks=frameworks,
+    vit_frameworks=vit_frameworks,
+    arch=arch,
+    dataset=dataset,
+    n_points=n_points,
+    k_aug=k_aug,
+)
 pairs, tables = {}, {}
-for experiment, extra, fw in settings:
-    p = load_profile(profile, experiment=experiment, **overrides, **extra)
-    pair = encoder_pair(p, fw, progress=False)
-    label = f"{p.arch} {fw}"
-    pairs[label] = pair
+for request in requests:
+    label = request.label
+    pair = pairs[label] = request.get()
     tables[label] = (lx.pair_layermem(pair, seed=seed).table, pair.f)
 display(
     pd.DataFrame(

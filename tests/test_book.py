@@ -314,3 +314,37 @@ def test_driver_trains_the_notebooks_pairs_with_their_profile_keys(monkeypatch):
     # that had to be trained are timed.
     assert calls == [("quick", "simclr", {"seed": 3}), ("quick", "supervised", {"seed": 3})]
     assert set(seconds) == {"simclr"}
+
+
+def test_notebook_parameters_reads_the_literal_defaults(tmp_path):
+    source = repo_root() / "notebooks" / "t4_frameworks.py"
+    values = book.notebook_parameters(source)
+    assert values["frameworks"] == ["simclr", "simsiam", "dino"]
+    assert values["profile"] == "cpu" and values["dataset"] is None
+    # An expression is the notebook's to evaluate: it is left out, not guessed.
+    (tmp_path / "x.py").write_text('# %% tags=["parameters"]\nprofile = "cpu"\nn = 2 * 3\n')
+    assert book.notebook_parameters(tmp_path / "x.py") == {"profile": "cpu"}
+
+
+def test_driver_trains_each_notebooks_own_encoders_with_progress(monkeypatch, tmp_path):
+    from memloc.experiments import encoders
+
+    calls = []
+
+    def fake_get(self, *, progress=False):
+        calls.append((self.label, self.profile.name, progress))
+        return SimpleNamespace(trained=("f",) if self.label == "ε=16" else ())
+
+    monkeypatch.setattr(encoders.EncoderRequest, "get", fake_get)
+    notebooks = [book.ResultNotebook(n) for n in ("t1_layermem", "f3c_unitmem_privacy")]
+    seconds = book.train_notebook_encoders(notebooks, "quick", {"epsilons": [16, 1]})
+    # T1 has no encoders of its own; F3c's parameter override reaches its list, and every
+    # encoder is fetched with its progress bar; only those that trained are timed.
+    assert calls == [("ε=1", "quick", True), ("ε=16", "quick", True), ("no DP", "quick", True)]
+    assert list(seconds) == ["f3c_unitmem_privacy / ε=16"]
+    book.write_training_times(seconds, tmp_path / "quick")
+    book.write_timings(
+        [book.RunRecord("f3c_unitmem_privacy", "executed", 60.0)], tmp_path / "quick"
+    )
+    md = book.timings_markdown(notebooks, tmp_path)
+    assert "training `f3c_unitmem_privacy / ε=16`" in md

@@ -77,3 +77,22 @@ def test_a_misspelt_key_in_an_experiment_table_is_an_error(tmp_path, monkeypatch
     monkeypatch.setattr(profiles, "PROFILE_FILE", tmp_path / "profiles.toml")
     with pytest.raises(KeyError, match="epoch"):
         load_profile("quick", experiment="bad")
+
+
+@pytest.mark.parametrize("profile", profile_names())
+@pytest.mark.parametrize("experiment", ["f3a", "f3c"])
+def test_unitmem_experiments_keep_enough_held_out_images(profile, experiment):
+    # UnitMem's controls compare N candidates with N held-out images.
+    p = load_profile(profile, experiment=experiment)
+    assert p.n_heldout >= p.n_points and p.n_candidate >= p.n_points
+
+
+def test_paper_f3a_fits_stl10(monkeypatch):
+    from memloc.experiments import architectures
+
+    # STL10's labelled training split has 5,000 images; the data set itself is not offline.
+    monkeypatch.setattr(architectures, "load_dataset", lambda *a, **k: range(5000))
+    base = load_profile("paper", experiment="f3a")
+    stl = architectures.dataset_profile(base, "stl10")
+    assert (stl.n_shared, stl.n_candidate, stl.n_heldout) == (3000, 1000, 1000)
+    assert stl.n_shared + stl.n_candidate + stl.n_heldout <= 5000

@@ -1,0 +1,179 @@
+"""The encoders a result notebook trains beyond the book's shared pair, one function per
+notebook.
+
+The notebook and the book's driver ask for the same list: ``make book`` trains the encoders
+first, with progress bars in the terminal, and the notebook then finds them in the cache.
+Each function takes the notebook's parameters; None means the profile's (or the notebook's
+documented) default.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from memloc.artifacts import EncoderPair, encoder_pair, f_encoder
+from memloc.experiments.architectures import dataset_profile
+from memloc.experiments.interventions import default_other_dataset
+from memloc.privacy import PrivacyConfig
+from memloc.profiles import Profile, load_profile
+
+T4_FRAMEWORKS = ("simclr", "simsiam", "dino")  # on the ResNet of the profile's t4 sizes
+T4_VIT_FRAMEWORKS = ("simclr", "mae")  # on the ViT of the profile's t2 sizes
+A5_ARCHS = ("resnet18", "resnet34", "resnet50")
+F3A_PAPER_DATASETS = ("svhn", "cifar10", "stl10")
+F3C_EPSILONS = (1.0, 4.0, 16.0, 64.0)
+F3C_QUICK_EPSILONS = (1.0, 16.0)
+
+
+@dataclass(frozen=True)
+class EncoderRequest:
+    """One encoder (or f/g pair) a notebook needs, as the cache names it."""
+
+    label: str
+    profile: Profile
+    framework: str
+    privacy: PrivacyConfig | None = None
+    pair: bool = True  # f and g; False: f alone (UnitMem needs no g)
+
+    @property
+    def epsilon(self) -> float:
+        """The privacy target; infinity for an encoder trained without DP-SGD."""
+        return self.privacy.epsilon if self.privacy is not None else math.inf
+
+    def get(self, *, progress: bool = False) -> EncoderPair:
+        """Load it from the cache, training it first if it is not there."""
+        if self.pair:
+            return encoder_pair(self.profile, self.framework, progress=progress)
+        return f_encoder(self.profile, self.framework, privacy=self.privacy, progress=progress)
+
+
+def t2_encoders(
+    profile, *, framework="simclr", dataset=None, arch=None, n_points=None, k_aug=None
+) -> list[EncoderRequest]:
+    """T2: one ViT pair at the profile's t2 sizes."""
+    p = load_profile(
+        profile, experiment="t2", dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug
+    )
+    if not p.arch.startswith("vit"):
+        raise ValueError(f"T2 needs a ViT; arch={p.arch!r}. Use vit_tiny, vit_small or vit_base")
+    return [EncoderRequest(f"{p.arch} {framework}", p, framework)]
+
+
+def t4_encoders(
+    profile,
+    *,
+    frameworks: Sequence[str] | None = None,
+    vit_frameworks: Sequence[str] | None = None,
+    arch=None,
+    dataset=None,
+    n_points=None,
+    k_aug=None,
+) -> list[EncoderRequest]:
+    """T4: the ResNet under each of ``frameworks`` (t4 sizes), the ViT under each of
+    ``vit_frameworks`` (t2 sizes)."""
+    frameworks = T4_FRAMEWORKS if frameworks is None else frameworks
+    vit_frameworks = T4_VIT_FRAMEWORKS if vit_frameworks is None else vit_frameworks
+    sizes = dict(dataset=dataset, n_points=n_points, k_aug=k_aug)
+    settings = [
+        (load_profile(profile, experiment="t4", arch=arch, **sizes), fw) for fw in frameworks
+    ]
+    settings += [(load_profile(profile, experiment="t2", **sizes), fw) for fw in vit_frameworks]
+    return [EncoderRequest(f"{p.arch} {fw}", p, fw) for p, fw in settings]
+
+
+def a5_encoders(
+    profile,
+    *,
+    archs: Sequence[str] | None = None,
+    framework="simclr",
+    dataset=None,
+    n_points=None,
+    k_aug=None,
+) -> list[EncoderRequest]:
+    """A5: one pair per ResNet at the profile's a5 sizes."""
+    requests = []
+    for name in A5_ARCHS if archs is None else archs:
+        p = load_profile(
+            profile, experiment="a5", arch=name, dataset=dataset, n_points=n_points, k_aug=k_aug
+        )
+        requests.append(EncoderRequest(name, p, framework))
+    return requests
+
+
+def f3a_encoders(
+    profile,
+    *,
+    datasets: Sequence[str] | None = None,
+    arch=None,
+    framework="simclr",
+    n_points=None,
+    k_aug=None,
+) -> list[EncoderRequest]:
+    """F3a: f alone on each data set, with the recipe and sizes of the profile's f3a table.
+
+    ``datasets`` None: SVHN, CIFAR-10 and STL10 at ``paper``; elsewhere the profile's data set
+    and the other one available offline.
+    """
+    base = load_profile(profile, experiment="f3a", arch=arch, n_points=n_points, k_aug=k_aug)
+    if datasets is None:
+        if base.name == "paper":
+            datasets = F3A_PAPER_DATASETS
+        else:
+            datasets = (base.dataset, default_other_dataset(base.dataset))
+    return [
+        EncoderRequest(name, dataset_profile(base, name), framework, pair=False)
+        for name in datasets
+    ]
+
+
+def f3c_encoders(
+    profile,
+    *,
+    epsilons: Sequence[float] | None = None,
+    framework="simsiam",
+    dataset=None,
+    arch=None,
+    delta=1e-5,
+    max_grad_norm=1.0,
+    n_points=None,
+    k_aug=None,
+) -> list[EncoderRequest]:
+    """F3c: f trained with DP-SGD at each ε (ascending), then the same recipe without DP-SGD
+    (ε = ∞) as the reference."""
+    p = load_profile(
+        profile, experiment="f3c", dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug
+    )
+    if epsilons is None:
+        epsilons = F3C_QUICK_EPSILONS if p.name == "quick" else F3C_EPSILONS
+    requests = [
+        EncoderRequest(
+            f"ε={eps:g}", p, framework, privacy=PrivacyConfig(eps, delta, max_grad_norm), pair=False
+        )
+        for eps in sorted(float(e) for e in epsilons)
+    ]
+    return requests + [EncoderRequest("no DP", p, framework, pair=False)]
+
+
+# Notebook name -> its encoders. Notebooks not listed use only the book's shared pair.
+NOTEBOOK_ENCODERS: dict[str, Callable[..., list[EncoderRequest]]] = {
+    "t2_vit_sublayers": t2_encoders,
+    "t4_frameworks": t4_encoders,
+    "a5_bigger_resnets": a5_encoders,
+    "f3a_unitmem_datasets": f3a_encoders,
+    "f3c_unitmem_privacy": f3c_encoders,
+}
+
+
+def notebook_encoders(name: str, parameters: dict) -> list[EncoderRequest]:
+    """The encoders notebook ``name`` will ask for when run with ``parameters`` (its parameter
+    cell's values; ``profile`` among them). Parameters the notebook's function does not take
+    are ignored; a notebook without one gets an empty list."""
+    function = NOTEBOOK_ENCODERS.get(name)
+    if function is None:
+        return []
+    accepted = set(inspect.signature(function).parameters) - {"profile"}
+    kwargs = {k: v for k, v in parameters.items() if k in accepted}
+    return function(parameters.get("profile", "cpu"), **kwargs)

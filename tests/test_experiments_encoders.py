@@ -1,0 +1,76 @@
+"""The encoder lists the result notebooks and the book's driver share
+(memloc.experiments.encoders)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from memloc.book import notebook_parameters
+from memloc.experiments import encoders as E
+from memloc.profiles import load_profile
+from memloc.utils import repo_root
+
+
+def _defaults(name: str, profile: str = "quick") -> dict:
+    return {**notebook_parameters(repo_root() / "notebooks" / f"{name}.py"), "profile": profile}
+
+
+def test_t4_lists_the_resnet_and_vit_frameworks_at_their_sizes():
+    requests = E.notebook_encoders("t4_frameworks", _defaults("t4_frameworks"))
+    labels = [r.label for r in requests]
+    resnet = load_profile("quick", experiment="t4").arch
+    vit = load_profile("quick", experiment="t2").arch
+    assert labels == [f"{resnet} simclr", f"{resnet} simsiam", f"{resnet} dino"] + [
+        f"{vit} simclr",
+        f"{vit} mae",
+    ]
+    assert all(r.pair and r.privacy is None for r in requests)
+    assert requests[3].profile == load_profile("quick", experiment="t2")
+
+
+def test_a5_one_pair_per_resnet_and_overrides_apply():
+    requests = E.a5_encoders("quick", archs=["resnet18"], n_points=7)
+    assert [r.label for r in requests] == ["resnet18"]
+    assert requests[0].profile.arch == "resnet18" and requests[0].profile.n_points == 7
+    assert requests[0].profile == load_profile(
+        "quick", experiment="a5", arch="resnet18", n_points=7
+    )
+
+
+def test_f3a_takes_the_offline_second_dataset_and_f_alone():
+    requests = E.notebook_encoders("f3a_unitmem_datasets", _defaults("f3a_unitmem_datasets"))
+    assert [r.label for r in requests] == ["digits", "fashion-mnist"]
+    assert [r.profile.dataset for r in requests] == ["digits", "fashion-mnist"]
+    assert not any(r.pair for r in requests)
+    # Same recipe and sizes on both data sets: only what the data forces differs.
+    a, b = (r.profile for r in requests)
+    assert (a.arch, a.n_shared, a.n_candidate, a.epochs) == (
+        b.arch,
+        b.n_shared,
+        b.n_candidate,
+        b.epochs,
+    )
+
+
+def test_f3c_sorts_epsilons_and_ends_with_the_non_private_reference():
+    requests = E.f3c_encoders("quick", epsilons=[16, 1], delta=1e-6)
+    assert [r.epsilon for r in requests] == [1.0, 16.0, math.inf]
+    assert [r.label for r in requests] == ["ε=1", "ε=16", "no DP"]
+    assert requests[0].privacy.delta == 1e-6 and requests[-1].privacy is None
+    assert len({r.profile for r in requests}) == 1 and not any(r.pair for r in requests)
+    default = E.notebook_encoders("f3c_unitmem_privacy", _defaults("f3c_unitmem_privacy"))
+    assert [r.epsilon for r in default] == [*E.F3C_QUICK_EPSILONS, math.inf]
+    cpu = E.notebook_encoders("f3c_unitmem_privacy", _defaults("f3c_unitmem_privacy", "cpu"))
+    assert [r.epsilon for r in cpu] == [*E.F3C_EPSILONS, math.inf]
+
+
+def test_t2_refuses_a_resnet_and_unknown_notebooks_have_none():
+    with pytest.raises(ValueError, match="T2 needs a ViT"):
+        E.t2_encoders("quick", arch="resnet9")
+    assert E.notebook_encoders("t1_layermem", {"profile": "quick"}) == []
+    # Parameters a notebook's list does not take (out_dir, score, ...) are ignored.
+    params = {**_defaults("t2_vit_sublayers"), "out_dir": "x", "score": "raw"}
+    (request,) = E.notebook_encoders("t2_vit_sublayers", params)
+    assert request.profile.arch.startswith("vit") and request.framework == "simclr"
