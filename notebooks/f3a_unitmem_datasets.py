@@ -12,7 +12,8 @@
 # the 95th percentile of the random-initialisation units on the same data. The CPU data sets
 # are Fashion-MNIST and scikit-learn's digits (8×8 digits resized to 32×32: the simpler
 # data); the paper's SVHN, CIFAR-10 and STL10 run at the `paper` profile (they must be
-# downloadable there).
+# downloadable there), with |S_S| = 3,000 and |S_C| = 1,000 on each: the sizes STL10's 5,000
+# labelled training images allow.
 #
 # Sizes: at the `cpu` profile T4's sizes (|S_S| = |S_C| = 500, 100 epochs; the Fashion-MNIST
 # f is T4's SimCLR f). UnitMem follows the paper's definition (`rest="mean"`).
