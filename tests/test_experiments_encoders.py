@@ -30,6 +30,17 @@ def test_t4_lists_the_resnet_and_vit_frameworks_at_their_sizes():
     assert requests[3].profile == load_profile("quick", experiment="t2")
 
 
+def test_t4_at_paper_is_the_papers_resnet50_and_vit_base():
+    labels = [r.label for r in E.t4_encoders("paper")]
+    assert labels == [
+        "resnet50 simclr",
+        "resnet50 dino",
+        "vit_base simclr",
+        "vit_base dino",
+        "vit_base mae",
+    ]
+
+
 def test_a5_one_pair_per_resnet_and_overrides_apply():
     requests = E.a5_encoders("quick", archs=["resnet18"], n_points=7)
     assert [r.label for r in requests] == ["resnet18"]

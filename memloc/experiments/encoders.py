@@ -22,6 +22,10 @@ from memloc.profiles import Profile, load_profile
 
 T4_FRAMEWORKS = ("simclr", "simsiam", "dino")  # on the ResNet of the profile's t4 sizes
 T4_VIT_FRAMEWORKS = ("simclr", "mae")  # on the ViT of the profile's t2 sizes
+# The paper's T4: ResNet50 (the paper profile's t4 table) under SimCLR and DINO, ViT-Base
+# under SimCLR, DINO and MAE.
+T4_PAPER_FRAMEWORKS = ("simclr", "dino")
+T4_PAPER_VIT_FRAMEWORKS = ("simclr", "dino", "mae")
 A5_ARCHS = ("resnet18", "resnet34", "resnet50")
 F3A_PAPER_DATASETS = ("svhn", "cifar10", "stl10")
 F3C_EPSILONS = (1.0, 4.0, 16.0, 64.0)
@@ -73,9 +77,13 @@ def t4_encoders(
     k_aug=None,
 ) -> list[EncoderRequest]:
     """T4: the ResNet under each of ``frameworks`` (t4 sizes), the ViT under each of
-    ``vit_frameworks`` (t2 sizes)."""
-    frameworks = T4_FRAMEWORKS if frameworks is None else frameworks
-    vit_frameworks = T4_VIT_FRAMEWORKS if vit_frameworks is None else vit_frameworks
+    ``vit_frameworks`` (t2 sizes). None: the paper's lists at ``paper``, else SimCLR, SimSiam
+    and DINO on the ResNet and SimCLR and MAE on the ViT."""
+    paper = load_profile(profile).name == "paper"
+    if frameworks is None:
+        frameworks = T4_PAPER_FRAMEWORKS if paper else T4_FRAMEWORKS
+    if vit_frameworks is None:
+        vit_frameworks = T4_PAPER_VIT_FRAMEWORKS if paper else T4_VIT_FRAMEWORKS
     sizes = dict(dataset=dataset, n_points=n_points, k_aug=k_aug)
     settings = [
         (load_profile(profile, experiment="t4", arch=arch, **sizes), fw) for fw in frameworks
