@@ -165,7 +165,9 @@ def _arch_kwargs(profile: Profile, in_channels: int) -> dict:
     if profile.arch.startswith("vit"):  # a ViT is built for one input size
         kwargs["image_size"] = profile.image_size
         kwargs["patch_size"] = profile.patch_size
-    if profile.norm != "batch":  # only then, so that the paper's encoders keep their keys
+    # Only then, so that the paper's encoders keep their keys; a ViT has LayerNorm whatever
+    # the key says.
+    if profile.norm != "batch" and not profile.arch.startswith("vit"):
         kwargs["norm"] = profile.norm
     return kwargs
 
@@ -180,9 +182,10 @@ def _check_private(profile: Profile, framework: str, privacy: PrivacyConfig) -> 
             f"memloc does not train {framework} privately: {reason}. Use one of "
             f"{sorted(VIEWS_PER_IMAGE)}"
         )
-    if profile.norm != "group":
+    # A ViT's LayerNorm normalises each image alone; a ResNet's BatchNorm mixes the batch.
+    if profile.norm != "group" and not profile.arch.startswith("vit"):
         raise ValueError(
-            "a private encoder needs GroupNorm (BatchNorm mixes the images of a batch); "
+            f"a private {profile.arch} needs GroupNorm (BatchNorm mixes the images of a batch); "
             "use the profile key norm='group'"
         )
     # Typed, so that epsilon=1 and epsilon=1.0 name the same encoder.

@@ -159,10 +159,12 @@ def per_image_gradients(
     frameworks put the views of the batch one after the other).
     """
     b = x.shape[0]
-    loss = model(x, labels, generator) * b
     with warnings.catch_warnings():
         # Opacus's hooks on the first layer, whose input (the images) needs no gradient.
         warnings.filterwarnings("ignore", message="Full backward hook is firing")
+        # functorch (Opacus's per-image gradients of a ViT's attention) on CPU: slower only.
+        warnings.filterwarnings("ignore", message="There is a performance drop")
+        loss = model(x, labels, generator) * b
         loss.backward()
     grads = []
     for p in model.parameters():

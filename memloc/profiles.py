@@ -44,7 +44,7 @@ class Profile:
     top_k: int
     # Keys that most profiles leave at their default.
     patch_size: int = 4  # ViT patch side
-    norm: str = "batch"  # ResNet9's normalisation ("group" for DP-SGD)
+    norm: str = "batch"  # a ResNet's normalisation ("group" for DP-SGD); a ViT ignores it
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

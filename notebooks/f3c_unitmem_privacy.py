@@ -16,6 +16,9 @@
 # GroupNorm (BatchNorm mixes the images of a batch), in the private encoders **and** in the
 # non-private reference, so that only DP-SGD differs between them. The unit of privacy is one
 # training image; Opacus's RDP accountant sets the noise for the asked ε over the whole run.
+# The paper also trains a private ViT-Base: `arch="vit_base"` (or `vit_tiny` on a CPU) runs
+# this notebook on a ViT, whose LayerNorm needs no replacing, with UnitMem of its last MLP
+# layer.
 #
 # Sizes: at the `cpu` profile a GroupNorm ResNet9 at width 0.5 trained 20 epochs (batch 128)
 # on |S_S| = |S_C| = 500 (the profile file's `f3c` table). DP-SGD runs at 60 images per second
@@ -24,7 +27,7 @@
 # %% tags=["parameters"]
 profile = "cpu"
 dataset = None  # None: the profile's data set
-arch = None  # None: the profile's (ResNet9 with GroupNorm)
+arch = None  # None: the profile's (ResNet9 with GroupNorm); or a ViT
 framework = "simsiam"  # a framework DP-SGD can train: simsiam or supervised
 epsilons = None  # the private encoders' targets; None: 1, 4, 16, 64 (1, 16 at `quick`)
 delta = 1e-5
@@ -91,7 +94,7 @@ save_table(accounting, out_dir, "privacy_accounting")
 display(
     Markdown(
         f"Profile `{profile}` (f3c sizes): {p.dataset}, {p.arch} (width {p.width}, "
-        f"GroupNorm), {framework}, {p.epochs} epochs, expected batch {p.batch_size}, on "
+        f"{'LayerNorm' if p.arch.startswith('vit') else 'GroupNorm'}), {framework}, {p.epochs} epochs, expected batch {p.batch_size}, on "
         f"|S_S| = {p.n_shared} + |S_C| = {p.n_candidate} images. UnitMem of layer `{layer}`, "
         f"N = {res.config['n_points']}, K = {res.config['k_aug']}, rest = `{rest}`. The "
         "privacy each encoder spent (∞: the non-private reference):"

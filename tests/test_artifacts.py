@@ -223,3 +223,18 @@ def test_f_encoder_trains_f_alone_privately_through_the_cache(tmp_path, monkeypa
     monkeypatch.undo()
     plain = f_encoder("quick", "simsiam", cache_dir=tmp_path, progress=False, **sizes)
     assert privacy_log(plain.entries["f"]) == {} and plain.entries != pair.entries
+
+
+def test_a_private_vit_needs_no_group_norm_and_trains_through_the_cache(tmp_path):
+    from memloc.artifacts import f_encoder, privacy_log
+    from memloc.privacy import PrivacyConfig
+
+    sizes = {**TINY, "n_independent": 0, "snapshot_epochs": [], "width": 0.125}
+    vit = dict(arch="vit_tiny", patch_size=8, **sizes)
+    pair = f_encoder(
+        "quick", "simsiam", privacy=PrivacyConfig(8.0), cache_dir=tmp_path, progress=False, **vit
+    )
+    assert pair.f.arch == "vit_tiny" and "norm" not in pair.f.config()
+    assert 4.0 < privacy_log(pair.entries["f"])["epsilon"] <= 8.0
+    with pytest.raises(ValueError, match="resnet9 needs GroupNorm"):
+        f_encoder("quick", "simsiam", privacy=PrivacyConfig(8.0), cache_dir=tmp_path, **sizes)
