@@ -317,9 +317,9 @@ def test_driver_trains_the_notebooks_pairs_with_their_profile_keys(monkeypatch):
 
 
 def test_notebook_parameters_reads_the_literal_defaults(tmp_path):
-    source = repo_root() / "notebooks" / "t4_frameworks.py"
+    source = repo_root() / "notebooks" / "a5_bigger_resnets.py"
     values = book.notebook_parameters(source)
-    assert values["frameworks"] == ["simclr", "simsiam", "dino"]
+    assert values["archs"] == ["resnet18", "resnet34", "resnet50"]
     assert values["profile"] == "cpu" and values["dataset"] is None
     # An expression is the notebook's to evaluate: it is left out, not guessed.
     (tmp_path / "x.py").write_text('# %% tags=["parameters"]\nprofile = "cpu"\nn = 2 * 3\n')
