@@ -34,8 +34,8 @@ Reducer = Callable[[Tensor], Tensor]
 
 
 def unit_mean(output: Tensor) -> Tensor:
-    """One float32 value per unit: (B, C, *spatial) -> mean over space, (B, T, D) -> mean over
-    tokens, (B, D) unchanged. Three-dimensional outputs are read as tokens (B, T, D)."""
+    """One float32 value per unit: ``(B, C, *spatial)`` -> mean over space, (B, T, D) -> mean
+    over tokens, (B, D) unchanged. Three-dimensional outputs are read as tokens (B, T, D)."""
     if output.ndim < 2:
         raise ValueError(f"cannot read units from an output of shape {tuple(output.shape)}")
     if output.ndim == 2:

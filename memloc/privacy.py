@@ -150,7 +150,7 @@ def _framework_name(framework: nn.Module) -> str:
 def per_image_gradients(
     model: GradSampleModule, x: Tensor, labels: Tensor, generator: torch.Generator, views: int
 ) -> tuple[float, list[Tensor]]:
-    """Each image's gradient of its own loss term, one (B, *shape) tensor per trainable
+    """Each image's gradient of its own loss term, one ``(B, *shape)`` tensor per trainable
     parameter of ``model`` (the GradSampleModule around a private framework), and the summed
     loss.
 

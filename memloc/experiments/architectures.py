@@ -9,8 +9,9 @@ to the layer and unit measurements.
   memorization along the residual stream splits into the attention part (block i-1's output to
   the stream after the attention add) and the MLP part (from there to block i's output).
 - Means and spreads over measurement seeds (:func:`seed_summary`, A5).
-- One profile's recipe on another data set, at the same |S_S| and |S_C| (:func:`dataset_profile`,
-  F3a), and the share of units above the random-initialisation control (:func:`units_above`).
+- One profile's recipe on another data set, at the same ``|S_S|`` and ``|S_C|``
+  (:func:`dataset_profile`, F3a), and the share of units above the random-initialisation
+  control (:func:`units_above`).
 """
 
 from __future__ import annotations
@@ -199,15 +200,15 @@ def seed_summary(tables: Sequence[pd.DataFrame], columns: Sequence[str]) -> pd.D
 
 
 def dataset_profile(profile: str | Profile, dataset: str) -> Profile:
-    """``profile``'s recipe and sizes on ``dataset``: the same |S_S| and |S_C| (what f trains
-    on) and image size. Keys that do not fit a smaller data set shrink, in this order: no S_I
+    """``profile``'s recipe and sizes on ``dataset``: the same ``|S_S|`` and ``|S_C|`` (what f
+    trains on) and image size. Keys that do not fit a smaller data set shrink, in this order: no S_I
     (only f is trained), no downstream points, then as many held-out points as remain. A data
     set with another native size is resized rather than padded.
 
     Raises
     ------
     ValueError
-        When the data set has fewer than |S_S| + |S_C| + 1 training images.
+        When the data set has fewer than ``|S_S| + |S_C| + 1`` training images.
     """
     profile = load_profile(profile) if isinstance(profile, str) else profile
     if dataset == profile.dataset:

@@ -273,7 +273,7 @@ def donor_profile(profile: str | Profile, dataset: str, *, epochs: int | None = 
     """The profile of an encoder of ``profile``'s architecture trained on another data set.
 
     It trains with the profile's recipe on as many points as the profile's f sees
-    (|S_S| + |S_C|, at most the data set's size), resized to the profile's image size.
+    (``|S_S| + |S_C|``, at most the data set's size), resized to the profile's image size.
     """
     profile = load_profile(profile) if isinstance(profile, str) else profile
     n_total = len(load_dataset(dataset, "train", image_size=profile.image_size, resize="resize"))
@@ -437,7 +437,7 @@ def swap_tests(acc: pd.DataFrame) -> pd.DataFrame:
     DataFrame
         ``rule, k, dataset, most, least`` (their changes), ``random_mean, random_std,
         n_random`` (of the absolute changes), ``most_moves, least_moves, t_most, p_most, t_least,
-        p_least`` and ``ordered`` (|most| > mean |random| > |least|).
+        p_least`` and ``ordered`` (``|most| > mean |random| > |least|``).
     """
     base = acc[acc["strategy"] == "none"].set_index("dataset")["accuracy"]
     acc = acc[~acc["strategy"].isin(["none", "donor"])].copy()

@@ -669,7 +669,7 @@ def stability_test(sweep: pd.DataFrame, score: str = "calibrated") -> StabilityT
     - ``spread_ratio``: the mean over layers of the standard deviation across sizes of the
       seed-mean score, divided by the standard deviation across layers of the layers' means
       over all sizes. Below 1: the number of points moves a layer less than layers differ.
-    - ``max_cv``: the largest coefficient of variation across sizes (std / |mean|) of a
+    - ``max_cv``: the largest coefficient of variation across sizes (``std / |mean|``) of a
       layer, and which layer; it is large wherever a layer's mean is close to 0.
     """
     means = sweep.groupby(["depth", "layer", "n"])[score].mean().unstack("n")

@@ -611,7 +611,7 @@ def top_least_unitmem(
 ) -> pd.DataFrame:
     """UnitMem of every unit over D' = the k highest-scoring images, and over D' = the k
     lowest-scoring ones (A2): two measurements over equally large sets, so UnitMem's baseline
-    (which grows with |D'|) is the same for both.
+    (which grows with ``|D'|``) is the same for both.
 
     Parameters
     ----------

@@ -1,7 +1,7 @@
 """UnitMem, ClassMem and where each unit's maximum comes from.
 
 For a unit u (a conv channel, read as the spatial mean of its map; or a neuron, for token
-outputs the mean over tokens) and N images,
+outputs the mean over tokens) and N images::
 
     mu_u(x)    = mean of the unit's activation over K augmentations of x
     mu_max     = max over the images, reached at image ``argmax``
@@ -480,8 +480,8 @@ def excess_over_controls(result: UnitMemResult, controls: dict[str, UnitMemResul
     Parameters
     ----------
     result : e.g. UnitMem of f on its own training images.
-    controls : ``{name: result}``, e.g. ``{"random": <same architecture at random init, same
-        images>, "heldout": <f on images it never saw>}``; same layers as ``result``.
+    controls : ``{name: result}``, e.g. ``"random"``: the same architecture at random init on
+        the same images, and ``"heldout"``: f on images it never saw; same layers as ``result``.
 
     Returns
     -------
