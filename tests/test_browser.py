@@ -95,7 +95,19 @@ def _screenshot_dir(tmp_path: Path) -> Path:
 
 
 def _load(browser, url: str) -> None:
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
     browser.get(url)
+    # index.html is a redirect to the first page: wait for a loaded page with the book's
+    # <main> (a screenshot during the redirect is blank).
+    WebDriverWait(browser, 60, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: (
+            d.execute_script("return document.readyState") == "complete"
+            and d.find_elements(By.TAG_NAME, "main")
+        )
+    )
     # Wait for the page's images and, where the page loads it, for MathJax's typesetting.
     browser.execute_async_script(
         """
