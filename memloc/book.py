@@ -44,7 +44,7 @@ from pathlib import Path
 
 import yaml
 
-from memloc.utils import atomic_write_bytes, atomic_write_json, repo_root
+from memloc.utils import atomic_write_bytes, atomic_write_json, code_digest, repo_root
 
 ROOT = repo_root()
 BOOK_DIR = ROOT / "book"
@@ -151,12 +151,12 @@ def memloc_sources(root: Path = ROOT) -> list[Path]:
 
 
 def code_hash() -> str:
-    """Hash of the content of memloc's Python sources (any change re-executes notebooks)."""
+    """Hash of memloc's Python sources (any change to their code re-executes notebooks)."""
     h = hashlib.sha256()
     root = Path(__file__).resolve().parent.parent
     for path in memloc_sources():
         h.update(path.relative_to(root).as_posix().encode() + b"\0")
-        h.update(path.read_bytes() + b"\0")
+        h.update(code_digest(path) + b"\0")
     return h.hexdigest()
 
 

@@ -348,3 +348,19 @@ def test_driver_trains_each_notebooks_own_encoders_with_progress(monkeypatch, tm
     )
     md = book.timings_markdown(notebooks, tmp_path)
     assert "training `f3c_unitmem_privacy / ε=16`" in md
+
+
+def test_code_digest_ignores_docstrings_comments_and_layout(tmp_path):
+    from memloc.utils import code_digest
+
+    def digest(text):
+        path = tmp_path / "m.py"
+        path.write_text(text)
+        return code_digest(path)
+
+    base = digest('"""Module."""\n\ndef f(x):\n    """Double."""\n    return 2 * x\n')
+    same = digest('"""Other words."""\n# a comment\ndef f(x):  # why\n\n    return 2*x\n')
+    assert base == same
+    assert digest('def f(x):\n    """Double."""\n    return 3 * x\n') != base
+    # A function whose body is only a docstring still differs from one that returns.
+    assert digest('def f(x):\n    """Double."""\n') != base

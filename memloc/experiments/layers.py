@@ -48,7 +48,7 @@ from memloc.stats import (
     topk_overlap,
     welch_one_sided,
 )
-from memloc.utils import atomic_write_bytes, atomic_write_json
+from memloc.utils import atomic_write_bytes, atomic_write_json, code_digest
 
 CACHE_PREFIX = "layermem-"
 
@@ -62,7 +62,7 @@ _CONSUMERS = ("book.py", "figures.py", "cli.py", "experiments/")
 
 
 def _measurement_code_hash() -> str:
-    """Hash of the content of memloc's sources a LayerMem measurement can depend on."""
+    """Hash of the code of memloc's sources a LayerMem measurement can depend on."""
     from memloc.book import memloc_sources
 
     package = Path(__file__).resolve().parent.parent
@@ -71,7 +71,7 @@ def _measurement_code_hash() -> str:
         rel = path.relative_to(package).as_posix()
         if rel.startswith(_CONSUMERS) and rel != "experiments/layers.py":
             continue
-        h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+        h.update(rel.encode() + b"\0" + code_digest(path) + b"\0")
     return h.hexdigest()
 
 

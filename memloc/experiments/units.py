@@ -55,6 +55,7 @@ from memloc.metrics import (
 )
 from memloc.profiles import Profile, load_profile
 from memloc.stats import bootstrap_ci, ks_test, top_indices, welch_one_sided
+from memloc.utils import code_digest
 
 MODEL_LABELS = {"simclr": "SSL", "supervised": "SL"}
 """How figures and tables name an encoder pair's framework."""
@@ -120,7 +121,7 @@ def _code_hash() -> str:
     h = hashlib.sha256()
     for pattern in _CODE_FILES:
         for path in sorted(root.glob(pattern)):
-            h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+            h.update(path.relative_to(root).as_posix().encode() + b"\0" + code_digest(path))
     return h.hexdigest()
 
 
