@@ -38,10 +38,12 @@ data: venv
 system-deps:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
 	  if command -v apt-get >/dev/null; then \
-	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver; \
+	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver; \
 	  else echo "no apt-get: install Chromium and ChromeDriver for the browser test"; fi; } || true
 
-book: venv $(if $(filter quick,$(PROFILE)),,data)
+# Every profile needs Fashion-MNIST: the quick book's transfer results use it as their second
+# data set (digits' partner).
+book: venv data
 	$(PY) -m memloc.book --profile $(PROFILE)
 
 lint: venv
@@ -52,7 +54,8 @@ format: venv
 	$(VENV)/bin/ruff format memloc tests benchmarks
 	$(VENV)/bin/ruff check --fix memloc tests benchmarks
 
-test: venv system-deps lint
+# The tests read the real Fashion-MNIST files, so a fresh machine gets them first.
+test: venv system-deps data lint
 	$(PY) -m pytest -q
 
 clean-book:

@@ -36,3 +36,22 @@ def test_torch_pins_are_the_ones_on_disk():
     assert pins["torch"] == "2.14.1" and pins["torchvision"] == "0.29.1"
     major = int(pins["jupyter-book"].split(".")[0])
     assert major < 2, "jupyter-book 2.x fetches its theme from the internet at build time"
+
+
+def test_license_and_citation_match_the_project():
+    pyproject = tomllib.loads((repo_root() / "pyproject.toml").read_text())
+    license_text = (repo_root() / "LICENSE").read_text()
+    assert pyproject["project"]["license"]["text"] == "MIT"
+    assert license_text.startswith("MIT License")
+    citation = yaml.safe_load((repo_root() / "CITATION.cff").read_text())
+    assert citation["cff-version"] == "1.2.0" and citation["license"] == "MIT"
+    paper = citation["preferred-citation"]
+    assert paper["title"] == "Localizing Memorization in SSL Vision Encoders"
+    assert [a["family-names"] for a in paper["authors"]] == [
+        "Wang",
+        "Dziedzic",
+        "Backes",
+        "Boenisch",
+    ]
+    # Fields that go stale with every release have no place in it.
+    assert not {"version", "date-released"} & set(citation)
