@@ -16,8 +16,10 @@ RandomApply(ColorJitter) → RandomGrayscale``:
   the box where torchvision repeats the edge pixel (a sub-pixel difference).
 - Colour jitter applies brightness, contrast, saturation and hue in a random order drawn per
   image, as ``ColorJitter`` does, with torchvision's formulas (hue goes through HSV exactly).
-- Colour jitter and grayscale only touch 3-channel (RGB) images; 1-channel images get crop
-  and flip only (torchvision would still apply brightness and contrast to them).
+- On 1-channel (grayscale) images, as in torchvision, colour jitter changes brightness and
+  contrast only (saturation and hue leave a gray image as it is) and grayscale is a no-op.
+  Without the intensity changes SimCLR on 1-channel Fashion-MNIST learns features no better
+  than an untrained encoder's (measured: ``benchmarks/regime.py``).
 """
 
 from __future__ import annotations
@@ -247,13 +249,13 @@ class AugmentPolicy:
         _check_batch(x)
         params = {k: v.to(x.device) for k, v in params.items()}
         x = resized_crop(x, params["box"], params["flip"])
-        if x.shape[1] == 3:
-            if any(self.jitter) and self.jitter_p > 0:
-                x = color_jitter(
-                    x, params["factors"], params["order"], params["jitter"], self.jitter
-                )
-            if self.grayscale_p > 0:
-                x = torch.where(params["gray"].view(-1, 1, 1, 1), grayscale(x).expand_as(x), x)
+        # torchvision's saturation and hue return a 1-channel image unchanged; brightness and
+        # contrast apply to it as to RGB.
+        strengths = self.jitter if x.shape[1] == 3 else (*self.jitter[:2], 0.0, 0.0)
+        if any(strengths) and self.jitter_p > 0:
+            x = color_jitter(x, params["factors"], params["order"], params["jitter"], strengths)
+        if x.shape[1] == 3 and self.grayscale_p > 0:
+            x = torch.where(params["gray"].view(-1, 1, 1, 1), grayscale(x).expand_as(x), x)
         return x
 
 
@@ -282,7 +284,10 @@ def resized_crop(x: Tensor, box: Tensor, flip: Tensor) -> Tensor:
 
 
 def grayscale(x: Tensor) -> Tensor:
-    """Luma of RGB images, (B, 1, H, W), with torchvision's weights."""
+    """Luma of RGB images, (B, 1, H, W), with torchvision's weights; a 1-channel image is its
+    own luma."""
+    if x.shape[1] == 1:
+        return x
     r, g, b = x.unbind(1)
     return (_LUMA[0] * r + _LUMA[1] * g + _LUMA[2] * b).unsqueeze(1)
 

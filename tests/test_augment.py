@@ -57,7 +57,7 @@ def test_full_crop_without_flip_is_the_image_and_with_flip_its_mirror():
     no = torch.zeros(len(x), dtype=torch.bool)
     torch.testing.assert_close(resized_crop(x, full, no), x, atol=1e-6, rtol=0)
     # Through the policy (not short-circuited: the flip makes it a non-identity policy).
-    mirror = AugmentPolicy(crop_scale=(1, 1), crop_ratio=(1, 1), hflip=1.0)
+    mirror = AugmentPolicy(crop_scale=(1, 1), crop_ratio=(1, 1), hflip=1.0, jitter_p=0.0)
     torch.testing.assert_close(mirror(x, gen(0)), x.flip(-1), atol=1e-6, rtol=0)
 
 
@@ -142,12 +142,34 @@ def test_colour_jitter_applies_each_images_own_order():
     assert torch.equal(untouched[0], x[0]) and torch.equal(untouched[1], out[1])
 
 
-def test_grayscale_and_jitter_are_skipped_on_one_channel_images():
-    x = images(c=1)
-    # Full crop, no flip, always jitter and gray: on one channel only the (no-op) crop remains.
-    policy = AugmentPolicy(crop_scale=(1, 1), crop_ratio=(1, 1), hflip=0.0, jitter_p=1.0)
+def test_one_channel_images_get_brightness_and_contrast_like_torchvision():
+    x = images(b=8, c=1)
+    # Full crop, no flip, always jitter and gray: what remains on one channel is torchvision's
+    # ColorJitter, which changes brightness and contrast and leaves saturation and hue alone.
+    policy = AugmentPolicy(
+        crop_scale=(1, 1), crop_ratio=(1, 1), hflip=0.0, jitter=(0.8, 0.8, 0.8, 0.2), jitter_p=1.0
+    )
     policy = AugmentPolicy(**{**policy.to_dict(), "grayscale_p": 1.0})
-    torch.testing.assert_close(policy(x, gen(0)), x, atol=1e-6, rtol=0)
+    params = policy.sample_params(len(x), x.shape[-2], x.shape[-1], gen(0))
+    out = policy.apply(x, params)
+    changed = 0
+    for i in range(len(x)):
+        ref = x[i]
+        for op in params["order"][i].tolist():
+            if op == 0:
+                ref = TF.adjust_brightness(ref, params["factors"][i, 0].item())
+            elif op == 1:
+                ref = TF.adjust_contrast(ref, params["factors"][i, 1].item())
+            elif op == 2:
+                ref = TF.adjust_saturation(ref, params["factors"][i, 2].item())
+            else:
+                ref = TF.adjust_hue(ref, params["factors"][i, 3].item())
+        torch.testing.assert_close(out[i], ref, atol=5e-6, rtol=0)
+        changed += not torch.allclose(out[i], x[i])
+    assert changed == len(x)  # the jitter really changed every image
+    # Without jitter, only the (no-op) crop remains: grayscale does nothing to one channel.
+    no_jitter = AugmentPolicy(**{**policy.to_dict(), "jitter_p": 0.0})
+    torch.testing.assert_close(no_jitter(x, gen(0)), x, atol=1e-6, rtol=0)
     rgb = policy(images(c=3), gen(0))
     assert torch.equal(rgb[:, 0], rgb[:, 1]) and torch.equal(rgb[:, 1], rgb[:, 2])
 
