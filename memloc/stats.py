@@ -7,7 +7,11 @@
 - :func:`welch_one_sided`: one-sided Welch t-test (SSL vs SL, Top vs Least, S_C vs S_I).
 - :func:`ks_test`: two-sample Kolmogorov-Smirnov test of whole distributions.
 - :func:`bootstrap_ci`: bootstrap confidence interval of a statistic (LayerMem, mean UnitMem).
-- :func:`holm`: Holm's adjustment of several p-values tested together (A8).
+- :func:`holm`: Holm's adjustment of several p-values tested together (A8, a page's claims).
+- :func:`layer_trend_test`, :func:`deep_shallow_test`, :func:`linear_layer_test`: depth claims
+  tested on the per-image scores (the images are the unit of analysis), not on layer means.
+- :func:`claim_testability`: whether a pair learned and memorized, so that its claims can be
+  tested at all ("not testable here" otherwise).
 
 Inputs are array-likes (lists, numpy arrays, pandas Series, CPU tensors). NaN entries
 (e.g. undefined UnitMem units) are dropped by the two-sample tests and the bootstrap, and an
@@ -285,3 +289,336 @@ def holm(pvalues) -> np.ndarray:
     scaled = p[order] * (m - np.arange(m))
     out[order] = np.minimum(np.maximum.accumulate(scaled), 1.0)
     return out
+
+
+# ----------------------------------------------------------------------------- per-image tests
+#
+# The depth claims of the paper (T1: "memorization increases with layer depth", T2, T4, A5)
+# were first tested on a handful of layer means (Spearman's rho of 10 numbers), which throws
+# away the images: a step pattern (nothing in layers 1-6, much in 7-8) then misses at
+# p = .06. The tests below keep the image as the unit of analysis.
+
+
+def _per_image(x, name: str) -> np.ndarray:
+    """A (n_images, n_layers) float array of per-image scores, without NaN."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    a = np.asarray(x, dtype=float)
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be (n_images, n_layers), got shape {a.shape}")
+    if np.isnan(a).any():
+        raise ValueError(f"{name} contains NaN; drop those images first")
+    return a
+
+
+def _layer_inputs(scores, independent, order, min_layers: int):
+    """Check the per-image arrays and the layer order; return (scores, independent, order)."""
+    x = _per_image(scores, "scores")
+    y = None if independent is None else _per_image(independent, "independent")
+    n_layers = x.shape[1]
+    if n_layers < min_layers:
+        raise ValueError(f"the test needs at least {min_layers} layers, got {n_layers}")
+    if y is not None and y.shape[1] != n_layers:
+        raise ValueError(
+            f"scores and independent must have the same layers; got {n_layers} and {y.shape[1]}"
+        )
+    if x.shape[0] < 2 or (y is not None and y.shape[0] < 2):
+        raise ValueError("every set of images needs at least 2 images")
+    o = np.arange(n_layers, dtype=float) if order is None else _array(order, "order")
+    if len(o) != n_layers:
+        raise ValueError(f"order has {len(o)} entries for {n_layers} layers")
+    if np.ptp(o) == 0:
+        raise ValueError("order must not be constant (it places the layers by depth)")
+    return x, y, o
+
+
+def _standardise(x: np.ndarray, y: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Divide each layer's scores by their standard deviation over all images of both sets.
+
+    Layer outputs differ in size and scale, so raw SSLMem is in other units at every layer;
+    the pooled spread puts the layers on one scale. It does not depend on which images are
+    candidates, so it stays fixed under the permutation of the S_C/S_I labels."""
+    pooled = x if y is None else np.concatenate([x, y])
+    sd = pooled.std(axis=0, ddof=1)
+    sd = np.where(sd > 0, sd, 1.0)
+    return x / sd, None if y is None else y / sd
+
+
+def _welch_t(a_sum, a_sq, n_a, b_sum, b_sq, n_b):
+    """Welch's t from sums and sums of squares (vectorised over permutations)."""
+    mean_a, mean_b = a_sum / n_a, b_sum / n_b
+    var_a = (a_sq - n_a * mean_a**2) / (n_a - 1)
+    var_b = (b_sq - n_b * mean_b**2) / (n_b - 1)
+    se = np.sqrt(np.maximum(var_a / n_a + var_b / n_b, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(se > 0, (mean_a - mean_b) / se, 0.0)
+
+
+def _permutation_p(observed: float, null: np.ndarray, alternative: str) -> float:
+    """(1 + #{null at least as extreme}) / (1 + B): a valid p-value for B random draws."""
+    tol = 1e-9 * max(1.0, abs(observed))  # sums in another order must not flip a tie
+    if alternative == "greater":
+        extreme = null >= observed - tol
+    elif alternative == "less":
+        extreme = null <= observed + tol
+    else:
+        extreme = np.abs(null) >= abs(observed) - tol
+    return float((1 + extreme.sum()) / (1 + len(null)))
+
+
+def linear_layer_test(
+    scores,
+    independent=None,
+    *,
+    weights,
+    alternative: str = "greater",
+    n_permutations: int = 9999,
+    seed: int = 0,
+) -> TestResult:
+    """Permutation test of a weighted sum over layers of per-image scores.
+
+    Each layer's scores are divided by their standard deviation over all images (layers are
+    in other units); then every image gets ``u = sum_l weights[l] * score[l]``.
+
+    - With ``independent`` (the S_C-vs-S_I contrast of T1, NOTES §4: candidates seen by f
+      only against independent images seen by g only): the statistic is Welch's t of the
+      candidates' u against the independents' u, and the p-value comes from
+      ``n_permutations`` random relabellings of the pooled images as S_C / S_I. Under the
+      null, candidates and independents are exchangeable images (random splits of one data
+      set, f and g trained alike), so the p-value is valid for any n; Welch's t as statistic
+      keeps it approximately valid when the two sets' spreads differ.
+    - Without: a one-sample t of the images' u against 0, with a sign-flip null (valid when
+      u is symmetric about 0 under the null).
+
+    Returns
+    -------
+    TestResult
+        ``statistic`` t, ``pvalue`` (permutation, ``(1 + #as extreme) / (1 + B)``, so never
+        below ``1 / (n_permutations + 1)``), ``estimate`` the mean u of the candidates minus
+        that of the independents (or the mean u), ``n`` the numbers of images. The pooled
+        u values are sorted before the permutations are drawn, so the result does not depend
+        on the order of the images, and the same ``seed`` gives the same p-value.
+    """
+    _alternative(alternative)
+    x = _per_image(scores, "scores")
+    w = _array(weights, "weights")
+    if len(w) != x.shape[1]:
+        raise ValueError(f"weights has {len(w)} entries for {x.shape[1]} layers")
+    if int(n_permutations) < 1:
+        raise ValueError(f"n_permutations must be at least 1, got {n_permutations}")
+    x, y, _ = _layer_inputs(x, independent, np.arange(x.shape[1]), 1)
+    x, y = _standardise(x, y)
+    u_c = x @ w
+    rng = np.random.default_rng(seed)
+    b, chunk = int(n_permutations), 2000
+    null = []
+    if y is None:
+        n = len(u_c)
+        observed = float(_st.ttest_1samp(u_c, 0.0).statistic) if np.ptp(u_c) > 0 else 0.0
+        pooled = np.sort(u_c)
+        for start in range(0, b, chunk):
+            signs = rng.choice([-1.0, 1.0], size=(min(chunk, b - start), n))
+            s, sq = signs @ pooled, np.full(len(signs), (pooled**2).sum())
+            mean = s / n
+            sd = np.sqrt(np.maximum((sq - n * mean**2) / (n - 1), 0.0))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                null.append(np.where(sd > 0, mean / (sd / np.sqrt(n)), 0.0))
+        estimate, sizes = float(u_c.mean()), (n,)
+    else:
+        u_i = y @ w
+        n_c, n_i = len(u_c), len(u_i)
+        observed = float(_welch_t(u_c.sum(), (u_c**2).sum(), n_c, u_i.sum(), (u_i**2).sum(), n_i))
+        pooled = np.sort(np.concatenate([u_c, u_i]))
+        label = np.zeros(n_c + n_i)
+        label[:n_c] = 1.0
+        total, total_sq = pooled.sum(), (pooled**2).sum()
+        for start in range(0, b, chunk):
+            labels = rng.permuted(np.tile(label, (min(chunk, b - start), 1)), axis=1)
+            s_c, sq_c = labels @ pooled, labels @ pooled**2
+            null.append(_welch_t(s_c, sq_c, n_c, total - s_c, total_sq - sq_c, n_i))
+        estimate, sizes = float(u_c.mean() - u_i.mean()), (n_c, n_i)
+    p = _permutation_p(observed, np.concatenate(null), alternative)
+    return TestResult(observed, p, alternative, estimate=estimate, n=sizes)
+
+
+def depth_slope_weights(order) -> np.ndarray:
+    """Weights that turn an image's scores over layers into its least-squares slope against
+    ``order`` (depth): ``(o - mean o) / sum (o - mean o)^2``. They sum to 0, so the same
+    standardised score at every layer gives slope 0 (a constant is not a trend)."""
+    o = _array(order, "order")
+    c = o - o.mean()
+    if not np.any(c):
+        raise ValueError("order must not be constant (it places the layers by depth)")
+    return c / (c**2).sum()
+
+
+def layer_trend_test(
+    scores,
+    independent=None,
+    *,
+    order=None,
+    alternative: str = "greater",
+    n_permutations: int = 9999,
+    seed: int = 0,
+) -> TestResult:
+    """Does memorization increase with depth? A per-image test of a trend across layers.
+
+    The paper's T1 claim ("memorization increases with layer depth", NOTES §4) is about how
+    the S_C-vs-S_I contrast changes from layer to layer. Every image contributes the slope of
+    its standardised scores (each layer divided by its spread over all images) against depth;
+    the test compares the candidates' slopes with the independents' slopes
+    (:func:`linear_layer_test` with :func:`depth_slope_weights`: Welch's t, permutation of
+    the S_C/S_I labels over images). A constant contrast at every layer gives equal slopes in
+    expectation, so it is not a trend; a step (nothing in the shallow layers, much in the
+    deep ones) is one, and with hundreds of images it is detected where Spearman's rho of the
+    ten layer means (:func:`spearman_trend`) cannot be.
+
+    Parameters
+    ----------
+    scores : (n_images, n_layers) per-image scores of the candidates (e.g. raw SSLMem), the
+        layers in forward order.
+    independent : (n_independent, n_layers) the same for the independent images (S_I); None
+        tests the candidates' slopes against 0 with a sign-flip null (which then includes any
+        f-vs-g offset that changes with depth: prefer the contrast).
+    order : depth of each layer (default 0, 1, ..., n_layers - 1).
+    alternative : ``"greater"`` (default, the paper's direction: an increasing trend),
+        ``"less"`` or ``"two-sided"``. One claim, one test: the caller corrects over the
+        claims of a page (:func:`holm`).
+    n_permutations, seed : random relabellings drawn, and the seed that fixes them.
+
+    Returns
+    -------
+    TestResult
+        ``statistic`` Welch's t of the slopes, ``pvalue`` (permutation), ``estimate`` the
+        mean slope of the candidates minus that of the independents (standard deviations per
+        unit of ``order``), ``n`` the image counts.
+    """
+    x, y, o = _layer_inputs(scores, independent, order, 3)
+    return linear_layer_test(
+        x,
+        y,
+        weights=depth_slope_weights(o),
+        alternative=alternative,
+        n_permutations=n_permutations,
+        seed=seed,
+    )
+
+
+def deep_shallow_test(
+    scores, independent=None, *, order=None, alternative: str = "greater"
+) -> TestResult:
+    """Deep half against shallow half, per image: a rank test that needs no linear trend.
+
+    Each layer's scores are divided by their spread over all images; every image gets
+    ``D = mean over the deeper half of the layers - mean over the shallower half`` (by
+    ``order``; with an odd number of layers the middle one is left out).
+
+    - With ``independent``: the candidates' D against the independents' D, one-sided
+      Mann-Whitney U (candidates and independents are different images, so they cannot be
+      paired); ``statistic`` U / (n_c n_i), the probability that a candidate's D exceeds an
+      independent's (0.5: no difference).
+    - Without: Wilcoxon's signed-rank test of D against 0 (each image paired with itself);
+      ``statistic`` the signed-rank W.
+
+    ``estimate``: the mean D of the candidates minus that of the independents (or the mean
+    D). ``alternative="greater"``: the deep half memorizes more (the paper's direction).
+    """
+    _alternative(alternative)
+    x, y, o = _layer_inputs(scores, independent, order, 2)
+    x, y = _standardise(x, y)
+    rank = np.argsort(np.argsort(o, kind="stable"), kind="stable")
+    half = len(o) // 2
+    shallow, deep = rank < half, rank >= len(o) - half
+    d_c = x[:, deep].mean(axis=1) - x[:, shallow].mean(axis=1)
+    if y is None:
+        if not np.any(d_c):
+            raise ValueError("every image has D = 0; the signed-rank test is undefined")
+        res = _st.wilcoxon(d_c, alternative=alternative)
+        return TestResult(
+            float(res.statistic),
+            float(res.pvalue),
+            alternative,
+            estimate=float(d_c.mean()),
+            n=(len(d_c),),
+        )
+    d_i = y[:, deep].mean(axis=1) - y[:, shallow].mean(axis=1)
+    res = _st.mannwhitneyu(d_c, d_i, alternative=alternative)
+    return TestResult(
+        float(res.statistic) / (len(d_c) * len(d_i)),
+        float(res.pvalue),
+        alternative,
+        estimate=float(d_c.mean() - d_i.mean()),
+        n=(len(d_c), len(d_i)),
+    )
+
+
+# ----------------------------------------------------------------------------- testability
+
+
+@dataclass(frozen=True)
+class ClaimTestability:
+    """Whether a pair of encoders can say anything about where memorization sits.
+
+    Attributes
+    ----------
+    testable : both checks pass (a check without its numbers counts as passed).
+    reason : why not, in one sentence for the result page and the claims page ("" if
+        testable).
+    learned : the SSL probe accuracy is above the untrained encoder's (None: not given).
+    memorized : some layer's S_C-vs-S_I contrast is significant after Holm over the layers.
+    smallest_p : the smallest Holm-adjusted contrast p-value.
+    """
+
+    testable: bool
+    reason: str
+    learned: bool | None
+    memorized: bool
+    smallest_p: float
+
+
+def claim_testability(
+    contrast_pvalues,
+    *,
+    probe_accuracy: float | None = None,
+    untrained_accuracy: float | None = None,
+    alpha: float = 0.05,
+) -> ClaimTestability:
+    """Decide whether a claim about a pair's memorization can be tested on it.
+
+    A claim about where memorization sits (T1's depth, residual and Top/Least claims, T2,
+    T4, A5, ...) presupposes that the encoders learned and that f memorized its candidates.
+    When either fails, "not supported" would read as evidence against the paper where the
+    data simply have nothing to say: such claims are *not testable here*.
+
+    Parameters
+    ----------
+    contrast_pvalues : one-sided p-values of the S_C-vs-S_I contrast, one per layer
+        (``LayerMemResult.table["contrast_p"]``). Memorized: the smallest Holm-adjusted one
+        (over the layers) is below ``alpha``.
+    probe_accuracy, untrained_accuracy : linear-probe accuracy of the SSL encoder and of the
+        same architecture untrained. Learned: the first is above the second. Pass both or
+        neither (neither: the check is skipped).
+    alpha : level of the memorization check.
+    """
+    if (probe_accuracy is None) != (untrained_accuracy is None):
+        raise ValueError("pass both probe_accuracy and untrained_accuracy, or neither")
+    p = _array(contrast_pvalues, "contrast_pvalues")
+    if len(p) == 0 or np.isnan(p).all():
+        raise ValueError("contrast_pvalues is empty; measure the independent images (S_I)")
+    smallest = float(np.nanmin(holm(p)))
+    memorized = smallest < alpha
+    learned = None if probe_accuracy is None else float(probe_accuracy) > float(untrained_accuracy)
+    reasons = []
+    if learned is False:
+        reasons.append(
+            f"the encoders did not learn (probe accuracy {float(probe_accuracy):.3f}, untrained "
+            f"{float(untrained_accuracy):.3f})"
+        )
+    if not memorized:
+        reasons.append(
+            f"f did not memorize its candidates (no layer's S_C-vs-S_I contrast is "
+            f"significant: smallest Holm-adjusted p = {smallest:.3g} over "
+            f"{int((~np.isnan(p)).sum())} layers)"
+        )
+    reason = ("Not testable here: " + "; ".join(reasons) + ".") if reasons else ""
+    return ClaimTestability(not reasons, reason, learned, memorized, smallest)
