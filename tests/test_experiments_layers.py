@@ -20,7 +20,7 @@ from memloc.models.base import MeasurementPoint
 POINTS = ["1", "2", "3", "4", "Res2", "5", "6", "7", "8", "Res6"]
 
 
-def fake_result(raw_c, raw_h=None, half_a=None, half_b=None, layers=None, align=10.0):
+def fake_result(raw_c, raw_h=None, half_a=None, half_b=None, layers=None, align=10.0, raw_i=None):
     """A LayerMemResult from per-image arrays (n, L): what layermem() would return for them."""
     raw_c = np.asarray(raw_c, float)
     n, n_layers = raw_c.shape
@@ -31,6 +31,8 @@ def fake_result(raw_c, raw_h=None, half_a=None, half_b=None, layers=None, align=
     sets = {"candidate": (raw_c, half_a, half_b)}
     if raw_h is not None:
         sets["heldout"] = (np.asarray(raw_h, float), None, None)
+    if raw_i is not None:
+        sets["independent"] = (np.asarray(raw_i, float), None, None)
     frames = []
     for name, (raw, ha, hb) in sets.items():
         m = raw.shape[0]
@@ -60,6 +62,55 @@ def fake_result(raw_c, raw_h=None, half_a=None, half_b=None, layers=None, align=
 
 
 # ----------------------------------------------------------------------------- T1
+
+
+def _step_pair(n=200, seed=0, shift=1.0):
+    """Candidates memorized at the last three of ten points only (a step), and independents."""
+    rng = np.random.default_rng(seed)
+    cand, indep = rng.normal(size=(n, 10)), rng.normal(size=(n, 10))
+    cand[:, 7:] += shift
+    return cand, indep
+
+
+def test_contrast_depth_test_uses_the_images_of_both_sets():
+    cand, indep = _step_pair()
+    result = fake_result(cand, raw_i=indep, layers=POINTS)
+    res = L.contrast_depth_test(result, n_permutations=999)
+    assert res.n == (200, 200) and res.pvalue == pytest.approx(1 / 1000)
+    # no memorization: two halves of the same noise give no trend
+    flat = fake_result(indep[:100], raw_i=indep[100:], layers=POINTS)
+    assert L.contrast_depth_test(flat, n_permutations=999).pvalue > 0.05
+    # the main path only (e.g. without the residual sums) and seeds averaged per image
+    path = ["1", "2", "3", "4", "5", "6", "7", "8"]
+    sub = L.contrast_depth_test(result, path, n_permutations=999)
+    assert sub.statistic != res.statistic and sub.pvalue < 0.01
+    again = fake_result(cand + 0.01, raw_i=indep - 0.01, layers=POINTS)
+    c2, i2 = L.contrast_scores([result, again])
+    np.testing.assert_allclose(c2, cand + 0.005)
+    np.testing.assert_allclose(i2, indep - 0.005)
+    assert L.contrast_deep_shallow_test(result).pvalue < 1e-6
+    with pytest.raises(ValueError, match="needs the independent images"):
+        L.contrast_depth_test(fake_result(cand, layers=POINTS))
+    with pytest.raises(KeyError, match="lacks the measurement points"):
+        L.contrast_scores(result, ["1", "9"])
+
+
+def test_pair_testability_needs_a_significant_layer():
+    cand, indep = _step_pair(n=100, shift=0.6)
+    memorized = L.pair_testability(fake_result(cand, raw_i=indep, layers=POINTS))
+    assert memorized.testable and memorized.memorized and memorized.smallest_p < 0.05
+    p_all = [
+        st.ttest_ind(cand[:, j], indep[:, j], equal_var=False, alternative="greater").pvalue
+        for j in range(10)
+    ]
+    # Holm's smallest adjusted p over 10 layers: 10 times the smallest p
+    assert memorized.smallest_p == pytest.approx(min(1.0, 10 * min(p_all)))
+    nothing = L.pair_testability(fake_result(indep[:50], raw_i=indep[50:], layers=POINTS))
+    assert not nothing.testable and "did not memorize" in nothing.reason
+    unlearned = L.pair_testability(
+        fake_result(cand, raw_i=indep, layers=POINTS), probe_accuracy=0.2, untrained_accuracy=0.25
+    )
+    assert not unlearned.testable and "did not learn" in unlearned.reason
 
 
 def test_depth_trend_is_spearman_against_forward_order():

@@ -7,7 +7,11 @@ everything it depends on, so T3 reuses what T1 measured instead of running the e
 
 On top of it:
 
-- T1: :func:`depth_trend` (Spearman rho against depth), :func:`residual_step_test` (do the
+- T1: :func:`contrast_depth_test` (the depth claim on the per-image scores: slopes of the
+  candidates against those of the independent images, permutation over images),
+  :func:`contrast_deep_shallow_test` (deep half against shallow half, per image),
+  :func:`pair_testability` (did f memorize at all?), :func:`depth_trend` (Spearman rho of
+  the layer means against depth, a description), :func:`residual_step_test` (do the
   residual sums change the score less than the conv layers?), :func:`top_least_tests`
   (cross-fitted Top-k against Least-k, beside the same selection on held-out images),
   :func:`top_least_points` (which images to show);
@@ -41,8 +45,12 @@ from memloc.metrics import LayerMemResult, layermem
 # range at rounding level): A6 re-normalises subsets exactly as layermem() does.
 from memloc.metrics.layermem import normaliser
 from memloc.stats import (
+    ClaimTestability,
     TestResult,
+    claim_testability,
+    deep_shallow_test,
     kendall_tau,
+    layer_trend_test,
     spearman_trend,
     top_indices,
     topk_overlap,
@@ -211,10 +219,98 @@ def pair_layermem(
 
 def depth_trend(table: pd.DataFrame, column: str = "contrast") -> TestResult:
     """Spearman's rho of ``table[column]`` against depth (the rows' forward order), with its
-    one-sided p-value for an increasing trend."""
+    one-sided p-value for an increasing trend.
+
+    Ten layer means are ten numbers: this describes the shape, but as a test it has little
+    power (a step from layer 7 on misses at p = .06). The verdicts use
+    :func:`contrast_depth_test` on the per-image scores."""
     if column not in table:
         raise KeyError(f"table has no column {column!r}; columns: {list(table.columns)}")
     return spearman_trend(table[column].to_numpy(float), alternative="greater")
+
+
+def contrast_scores(results, layers=None) -> tuple[np.ndarray, np.ndarray]:
+    """Raw per-image SSLMem of the candidates and of the independent images, (n, L) each.
+
+    Parameters
+    ----------
+    results : a LayerMemResult, or several measurements of the same images with other view
+        seeds (A5), whose per-image scores are averaged.
+    layers : measurement point names, in forward order (None: every measured point).
+    """
+    results = [results] if isinstance(results, LayerMemResult) else list(results)
+    if not results:
+        raise ValueError("no LayerMem results given")
+    names = [p.name for p in results[0].layers] if layers is None else [str(n) for n in layers]
+    cand, indep = [], []
+    for result in results:
+        if not (result.points["set"] == "independent").any():
+            raise ValueError(
+                "the S_C-vs-S_I contrast needs the independent images (S_I); measure them "
+                "(pair_layermem with n_independent > 0)"
+            )
+        missing = [n for n in names if n not in [p.name for p in result.layers]]
+        if missing:
+            raise KeyError(f"the result lacks the measurement points {missing[:5]}")
+        cand.append(result.scores("candidate", "sslmem_raw")[names].to_numpy(float))
+        indep.append(result.scores("independent", "sslmem_raw")[names].to_numpy(float))
+    if len({c.shape for c in cand}) > 1 or len({i.shape for i in indep}) > 1:
+        raise ValueError("the results measured different numbers of images; average like ones")
+    return np.mean(cand, axis=0), np.mean(indep, axis=0)
+
+
+def contrast_depth_test(
+    results, layers=None, *, n_permutations: int = 9999, seed: int = 0
+) -> TestResult:
+    """T1's depth claim on the images: does the S_C-vs-S_I contrast grow with depth?
+
+    Per image, the slope of its standardised raw SSLMem against forward position; the
+    candidates' slopes against the independents' slopes, Welch's t with a permutation of the
+    S_C/S_I labels over the images, one-sided (:func:`memloc.stats.layer_trend_test`). The
+    f-vs-g offset of a layer is shared by both sets, so it cancels as in the contrast.
+
+    ``results``, ``layers``: as :func:`contrast_scores` (e.g. the main path of a ResNet).
+    """
+    cand, indep = contrast_scores(results, layers)
+    return layer_trend_test(cand, indep, n_permutations=n_permutations, seed=seed)
+
+
+def contrast_deep_shallow_test(results, layers=None) -> TestResult:
+    """The deeper half of the layers against the shallower half, per image: the candidates'
+    deep-minus-shallow difference against the independents', one-sided Mann-Whitney U
+    (:func:`memloc.stats.deep_shallow_test`). A check of the depth verdict that assumes no
+    linear shape."""
+    cand, indep = contrast_scores(results, layers)
+    return deep_shallow_test(cand, indep)
+
+
+def pair_testability(
+    results,
+    layers=None,
+    *,
+    probe_accuracy: float | None = None,
+    untrained_accuracy: float | None = None,
+    alpha: float = 0.05,
+) -> ClaimTestability:
+    """Can this pair's claims about where memorization sits be tested?
+
+    Memorized: some layer's S_C-vs-S_I contrast (Welch, one-sided, per image) is significant
+    after Holm over the layers. Learned (when the probe accuracies are passed): the SSL
+    encoder's probe accuracy is above the untrained encoder's. See
+    :func:`memloc.stats.claim_testability`. Several results (view seeds) are averaged per image
+    first; ``layers`` restricts the check (None: every measured point).
+    """
+    cand, indep = contrast_scores(results, layers)
+    pvalues = [
+        welch_one_sided(cand[:, j], indep[:, j], alternative="greater").pvalue
+        for j in range(cand.shape[1])
+    ]
+    return claim_testability(
+        pvalues,
+        probe_accuracy=probe_accuracy,
+        untrained_accuracy=untrained_accuracy,
+        alpha=alpha,
+    )
 
 
 @dataclass(frozen=True)
