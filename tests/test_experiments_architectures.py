@@ -125,3 +125,54 @@ def test_units_above_counts_against_the_reference_quantile():
     out = ax.units_above(units, ref, 0.95)
     assert out["threshold"] == pytest.approx(0.95)
     assert (out["above"], out["defined"]) == (2, 4) and out["share"] == 0.5
+
+
+def _result(encoder, cand, indep):
+    """A LayerMemResult holding only what the per-image depth test reads: the raw per-image
+    scores of the candidates and independents, and a table with the contrast per point."""
+    from memloc.metrics import LayerMemResult
+
+    points = list(encoder.measurement_points())
+    names = [p.name for p in points]
+    frames = [
+        pd.DataFrame(
+            {
+                "set": name,
+                "point": np.repeat(np.arange(len(x)), len(names)),
+                "layer": np.tile(names, len(x)),
+                "sslmem_raw": x.reshape(-1),
+            }
+        )
+        for name, x in (("candidate", cand), ("independent", indep))
+    ]
+    table = pd.DataFrame({"layer": names, "contrast": (cand.mean(0) - indep.mean(0)) / 2})
+    return LayerMemResult(table, None, pd.concat(frames, ignore_index=True), points, {}, [])
+
+
+def test_contrast_depth_trends_per_image_with_holm_and_testability():
+    r9 = _encoder("resnet9", width=0.125)
+    n_points = len(list(r9.measurement_points()))
+    rng = np.random.default_rng(0)
+    step_c, step_i = rng.normal(size=(150, n_points)), rng.normal(size=(150, n_points))
+    step_c[:, -3:] += 1.0  # memorized in the last three points only
+    noise = rng.normal(size=(300, n_points))
+    results = {
+        "step": (_result(r9, step_c, step_i), r9),
+        "none": (_result(r9, noise[:150], noise[150:]), r9),
+    }
+    trends = ax.contrast_depth_trends(results, n_permutations=999).set_index("setting")
+    assert trends.loc["step", "p"] == pytest.approx(1 / 1000) and trends.loc["step", "t"] > 3
+    assert trends.loc["step", "p_holm"] == pytest.approx(2 / 1000)
+    assert trends.loc["step", "memorized"] and trends.loc["step", "reason"] == ""
+    assert not trends.loc["none", "memorized"]
+    assert "did not memorize" in trends.loc["none", "reason"]
+    overall = ax.all_trends(trends.reset_index(), statistic="t")
+    assert not overall["testable"] and "none" in overall["reason"]
+    only_step = ax.contrast_depth_trends({"step": results["step"]}, n_permutations=999)
+    verdict = ax.all_trends(only_step, statistic="t")
+    assert verdict["testable"] and verdict["holds"] and verdict["p"] == pytest.approx(1 / 1000)
+    # two view seeds of the same images are averaged per image
+    twice = ax.contrast_depth_trends(
+        {"step": ([results["step"][0], results["step"][0]], r9)}, n_permutations=999
+    )
+    assert twice.loc[0, "t"] == pytest.approx(only_step.loc[0, "t"])

@@ -3,8 +3,10 @@ to the layer and unit measurements.
 
 - The depth trend of T1 on any encoder: :func:`main_path` picks the measurement points that
   follow the encoder's forward path (ResNet9: all ten, as T1; torchvision ResNets: the stem and
-  every block output; ViT: every block output), and :func:`depth_trends` tests the trend of each
-  of several encoders, Holm-adjusted because the verdict asks that it holds in all of them.
+  every block output; ViT: every block output), and :func:`contrast_depth_trends` tests the
+  trend of each of several encoders on the per-image scores, Holm-adjusted because the verdict
+  asks that it holds in all of them (:func:`depth_trends`: Spearman's rho of the layer means,
+  a description of the shape).
 - The ViT split of T2 (:func:`vit_blocks`, :func:`sublayer_tests`): a block's change in
   memorization along the residual stream splits into the attention part (block i-1's output to
   the stream after the attention add) and the MLP part (from there to block i's output).
@@ -25,7 +27,7 @@ from scipy import stats as _st
 from torch import nn
 
 from memloc.data import load_dataset
-from memloc.experiments.layers import depth_trend
+from memloc.experiments.layers import contrast_depth_test, depth_trend, pair_testability
 from memloc.profiles import Profile, load_profile
 from memloc.stats import holm
 
@@ -84,17 +86,77 @@ def depth_trends(
     return out
 
 
-def all_trends(trends: pd.DataFrame) -> dict:
-    """The verdict of :func:`depth_trends` when the claim is that the trend holds in every
-    encoder: ``statistic`` (the smallest rho), ``p`` (the largest Holm-adjusted p), ``holds``
-    (every rho positive) and ``worst`` (the row with that p)."""
+def contrast_depth_trends(
+    results: Mapping[str, tuple], *, n_permutations: int = 9999, seed: int = 0
+) -> pd.DataFrame:
+    """T1's depth test on the per-image scores of each encoder's main path, Holm over encoders.
+
+    ``results`` maps a label to (LayerMemResult, or a list of them measured on the same images
+    with other view seeds, averaged per image; encoder). Per encoder:
+    :func:`memloc.experiments.layers.contrast_depth_test` on the :func:`main_path` points
+    (the candidates' per-image slopes against depth against the independents', permutation
+    over images, one-sided) and :func:`memloc.experiments.layers.pair_testability` (did f
+    memorize at any point of the path?).
+
+    Returns one row per label: ``points``, ``t``, ``slope`` (difference of the mean slopes,
+    standard deviations per point), ``p``, ``p_holm``, ``memorized``, ``reason`` (why the
+    encoder's claim is not testable, or ""), ``rho`` and ``rho p`` (Spearman of the layer
+    means of the contrast, for comparison) and the contrast at the first and last point.
+    """
+    rows = []
+    for label, (result, encoder) in results.items():
+        first = result if not isinstance(result, list | tuple) else result[0]
+        path = main_path(first.table, encoder)
+        names = path["layer"].astype(str).tolist()
+        test = contrast_depth_test(result, names, n_permutations=n_permutations, seed=seed)
+        check = pair_testability(result, names)
+        means = depth_trend(path, "contrast")
+        rows.append(
+            {
+                "setting": label,
+                "points": len(names),
+                "t": test.statistic,
+                "slope": test.estimate,
+                "p": test.pvalue,
+                "memorized": check.memorized,
+                "reason": check.reason,
+                "rho": means.statistic,
+                "rho p": means.pvalue,
+                "contrast first": float(path["contrast"].iloc[0]),
+                "contrast last": float(path["contrast"].iloc[-1]),
+            }
+        )
+    out = pd.DataFrame(rows)
+    out.insert(5, "p_holm", holm(out["p"].to_numpy()))
+    return out
+
+
+def all_trends(trends: pd.DataFrame, statistic: str = "rho") -> dict:
+    """The verdict of :func:`depth_trends` or :func:`contrast_depth_trends` when the claim is
+    that the trend holds in every encoder: ``statistic`` (the smallest value of the column
+    ``statistic``: ``"rho"``, or ``"t"`` for the per-image test), ``p`` (the largest
+    Holm-adjusted p), ``holds`` (every statistic positive), ``worst`` (the row with that p)
+    and, when the trends say which encoders memorized, ``testable`` (all of them did) and
+    ``reason`` (which did not, for a *not testable here* verdict)."""
     worst = trends.loc[trends["p_holm"].idxmax()]
-    return {
-        "statistic": float(trends["rho"].min()),
+    out = {
+        "statistic": float(trends[statistic].min()),
         "p": float(worst["p_holm"]),
-        "holds": bool((trends["rho"] > 0).all()),
+        "holds": bool((trends[statistic] > 0).all()),
         "worst": worst,
+        "testable": True,
+        "reason": "",
     }
+    if "memorized" in trends:
+        failed = trends[~trends["memorized"].astype(bool)]
+        if len(failed):
+            out["testable"] = False
+            out["reason"] = (
+                "Not testable here: no point of the main path has a significant S_C-vs-S_I "
+                f"contrast (Holm over the points) in {', '.join(failed['setting'])}; the claim "
+                "is about every encoder."
+            )
+    return out
 
 
 def curve_agreement(
