@@ -14,6 +14,11 @@ produced so that memory stays bounded:
 - any callable ``reduce(output) -> Tensor``.
 
 A module whose output is a tuple (``nn.MultiheadAttention``) is read at its first element.
+
+Two forwards (``forward=``): ``"paper"`` (default) runs the model's own ``forward``, residual
+sums included; ``"scripts"`` reads a memloc ResNet9 as the authors' UnitMem.py and ClassMem.py
+did, through torchvision's ``IntermediateLayerGetter``, which calls the children in order and
+skips both residual additions (NOTES.md §3.7; :class:`SkiplessRecorder`).
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from torch import Tensor, nn
 from memloc.models.base import MeasurementPoint
 
 REDUCTIONS = ("unit_mean", "flatten")
+
+FORWARDS = ("paper", "scripts")
 
 Reducer = Callable[[Tensor], Tensor]
 
@@ -303,6 +310,94 @@ class LayerRecorder:
         return {n: outputs[n] for n in self.names}
 
 
+class SkiplessRecorder:
+    """The authors' scripts' reading of a memloc ResNet9: children in order, no residual sums.
+
+    UnitMem.py and ClassMem.py read activations with torchvision's ``IntermediateLayerGetter``,
+    which calls a model's children one after the other and ignores its ``forward``; the
+    ResNet9 they read adds its residuals in ``forward``, so they measured the network without
+    its skip connections (NOTES.md §3.7). This recorder runs the same getter
+    (:meth:`~memloc.models.resnet9.ResNet9.skipless_getter`) and returns what
+    :class:`LayerRecorder` returns, ``{name: reduced output}``. Points 1 to 4 equal the paper's
+    forward; Res2 is block 4's output (its sum is skipped), and 5, 6, 7, 8 and Res6 (block 8's
+    output) come from blocks fed without the sums.
+
+    Parameters
+    ----------
+    model : a memloc ResNet9; any other model is a ValueError (it has no such reading).
+    layers, reduce, units : as for :class:`LayerRecorder`; only measurement points and the
+        block modules can be read.
+
+    Usable as a context manager, like :class:`LayerRecorder` (it sets no hooks).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        layers: str | Iterable[str] | None = None,
+        reduce: str | Reducer = "unit_mean",
+        *,
+        units: bool = False,
+    ):
+        if not hasattr(model, "skipless_getter"):
+            raise ValueError(
+                f"forward='scripts' reproduces the authors' skip-less reading of ResNet9; "
+                f"{type(model).__name__} has none: use forward='paper'"
+            )
+        self.model = model
+        self.points = resolve_layers(model, layers, units=units)
+        self.reduce = get_reducer(reduce)
+        self.shapes: dict[str, tuple[int, ...]] = {}
+        self._block_of = {p.name: model.skipless_block(p.module) for p in self.points}
+        self._getter = model.skipless_getter(dict.fromkeys(self._block_of.values()))
+
+    @property
+    def names(self) -> list[str]:
+        """The recorded layer names, in the order asked."""
+        return [p.name for p in self.points]
+
+    def __enter__(self) -> SkiplessRecorder:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def __call__(self, x: Tensor) -> dict[str, Tensor]:
+        """Run the blocks in order on ``x`` once and return ``{name: reduced output}``."""
+        if hasattr(self.model, "check_input"):
+            self.model.check_input(x)
+        outputs = self._getter(x)
+        reduced = {block: self.reduce(out.detach()) for block, out in outputs.items()}
+        for name, block in self._block_of.items():
+            self.shapes[name] = tuple(outputs[block].shape)
+        return {name: reduced[block] for name, block in self._block_of.items()}
+
+
+def check_forward(forward: str) -> str:
+    """``forward`` if it is ``"paper"`` or ``"scripts"``; a one-line ValueError otherwise."""
+    if forward not in FORWARDS:
+        raise ValueError(
+            f"unknown forward {forward!r}; use 'paper' (the encoder's forward, residual sums "
+            "included) or 'scripts' (the authors' skip-less reading of ResNet9)"
+        )
+    return forward
+
+
+def recorder(
+    model: nn.Module,
+    layers: str | Iterable[str] | None = None,
+    reduce: str | Reducer = "unit_mean",
+    *,
+    units: bool = False,
+    forward: str = "paper",
+) -> LayerRecorder | SkiplessRecorder:
+    """A :class:`LayerRecorder` (``forward="paper"``) or a :class:`SkiplessRecorder`
+    (``forward="scripts"``) for ``layers``; use it in a ``with`` block."""
+    if check_forward(forward) == "scripts":
+        return SkiplessRecorder(model, layers, reduce, units=units)
+    return LayerRecorder(model, layers, reduce, units=units)
+
+
 def record(
     model: nn.Module,
     x: Tensor,
@@ -310,17 +405,20 @@ def record(
     reduce: str | Reducer = "unit_mean",
     *,
     units: bool = False,
+    forward: str = "paper",
 ) -> dict[str, Tensor]:
     """Reduced outputs of ``layers`` for one batch ``x``: hooks set, one forward, hooks removed.
 
     Runs under ``torch.no_grad()`` and leaves the model's train/eval mode as it is.
+    ``forward="scripts"`` reads a ResNet9 without its residual sums, as the authors' UnitMem
+    and ClassMem scripts did (:class:`SkiplessRecorder`).
 
     Returns
     -------
     dict
         ``{name: Tensor}`` in the order of ``layers``; shapes as :class:`LayerRecorder` says.
     """
-    with torch.no_grad(), LayerRecorder(model, layers, reduce, units=units) as rec:
+    with torch.no_grad(), recorder(model, layers, reduce, units=units, forward=forward) as rec:
         return rec(x)
 
 
@@ -391,6 +489,14 @@ def check_images(images: Tensor, name: str = "images") -> Tensor:
         raise ValueError(f"{name} must be uint8 or float images in [0, 1], got {images.dtype}")
     if images.shape[0] == 0:
         raise ValueError(f"{name} is empty")
+    if images.is_floating_point():
+        # Float images are read as they are: 0-255 values would silently saturate the encoder.
+        low, high = float(images.min()), float(images.max())
+        if not (low >= 0 and high <= 1):  # NaN fails too
+            raise ValueError(
+                f"{name} must be float images in [0, 1], got values from {low:g} to {high:g}; "
+                "divide 0-255 images by 255 (or pass them as uint8)"
+            )
     return images
 
 

@@ -182,6 +182,52 @@ def test_batch_must_be_the_first_axis():
         record(SequenceFirst().eval(), torch.rand(2, 3, 4), ["attn"])
 
 
+# ------------------------------------------------------------------------------ forwards
+def test_scripts_forward_is_the_children_in_order_without_the_sums():
+    model = resnet9()
+    x = torch.rand(4, 1, 16, 16)
+    with torch.no_grad():
+        h, manual = x, {}
+        for i in range(1, 9):
+            h = model.get_submodule(f"block{i}")(h)
+            manual[str(i)] = h.reshape(4, -1)
+    scripts = record(model, x, None, reduce="flatten", forward="scripts")
+    paper = record(model, x, None, reduce="flatten")
+    assert list(scripts) == RESNET9_POINTS
+    for name, value in manual.items():
+        torch.testing.assert_close(scripts[name], value)
+    # The sums are skipped: what the network carries at Res2 (Res6) is block 4's (block 8's).
+    torch.testing.assert_close(scripts["Res2"], manual["4"])
+    torch.testing.assert_close(scripts["Res6"], manual["8"])
+    for name in ["1", "2", "3", "4"]:  # before the first sum: the same network
+        assert torch.equal(scripts[name], paper[name])
+    for name in ["Res2", "5", "6", "7", "8", "Res6"]:
+        assert not torch.allclose(scripts[name], paper[name]), name
+    means = record(model, x, ["Res6", "2"], forward="scripts")  # unit_mean, in the order asked
+    assert list(means) == ["Res6", "2"]
+    torch.testing.assert_close(means["Res6"], scripts["Res6"].reshape(4, -1, 1).mean(-1))
+
+
+def test_scripts_forward_stops_after_last_requested_block():
+    model = resnet9()
+    ran = []
+    model.block5.register_forward_hook(lambda *a: ran.append("5"))
+    record(model, torch.rand(2, 1, 16, 16), ["1", "Res2"], forward="scripts")
+    assert ran == []
+
+
+def test_scripts_forward_errors():
+    x = torch.rand(2, 1, 16, 16)
+    with pytest.raises(ValueError, match="unknown forward 'skipless'"):
+        record(resnet9(), x, ["1"], forward="skipless")
+    with pytest.raises(ValueError, match="VisionTransformer has none: use forward='paper'"):
+        record(tiny_vit(), x, ["block1.mlp.act"], forward="scripts")
+    with pytest.raises(ValueError, match="not 'block3.conv'"):
+        record(resnet9(), x, ["block3.conv"], forward="scripts")
+    with pytest.raises(ValueError, match="channel"):  # the input is still checked
+        record(resnet9(), torch.rand(2, 3, 16, 16), ["1"], forward="scripts")
+
+
 # ------------------------------------------------------------------------------ views
 def collect(batches, pairs=False):
     """{(point, k): view(s)} from an iter_views stream."""

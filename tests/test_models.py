@@ -356,3 +356,63 @@ def test_vit_presets_width_and_errors():
         enc(torch.rand(1, 3, 32, 32))
     with pytest.raises(ValueError, match="at least 16x16"):
         enc(torch.rand(1, 3, 8, 8))
+
+
+# ------------------------------------------------------------------------ the scripts' reading
+def channel_mean_resnet9() -> Encoder:
+    """A ResNet9 (one input channel, width 0.125) with hand-set weights: every conv has only its
+    centre tap, 1 / in_channels, so each unit of a block is ReLU(mean over the input channels
+    at that pixel), pooled where the block pools; BatchNorm is the identity (eval, eps 0)."""
+    enc = create("resnet9", in_channels=1, width=0.125).eval()
+    for i in range(1, 9):
+        block = enc.get_submodule(f"block{i}")
+        with torch.no_grad():
+            block.conv.weight.zero_()
+            block.conv.weight[:, :, 1, 1] = 1.0 / block.conv.in_channels
+        block.bn.eps = 0.0
+    return enc
+
+
+def test_resnet9_skipless_getter_on_hand_set_weights():
+    enc = channel_mean_resnet9()
+    x = torch.rand(3, 1, 16, 16)
+    getter = enc.skipless_getter([f"block{i}" for i in range(1, 9)])
+    seen = record(enc, [f"block{i}" for i in range(1, 9)] + ["res2", "res6"])
+    with torch.no_grad():
+        enc(x)  # the hooks' first entries: the paper's forward
+        skipless = getter(x)
+    # Every unit carries the same map: 16 -> pool -> 8 -> pool -> 4 (blocks 2, 3, 4).
+    four = F.max_pool2d(F.max_pool2d(x, 2), 2)
+    # Without the sums: blocks 5 and 6 pool the 4x4 map twice, blocks 7 and 8 pass it on.
+    one = F.max_pool2d(F.max_pool2d(four, 2), 2)
+    expected = {"block4": four, "block5": F.max_pool2d(four, 2), "block8": one}
+    for block, value in expected.items():
+        torch.testing.assert_close(skipless[block], value.expand_as(skipless[block]))
+    # The paper's forward adds block 2 to block 4 (Res2 = 2 x the map) and block 6 to block 8
+    # (Res6 = 2 x (2 x one)); the getter never adds, so from Res2 on the paper's maps are
+    # exactly 2x (blocks 5 to 8) and 4x (Res6) the skip-less ones, and equal before.
+    for i in range(1, 5):
+        torch.testing.assert_close(seen[f"block{i}"][0], skipless[f"block{i}"])
+    torch.testing.assert_close(seen["res2"][0], 2 * skipless["block4"])
+    for i in range(5, 9):
+        torch.testing.assert_close(seen[f"block{i}"][0], 2 * skipless[f"block{i}"])
+    torch.testing.assert_close(seen["res6"][0], 4 * skipless["block8"])
+
+
+def test_resnet9_skipless_getter_is_the_children_in_order():
+    enc = small("resnet9", in_channels=1)
+    x = torch.rand(2, 1, 16, 16)
+    with torch.no_grad():
+        out = enc.skipless_getter(["block8", "block3"])(x)
+        h = x
+        manual = {}
+        for i in range(1, 9):
+            h = enc.get_submodule(f"block{i}")(h)
+            manual[f"block{i}"] = h
+    assert set(out) == {"block3", "block8"}
+    torch.testing.assert_close(out["block3"], manual["block3"])
+    torch.testing.assert_close(out["block8"], manual["block8"])
+    assert enc.skipless_block("res2") == "block4" and enc.skipless_block("res6") == "block8"
+    assert enc.skipless_block("block5") == "block5"
+    with pytest.raises(ValueError, match="not 'block3.conv'"):
+        enc.skipless_block("block3.conv")

@@ -23,6 +23,7 @@ from memloc.metrics import (
     mu_max_overlap,
     selectivity,
     unitmem,
+    unitmem_forward_shift,
 )
 from memloc.models import create
 
@@ -140,6 +141,44 @@ def test_classmem_hand_computed():
     assert median.units.loc[2, "classmem"] == pytest.approx((0.8 - rest_median) / 1.0)
 
 
+def test_classmem_running_accumulator_hand_computed():
+    images = constant_images([0.9, 0.7, 0.1, 0.3, 0.2, 0.2, 0.6, 0.0])
+    labels = np.array([0, 0, 1, 1, 2, 2, 3, 3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedUnitsWarning)
+        running = classmem(toy_encoder(), images, labels, layers=["relu"], accumulate="running")
+        median = classmem(
+            toy_encoder(), images, labels, layers=["relu"], accumulate="running", rest="median"
+        )
+        # The rows follow the order of `classes`, not of the images.
+        order = [6, 2, 0, 4, 7, 3, 1, 5]
+        shuffled = classmem(
+            toy_encoder(), images[order], labels[order], layers=["relu"], accumulate="running"
+        )
+        backwards = classmem(
+            toy_encoder(),
+            images,
+            labels,
+            layers=["relu"],
+            accumulate="running",
+            classes=[3, 2, 1, 0],
+        )
+    # unit 2 (the pixel): the mean over classes 0; 0-1; 0-2; 0-3 (each image weighs the same)
+    rows = [0.8, (0.9 + 0.7 + 0.1 + 0.3) / 4, 2.4 / 6, 3.0 / 8]
+    np.testing.assert_allclose(running.mu["relu"][:, 2], rows, atol=1e-7)
+    rest = np.mean(rows[1:])
+    u = running.units.set_index("unit")
+    assert u.loc[2, "classmem"] == pytest.approx((0.8 - rest) / (0.8 + rest))
+    assert u.loc[2, "argmax"] == 0
+    assert median.units.loc[2, "classmem"] == pytest.approx((0.8 - 0.4) / (0.8 + 0.4))
+    pd.testing.assert_frame_equal(shuffled.units, running.units)
+    # classes 3; 3-2; 3-2-1; all: 0.3, 0.25, 1.4 / 6, 0.375; the maximum is the last row
+    rows = [0.3, 0.25, 1.4 / 6, 0.375]
+    np.testing.assert_allclose(backwards.mu["relu"][:, 2], rows, atol=1e-7)
+    assert backwards.units.loc[2, "argmax"] == 0
+    assert backwards.config["accumulate"] == "running"
+
+
 def test_classmem_errors():
     images = constant_images([0.1, 0.2, 0.3, 0.4])
     labels = [0, 0, 1, 1]
@@ -151,6 +190,8 @@ def test_classmem_errors():
         classmem(toy_encoder(), images, [0, 0, 1, 2], classes=[0, 1])
     with pytest.raises(ValueError, match="one label per image"):
         classmem(toy_encoder(), images, [0, 1])
+    with pytest.raises(ValueError, match="accumulate must be 'class'.*got 'cumulative'"):
+        classmem(toy_encoder(), images, labels, accumulate="cumulative")
 
 
 def test_errors():
@@ -263,6 +304,61 @@ def test_same_seed_identical_results():
     assert a.units["layer"].unique().tolist() == ["2", "Res6"]
     stored = UnitMemResult.from_mu(a.mu, a.layers, config=a.config)
     pd.testing.assert_frame_equal(stored.units, a.units)
+
+
+# ------------------------------------------------------------------------------ forwards
+def channel_mean_resnet9():
+    """A ResNet9 whose conv filters have only their centre tap, 1 / in_channels, and whose
+    BatchNorm is the identity: every block passes on (pools) the mean over its input channels,
+    so each residual sum only doubles a map."""
+    enc = create("resnet9", in_channels=1, width=0.125).eval()
+    for i in range(1, 9):
+        block = enc.get_submodule(f"block{i}")
+        with torch.no_grad():
+            block.conv.weight.zero_()
+            block.conv.weight[:, :, 1, 1] = 1.0 / block.conv.in_channels
+        block.bn.eps = 0.0
+    return enc
+
+
+def test_forward_shift_zero_before_the_first_sum_and_where_sums_only_rescale():
+    torch.manual_seed(0)
+    encoder = create("resnet9", in_channels=1, width=0.25)
+    images = torch.rand(12, 1, 16, 16)
+    shift = unitmem_forward_shift(encoder, images, k_aug=2, policy=noise_policy, seed=3)
+    assert shift["layer"].tolist() == ["1", "2", "3", "4", "Res2", "5", "6", "7", "8", "Res6"]
+    early = shift.set_index("layer").loc[["1", "2", "3", "4"]]
+    assert (early["difference"] == 0).all() and (early["mean_abs_unit_change"] == 0).all()
+    late = shift.set_index("layer").loc[["Res2", "5", "6", "7", "8", "Res6"]]
+    assert (late["mean_abs_unit_change"] > 0).all()
+    # Without its sum Res2 is block 4: the same units, the same views, the same UnitMem.
+    by_layer = shift.set_index("layer")
+    assert by_layer.loc["Res2", "scripts"] == by_layer.loc["4", "paper"]
+    np.testing.assert_allclose(shift["difference"], shift["scripts"] - shift["paper"])
+    # The forwards feed unitmem: its result is one of the two measurements.
+    paper = unitmem(encoder, images, k_aug=2, policy=noise_policy, seed=3)
+    np.testing.assert_allclose(shift["paper"], paper.summary()["mean"])
+    scripts = unitmem(encoder, images, k_aug=2, policy=noise_policy, seed=3, forward="scripts")
+    np.testing.assert_allclose(shift["scripts"], scripts.summary()["mean"])
+    assert scripts.config["forward"] == "scripts"
+    # UnitMem ignores a unit's scale: where the sums only double maps nothing moves.
+    hand = unitmem_forward_shift(channel_mean_resnet9(), images.clamp(min=0.05), k_aug=0)
+    np.testing.assert_allclose(hand["difference"], 0, atol=1e-6)  # float32 rounding
+    np.testing.assert_allclose(hand["mean_abs_unit_change"], 0, atol=1e-6)
+
+
+def test_classmem_scripts_forward_and_errors():
+    torch.manual_seed(0)
+    encoder = create("resnet9", in_channels=1, width=0.25)
+    images, labels = torch.rand(8, 1, 16, 16), [0, 1] * 4
+    paper = classmem(encoder, images, labels, layers=["4", "Res6"])
+    scripts = classmem(encoder, images, labels, layers=["4", "Res6"], forward="scripts")
+    np.testing.assert_array_equal(scripts.mu["4"], paper.mu["4"])
+    assert not np.allclose(scripts.mu["Res6"], paper.mu["Res6"])
+    with pytest.raises(ValueError, match="unknown forward 'sequential'"):
+        unitmem(encoder, images, k_aug=0, forward="sequential")
+    with pytest.raises(ValueError, match="Sequential has none: use forward='paper'"):
+        unitmem_forward_shift(toy_encoder(), constant_images([0.1, 0.2]), k_aug=0)
 
 
 # ------------------------------------------------------------------------------ localisation

@@ -6,7 +6,9 @@
   per-image scores; :func:`alignment` is its one-encoder building block.
 - :func:`unitmem` and :func:`classmem` score every unit of one encoder; :func:`mu_max_overlap`
   and ``UnitMemResult.dominance`` localise each unit's maximum on the images, and
-  :func:`excess_over_controls` reads memorization as the excess over control encoders.
+  :func:`excess_over_controls` reads memorization as the excess over control encoders;
+  :func:`unitmem_forward_shift` compares UnitMem under the paper's forward and the authors'
+  skip-less reading of ResNet9.
 """
 
 from memloc.metrics.layermem import LayerMemResult, alignment, layermem
@@ -19,6 +21,7 @@ from memloc.metrics.unitmem import (
     mu_max_overlap,
     selectivity,
     unitmem,
+    unitmem_forward_shift,
 )
 
 __all__ = [
@@ -33,4 +36,5 @@ __all__ = [
     "mu_max_overlap",
     "selectivity",
     "unitmem",
+    "unitmem_forward_shift",
 ]

@@ -13,6 +13,20 @@ ClassMem is the same ratio over class means mu_u(c) (the mean of mu_u over the i
 c), with mu_rest taken over the other classes. mu_u is accumulated as running sums over the
 augmentations, so memory is O(units x N) whatever K is; all layers come from one forward pass.
 
+The authors' scripts (NOTES.md §3.7), as options beside the paper's definition:
+
+- ``forward="scripts"``: UnitMem.py and ClassMem.py read a ResNet9 through torchvision's
+  ``IntermediateLayerGetter``, which calls its children in order and skips both residual
+  sums; :func:`unitmem_forward_shift` measures how far that moves UnitMem per layer.
+- ``accumulate="running"`` (ClassMem): ClassMem.py never resets its accumulator, so each row
+  is the mean over every image read so far rather than over one class.
+- ``rest="median"``: both scripts take the median of the other rows.
+
+Two more script details are artefacts of research code, documented but not reproduced: both
+scripts keep a ``range(0, 2)`` subset (two images) and read one layer with a hard-coded
+``reshape(256, 4)`` (256 channels of a 2x2 map, the last block of a width-1 ResNet9 on 32x32
+images). memloc takes the images and layers it is given.
+
 Activations that can be negative. The ratio is a selectivity index for non-negative
 activations (after a ReLU), where it lies in [0, 1]. With negative values it is meaningless
 (it can exceed 1 or flip sign) and with mu_max = 0 it is 0/0. A unit is therefore *defined*
@@ -42,17 +56,20 @@ from scipy import stats as _st
 from torch import Tensor, nn
 
 from memloc.activations import (
-    LayerRecorder,
+    check_forward,
     check_images,
     evaluation,
     iter_views,
     model_device,
+    recorder,
     resolve_layers,
 )
 from memloc.models.base import MeasurementPoint
 from memloc.stats import welch_one_sided
 
 RESTS = ("mean", "median")
+
+ACCUMULATIONS = ("class", "running")
 
 Policy = Callable[[Tensor, torch.Generator], Tensor]
 
@@ -119,6 +136,7 @@ def mean_activations(
     policy: Policy | None = None,
     seed: int = 0,
     batch_size: int | None = None,
+    forward: str = "paper",
 ) -> tuple[list[MeasurementPoint], dict[str, np.ndarray]]:
     """mu_u(x): every unit's activation averaged over K augmentations of every image.
 
@@ -132,6 +150,9 @@ def mean_activations(
     policy : ``policy(x, generator) -> views`` (required when ``k_aug`` > 0).
     seed : fixes the views, whatever ``batch_size``.
     batch_size : views per forward pass (None: 128 on the CPU, 1024 on a GPU).
+    forward : ``"paper"`` (the encoder's forward) or ``"scripts"`` (a ResNet9 read without
+        its residual sums, as the authors' scripts did:
+        :class:`memloc.activations.SkiplessRecorder`).
 
     Returns
     -------
@@ -139,6 +160,7 @@ def mean_activations(
         The measurement points, and ``{layer: (N, units) float64 array}``.
     """
     images = check_images(images)
+    check_forward(forward)
     if isinstance(k_aug, bool) or int(k_aug) != k_aug or k_aug < 0:
         raise ValueError(f"k_aug must be a non-negative integer, got {k_aug}")
     points = resolve_layers(encoder, layers, units=True)
@@ -147,7 +169,7 @@ def mean_activations(
     n = images.shape[0]
     sums: dict[str, Tensor] = {}
     with evaluation(encoder), ExitStack() as stack:
-        rec = stack.enter_context(LayerRecorder(encoder, names, reduce="unit_mean"))
+        rec = stack.enter_context(recorder(encoder, names, "unit_mean", forward=forward))
         for batch in iter_views(
             images,
             k_aug=int(k_aug),
@@ -312,6 +334,7 @@ def unitmem(
     rest: str = "mean",
     seed: int = 0,
     batch_size: int | None = None,
+    forward: str = "paper",
 ) -> UnitMemResult:
     """UnitMem of every unit of ``layers`` over ``images`` (module docstring: definition and
     the rule for negative activations).
@@ -327,6 +350,9 @@ def unitmem(
     rest : ``"mean"`` (paper) or ``"median"`` (scripts) of the other N - 1 images.
     seed : fixes the views, whatever ``batch_size``; same seed -> identical result.
     batch_size : views per forward pass (None: 128 on the CPU, 1024 on a GPU).
+    forward : ``"paper"`` (default: the encoder's own forward) or ``"scripts"`` (a memloc
+        ResNet9 read without its residual sums, as the authors' UnitMem.py did; other encoders
+        are a ValueError).
 
     Returns
     -------
@@ -339,10 +365,35 @@ def unitmem(
     if images.shape[0] < 2:
         raise ValueError("UnitMem compares images with each other: pass at least 2")
     points, mu = mean_activations(
-        encoder, images, layers=layers, k_aug=k_aug, policy=policy, seed=seed, batch_size=batch_size
+        encoder,
+        images,
+        layers=layers,
+        k_aug=k_aug,
+        policy=policy,
+        seed=seed,
+        batch_size=batch_size,
+        forward=forward,
     )
     config = {"k_aug": int(k_aug), "seed": seed, "n_points": int(images.shape[0])}
+    config["forward"] = forward
     return _result(mu, np.arange(images.shape[0]), points, "unitmem", rest, config)
+
+
+def _class_means(
+    mu: np.ndarray, labels: np.ndarray, classes: np.ndarray, accumulate: str
+) -> np.ndarray:
+    """(G, U) rows for ClassMem: per-class means of ``mu`` (N, U), or running means
+    (``accumulate="running"``: :func:`classmem` says how)."""
+    if accumulate == "class":
+        return np.stack([mu[labels == c].mean(axis=0) for c in classes])
+    # ClassMem.py appends every image to one list that it never clears and averages the whole
+    # list after each step: a class's row also averages the images of the classes before it.
+    read_so_far = np.zeros(len(labels), dtype=bool)
+    rows = []
+    for c in classes:
+        read_so_far |= labels == c
+        rows.append(mu[read_so_far].mean(axis=0))
+    return np.stack(rows)
 
 
 def classmem(
@@ -357,16 +408,23 @@ def classmem(
     seed: int = 0,
     batch_size: int | None = None,
     classes: Iterable | None = None,
+    forward: str = "paper",
+    accumulate: str = "class",
 ) -> UnitMemResult:
     """ClassMem: the UnitMem ratio over class means instead of images.
 
     Parameters
     ----------
-    encoder, images, layers, policy, rest, seed, batch_size : as for :func:`unitmem`.
+    encoder, images, layers, policy, rest, seed, batch_size, forward : as for :func:`unitmem`.
     labels : (N,) class label of each image.
     k_aug : augmentations per image; 0 (default, as the authors' scripts) means none.
     classes : the classes to compare (default: the labels present). A class without images
         is an error, and so is an image whose label is not among them.
+    accumulate : ``"class"`` (default, the paper): the row of class c is the mean of mu_u
+        over the images of c. ``"running"`` (the authors' ClassMem.py, whose accumulator is
+        never reset): the classes are read one after the other in the order of ``classes``,
+        and the row of the i-th class is the mean over the images of it *and of every class
+        before it* (each image weighing the same); the last row is the mean over all images.
 
     Returns
     -------
@@ -376,6 +434,11 @@ def classmem(
         means, one row per class of ``groups``.
     """
     _check_rest(rest)
+    if accumulate not in ACCUMULATIONS:
+        raise ValueError(
+            f"accumulate must be 'class' (paper: per-class means) or 'running' (scripts: a "
+            f"running mean over the classes read so far), got {accumulate!r}"
+        )
     images = check_images(images)
     labels = np.asarray(labels.cpu() if isinstance(labels, Tensor) else labels)
     if labels.shape != (images.shape[0],):
@@ -393,18 +456,84 @@ def classmem(
     if stray:
         raise ValueError(f"labels {stray} are not among classes {classes.tolist()}")
     points, mu = mean_activations(
-        encoder, images, layers=layers, k_aug=k_aug, policy=policy, seed=seed, batch_size=batch_size
+        encoder,
+        images,
+        layers=layers,
+        k_aug=k_aug,
+        policy=policy,
+        seed=seed,
+        batch_size=batch_size,
+        forward=forward,
     )
-    class_mu = {
-        name: np.stack([m[labels == c].mean(axis=0) for c in classes]) for name, m in mu.items()
-    }
+    class_mu = {name: _class_means(m, labels, classes, accumulate) for name, m in mu.items()}
     config = {
         "k_aug": int(k_aug),
         "seed": seed,
         "n_points": int(images.shape[0]),
         "n_per_class": {str(c): int((labels == c).sum()) for c in classes},
+        "forward": forward,
+        "accumulate": accumulate,
     }
     return _result(class_mu, classes, points, "classmem", rest, config)
+
+
+def unitmem_forward_shift(
+    encoder: nn.Module,
+    images: Tensor,
+    *,
+    layers: str | Iterable[str] | None = None,
+    k_aug: int = 10,
+    policy: Policy | None = None,
+    rest: str = "mean",
+    seed: int = 0,
+    batch_size: int | None = None,
+) -> pd.DataFrame:
+    """How far UnitMem per layer moves when a ResNet9 is read as the authors' scripts read it.
+
+    UnitMem.py reads activations with torchvision's ``IntermediateLayerGetter``, which skips
+    the residual sums of ResNet9's ``forward`` (NOTES.md §3.7). This measures :func:`unitmem`
+    twice on the same images and the same views (same ``seed``): ``forward="paper"`` and
+    ``forward="scripts"``. Points 1 to 4 come before the first sum and agree both ways; Res2
+    becomes block 4's output, and 5 to 8 and Res6 come from blocks fed without the sums.
+
+    Parameters
+    ----------
+    encoder : a memloc ResNet9 (other encoders have no skip-less reading: ValueError).
+    images, layers, k_aug, policy, rest, seed, batch_size : as for :func:`unitmem`.
+
+    Returns
+    -------
+    DataFrame
+        Per layer: ``paper`` and ``scripts``, mean UnitMem over the units defined under each
+        forward; ``difference`` = scripts - paper; ``mean_abs_unit_change``, the mean over
+        units defined both ways of |UnitMem(scripts) - UnitMem(paper)| (a shift of single
+        units that the layer means may hide); ``n_defined_paper``, ``n_defined_scripts``.
+    """
+    kwargs = dict(
+        layers=layers, k_aug=k_aug, policy=policy, rest=rest, seed=seed, batch_size=batch_size
+    )
+    # The skip-less reading first: an encoder without one fails before any measurement.
+    scripts = unitmem(encoder, images, forward="scripts", **kwargs)
+    paper = unitmem(encoder, images, forward="paper", **kwargs)
+    rows = []
+    for p in paper.layers:
+        a = paper.units[paper.units["layer"] == p.name].set_index("unit")
+        b = scripts.units[scripts.units["layer"] == p.name].set_index("unit")
+        both = a["defined"] & b["defined"]
+        rows.append(
+            {
+                "layer": p.name,
+                "kind": p.kind,
+                "paper": a.loc[a["defined"], "unitmem"].mean(),
+                "scripts": b.loc[b["defined"], "unitmem"].mean(),
+                "mean_abs_unit_change": (b["unitmem"] - a["unitmem"])[both].abs().mean(),
+                "n_defined_paper": int(a["defined"].sum()),
+                "n_defined_scripts": int(b["defined"].sum()),
+            }
+        )
+    table = pd.DataFrame(rows)
+    table.insert(4, "difference", table["scripts"] - table["paper"])
+    return table
 
 
 def mu_max_overlap(

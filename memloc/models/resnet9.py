@@ -7,12 +7,18 @@ average of the Res6 map.
 
 Channels@spatial size at each point for a 32x32 input (width 1): 1: 32@16, 2: 64@8,
 3: 64@8, 4: 64@8, Res2: 64@8, 5: 128@4, 6: 256@2, 7: 256@2, 8: 256@2, Res6: 256@2.
+
+The authors' UnitMem.py and ClassMem.py read this network differently (NOTES.md §3.7): through
+torchvision's ``IntermediateLayerGetter``, which calls the children in order and never runs
+``forward``, so neither residual is added. :meth:`ResNet9.skipless_getter` is that reading.
 """
 
 from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -27,11 +33,18 @@ from memloc.models.base import (
     scale_channels,
 )
 
+if TYPE_CHECKING:
+    from torchvision.models._utils import IntermediateLayerGetter
+
 CHANNELS = (32, 64, 64, 64, 128, 256, 256, 256)
 POOLED = (1, 2, 5, 6)
 
 
 NORMS = ("batch", "group")
+
+# In the scripts' skip-less forward the residual sums never happen: what the network carries
+# at Res2 (Res6) is the output of block 4 (block 8), the block before the skipped addition.
+SKIPPED_SUMS = {"res2": "block4", "res6": "block8"}
 
 
 def group_norm(channels: int) -> nn.GroupNorm:
@@ -91,6 +104,8 @@ class ResNet9(Encoder):
         for i, out in enumerate(channels, start=1):
             self.add_module(f"block{i}", ConvBlock(previous, out, pool=i in POOLED, norm=norm))
             previous = out
+        # The sums are registered after the eight blocks: calling the children in order (the
+        # scripts' IntermediateLayerGetter) then runs the blocks and stops before the sums.
         self.res2 = Add()
         self.res6 = Add()
         self.feature_dim = channels[-1]
@@ -116,6 +131,37 @@ class ResNet9(Encoder):
         points += [MeasurementPoint(str(i), f"block{i}", "conv") for i in range(5, 9)]
         points.append(MeasurementPoint("Res6", "res6", "residual"))
         return points
+
+    def skipless_block(self, module: str) -> str:
+        """The block whose output the scripts' skip-less forward carries at ``module``.
+
+        ``module`` is a measurement point's module: ``block1`` ... ``block8`` are themselves;
+        ``res2`` and ``res6``, whose additions the scripts never run, are ``block4`` and
+        ``block8``. Any other module (``block3.conv``) is a ValueError.
+        """
+        if module in SKIPPED_SUMS:
+            return SKIPPED_SUMS[module]
+        if module in {f"block{i}" for i in range(1, len(CHANNELS) + 1)}:
+            return module
+        raise ValueError(
+            f"the skip-less forward reads the outputs of block1 ... block8, res2 and res6, "
+            f"not {module!r}"
+        )
+
+    def skipless_getter(self, blocks: Iterable[str]) -> IntermediateLayerGetter:
+        """What the authors' UnitMem.py and ClassMem.py ran: torchvision's
+        ``IntermediateLayerGetter`` over this network (NOTES.md §3.7).
+
+        The getter calls the children ``block1``, ``block2``, ... in order, each on the output
+        of the one before, up to the last of ``blocks``, and returns ``{block: output}``. It
+        never calls :meth:`forward`, so the residual sums (Res2, Res6) are skipped: blocks 5 to
+        8 see a network without its skip connections. The getter shares this network's
+        modules (same weights, same train/eval mode) and does not check the input size.
+        """
+        # Imported here: torchvision is needed only for this reading, and it is slow to import.
+        from torchvision.models._utils import IntermediateLayerGetter
+
+        return IntermediateLayerGetter(self, {block: block for block in blocks})
 
     def config(self) -> dict:
         """``{"in_channels": ..., "width": ...}`` and ``"norm"`` when it is not BatchNorm."""
