@@ -46,6 +46,11 @@ DATASETS: tuple[str, ...] = (
     "stl10",
 )
 IMAGEFOLDER_PREFIX = "imagefolder:"
+# A folder of class sub-folders without train/ and test/ gets a test split held out of it:
+# this share of every class (at least one image of a class with two or more), drawn with this
+# seed, so that the same files always form the same test split.
+IMAGEFOLDER_TEST_SHARE = 0.2
+IMAGEFOLDER_TEST_SEED = 0
 SPLITS = ("train", "test")
 RESIZE_MODES = ("pad", "resize")
 
@@ -94,6 +99,8 @@ class ImageDataset:
     """Images as a uint8 tensor (N, C, H, W) with int64 labels (N,).
 
     ``source`` records where the files came from (a folder, a download, scikit-learn).
+    ``test_holdout`` describes the test split held out of an image folder that has no
+    ``train/`` and ``test/`` (share, seed and the test files); None for every other dataset.
     """
 
     name: str
@@ -102,6 +109,7 @@ class ImageDataset:
     labels: torch.Tensor
     classes: list[str]
     source: str = ""
+    test_holdout: dict | None = None
 
     def __post_init__(self):
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
@@ -140,7 +148,13 @@ class ImageDataset:
         if idx.dtype != torch.bool:
             idx = idx.long()
         return ImageDataset(
-            self.name, self.split, self.images[idx], self.labels[idx], self.classes, self.source
+            self.name,
+            self.split,
+            self.images[idx],
+            self.labels[idx],
+            self.classes,
+            self.source,
+            self.test_holdout,
         )
 
 
@@ -209,8 +223,10 @@ def load_dataset(
 
     Parameters
     ----------
-    name : one of ``DATASETS`` or ``"imagefolder:<path>"`` (class subfolders, optionally under
-        ``<path>/train`` and ``<path>/test``).
+    name : one of ``DATASETS`` or ``"imagefolder:<path>"``: class subfolders
+        (``<path>/<class>/<image>``), optionally under ``<path>/train`` and ``<path>/test``;
+        without those, a stratified share of every class (``IMAGEFOLDER_TEST_SHARE``, seeded
+        by ``IMAGEFOLDER_TEST_SEED``) is the test split and the rest the training split.
     split : ``"train"`` or ``"test"`` (STL10's labelled ``train``/``test`` splits).
     root : data root; default :func:`data_root`.
     image_size : side length of the returned images; ``None`` keeps the native size.
@@ -477,6 +493,28 @@ def _download(name: str, split: str, root: Path) -> None:
 # --- image folders ---------------------------------------------------------------------------
 
 
+def imagefolder_test_mask(
+    labels, share: float = IMAGEFOLDER_TEST_SHARE, seed: int = IMAGEFOLDER_TEST_SEED
+) -> np.ndarray:
+    """Which images of a folder without ``train/`` and ``test/`` form its test split.
+
+    Stratified: ``round(share * n_c)`` images of every class c, but at least one of a class
+    with two or more images and never all of them; drawn with ``default_rng(seed)``, class by
+    class in label order, so the same files give the same mask.
+    """
+    labels = np.asarray(labels)
+    if not 0 < share < 1:
+        raise ValueError(f"the test share must be between 0 and 1, got {share!r}")
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(len(labels), dtype=bool)
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        n = len(members)
+        k = min(max(int(round(share * n)), 1 if n >= 2 else 0), n - 1)
+        mask[members[rng.permutation(n)[:k]]] = True
+    return mask
+
+
 def _load_imagefolder(name: str, split: str, image_size: int | None, resize: str) -> ImageDataset:
     from torchvision.datasets import ImageFolder
     from torchvision.datasets.folder import default_loader
@@ -488,15 +526,8 @@ def _load_imagefolder(name: str, split: str, image_size: int | None, resize: str
     )
     if not path.is_dir():
         raise DatasetUnavailable(f"{name}: {path} is not a folder; it should hold {layout}")
-    if (path / "train").is_dir():
-        folder = path / split
-    elif split == "train":
-        folder = path
-    else:
-        raise DatasetUnavailable(
-            f"{name}: asked for the test split, but {path} has no train/ and test/ subfolders "
-            f"(the whole folder is the training split)"
-        )
+    has_splits = (path / "train").is_dir()
+    folder = path / split if has_splits else path
     if not folder.is_dir():
         raise DatasetUnavailable(f"{name}: {folder} does not exist; it should hold {layout}")
     try:
@@ -504,8 +535,30 @@ def _load_imagefolder(name: str, split: str, image_size: int | None, resize: str
     except (FileNotFoundError, RuntimeError) as err:
         raise DatasetUnavailable(f"{name}: {_one_line(err)}; it should hold {layout}") from err
 
+    samples = ds.samples
+    holdout = None
+    if not has_splits:
+        # No train/ and test/: hold out a stratified share as the test split (the training
+        # split is the rest, so the two never share an image).
+        mask = imagefolder_test_mask([t for _, t in samples])
+        if not mask.any():
+            raise DatasetUnavailable(
+                f"{name}: too few images to hold out a test split (every class has one image); "
+                f"add images or split them into {path}/train/<class> and {path}/test/<class>"
+            )
+        files = [f for f, _ in samples]
+        test_files = [os.path.relpath(f, folder) for f, m in zip(files, mask, strict=True) if m]
+        holdout = {
+            "share": IMAGEFOLDER_TEST_SHARE,
+            "seed": IMAGEFOLDER_TEST_SEED,
+            "n_images": len(samples),
+            "test_files": test_files,
+        }
+        keep = mask if split == "test" else ~mask
+        samples = [s for s, k in zip(samples, keep, strict=True) if k]
+
     images = []
-    for file, _ in ds.samples:
+    for file, _ in samples:
         x = TF.pil_to_tensor(default_loader(file))[None]  # RGB uint8 (1, 3, H, W)
         if image_size is not None:
             x = resize_images(x, image_size, resize)
@@ -516,13 +569,20 @@ def _load_imagefolder(name: str, split: str, image_size: int | None, resize: str
             f"{name}: images have different sizes {sorted(shapes)[:4]}; pass image_size= "
             f"to bring them to one size"
         )
+    source = str(folder)
+    if holdout is not None:
+        source += (
+            f" ({split}: {len(samples)} of {len(ds.samples)} images; the test split is a "
+            f"stratified {IMAGEFOLDER_TEST_SHARE:.0%} of every class, seed {IMAGEFOLDER_TEST_SEED})"
+        )
     return ImageDataset(
         name,
         split,
         torch.cat(images),
-        torch.as_tensor(ds.targets, dtype=torch.int64),
+        torch.as_tensor([t for _, t in samples], dtype=torch.int64),
         list(ds.classes),
-        source=str(folder),
+        source=source,
+        test_holdout=holdout,
     )
 
 

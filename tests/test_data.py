@@ -20,7 +20,13 @@ from formats import (
 )
 
 from memloc import data
-from memloc.data import DatasetUnavailable, ImageDataset, load_dataset, resize_images
+from memloc.data import (
+    DatasetUnavailable,
+    ImageDataset,
+    imagefolder_test_mask,
+    load_dataset,
+    resize_images,
+)
 
 REAL_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
@@ -299,14 +305,43 @@ def test_same_size_is_a_no_op():
 # --- image folders ------------------------------------------------------------------------------
 
 
-def test_imagefolder_flat_layout_is_the_training_split(tmp_path):
-    written = write_image_folder(tmp_path / "pics", classes=("cat", "dog"), per_class=2)
-    ds = load_dataset(f"imagefolder:{tmp_path / 'pics'}")
-    assert ds.classes == ["cat", "dog"] and ds.labels.tolist() == [0, 0, 1, 1]
-    assert ds.images.shape == (4, 3, 10, 10)
-    assert torch.equal(ds.images[2], torch.from_numpy(written["dog/0.png"]).permute(2, 0, 1))
-    with pytest.raises(DatasetUnavailable, match="no train/ and test/ subfolders"):
-        load_dataset(f"imagefolder:{tmp_path / 'pics'}", "test")
+def test_imagefolder_flat_layout_holds_out_a_stratified_test_split(tmp_path):
+    """Class sub-folders without train/ and test/: 20% of every class is the test split."""
+    written = write_image_folder(tmp_path / "pics", classes=("a", "b", "c"), per_class=10)
+    name = f"imagefolder:{tmp_path / 'pics'}"
+    train, test = load_dataset(name), load_dataset(name, "test")
+    assert train.classes == test.classes == ["a", "b", "c"]
+    # round(0.2 * 10) = 2 test images of each class, the other 8 train.
+    assert test.labels.tolist() == [0, 0, 1, 1, 2, 2]
+    assert train.labels.tolist() == [0] * 8 + [1] * 8 + [2] * 8
+    # Every image is in exactly one split, with its own pixels.
+    files = test.test_holdout["test_files"]
+    assert train.test_holdout == test.test_holdout and len(files) == 6
+    for i, f in enumerate(files):
+        assert torch.equal(test.images[i], torch.from_numpy(written[f]).permute(2, 0, 1))
+    pool = {tuple(v.transpose(2, 0, 1).flatten().tolist()) for v in written.values()}
+    seen = [tuple(x.flatten().tolist()) for x in torch.cat([train.images, test.images])]
+    assert len(set(seen)) == 30 and set(seen) == pool
+    # Deterministic: the same folder gives the same split.
+    assert load_dataset(name, "test").test_holdout["test_files"] == files
+
+
+def test_imagefolder_test_mask_rules():
+    labels = [0] * 3 + [1] * 1 + [2] * 2 + [3] * 50
+    mask = imagefolder_test_mask(labels, share=0.2, seed=0)
+    counts = [int(mask[np.asarray(labels) == c].sum()) for c in range(4)]
+    # round(0.6) = 1; a class of one image keeps it; at least one of two; round(10) = 10.
+    assert counts == [1, 0, 1, 10]
+    assert np.array_equal(mask, imagefolder_test_mask(labels, share=0.2, seed=0))
+    assert not np.array_equal(mask, imagefolder_test_mask(labels, share=0.2, seed=1))
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        imagefolder_test_mask(labels, share=1.0)
+
+
+def test_imagefolder_of_single_images_cannot_hold_out_a_test_split(tmp_path):
+    write_image_folder(tmp_path / "one", classes=("a", "b"), per_class=1)
+    with pytest.raises(DatasetUnavailable, match="too few images.*train/<class>"):
+        load_dataset(f"imagefolder:{tmp_path / 'one'}")
 
 
 def test_imagefolder_train_test_layout_and_resizing(tmp_path):
@@ -320,8 +355,8 @@ def test_imagefolder_train_test_layout_and_resizing(tmp_path):
 
 
 def test_imagefolder_mixed_sizes_need_an_image_size(tmp_path):
-    write_image_folder(tmp_path / "m", classes=("a",), per_class=1, size=(10, 10))
-    write_image_folder(tmp_path / "m", classes=("b",), per_class=1, size=(14, 9), seed=2)
+    write_image_folder(tmp_path / "m", classes=("a",), per_class=2, size=(10, 10))
+    write_image_folder(tmp_path / "m", classes=("b",), per_class=2, size=(14, 9), seed=2)
     with pytest.raises(ValueError, match="different sizes.*image_size"):
         load_dataset(f"imagefolder:{tmp_path / 'm'}")
     assert load_dataset(f"imagefolder:{tmp_path / 'm'}", image_size=14).images.shape[1:] == (
