@@ -3,16 +3,32 @@
 A profile fixes everything a result depends on: data, split sizes, encoder, training recipe and
 metric sizes. ``load_profile("cpu", epochs=50)`` overrides single keys; an unknown profile or
 key is an error that lists the valid ones.
+
+Split sizes can follow the data instead of being fixed: ``split_shares`` (S_S, S_C, S_I, H,
+downstream as shares of the training images) makes :func:`fit_to_data` derive the ``n_*``
+sizes from the number of images there are. The profile ``auto`` is the ``cpu`` recipe with
+shares :data:`AUTO_SHARES` and images resized (not padded) to its size: a folder of your own
+images needs no arithmetic (``memloc train --profile auto --set dataset=imagefolder:DIR``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 PROFILE_FILE = Path(__file__).with_name("profiles.toml")
+SIZE_KEYS = ("n_shared", "n_candidate", "n_independent", "n_heldout", "n_downstream")
+# The profile "auto": the cpu profile's recipe with these shares of the training images for
+# S_S, S_C, S_I, H and downstream (S_C and S_I as large as H, as in the cpu profile).
+AUTO = "auto"
+AUTO_BASE = "cpu"
+AUTO_SHARES = (0.4, 0.2, 0.2, 0.2, 0.0)
+# The fewest images a part may get from shares: f and g must see enough candidates and
+# independents for the contrast and Top-k (S_S, S_C, S_I), and H needs two to compare.
+MIN_PART = {"n_shared": 10, "n_candidate": 10, "n_independent": 10, "n_heldout": 2}
 
 
 @dataclass(frozen=True)
@@ -45,9 +61,18 @@ class Profile:
     # Keys that most profiles leave at their default.
     patch_size: int = 4  # ViT patch side
     norm: str = "batch"  # a ResNet's normalisation ("group" for DP-SGD); a ViT ignores it
+    # The SSL views' colour jitter: probability, and brightness/contrast/saturation/hue
+    # strengths (the paper's SimCLR recipe; 1-channel images use brightness and contrast).
+    jitter_p: float = 0.8
+    jitter: tuple[float, float, float, float] = (0.8, 0.8, 0.8, 0.2)
+    # Shares of the training images for S_S, S_C, S_I, H, downstream; () keeps the n_* sizes.
+    split_shares: tuple[float, ...] = ()
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if not out["split_shares"]:
+            del out["split_shares"]  # so that the fixed-size profiles' dicts do not change
+        return out
 
     def replace(self, **overrides) -> Profile:
         """A copy with some keys changed (same checks and None rule as :func:`load_profile`)."""
@@ -79,19 +104,87 @@ def _build(name: str, values: dict) -> Profile:
     if missing:
         raise KeyError(f"profile {name!r} lacks key(s) {missing} in {PROFILE_FILE}")
     types = {f.name: f.type for f in dataclasses.fields(Profile)}
-    out = {}
-    for key, value in values.items():
-        kind = types[key]
-        if kind == "int":
-            value = int(value)
-        elif kind == "float":
-            value = float(value)
-        elif kind.startswith("tuple"):
-            value = tuple(value)
-        out[key] = value
+    out = {key: _convert(key, value, types[key]) for key, value in values.items()}
+    if len(out["crop_scale"]) != 2 or not 0 < out["crop_scale"][0] <= out["crop_scale"][1] <= 1:
+        raise ValueError(
+            f"profile key crop_scale must be a pair [low, high] with 0 < low <= high <= 1, "
+            f"got {list(out['crop_scale'])}"
+        )
+    if out.get("split_shares"):
+        _check_shares(out["split_shares"])
     if out["snapshot_epochs"] and max(out["snapshot_epochs"]) > out["epochs"]:
         out["snapshot_epochs"] = tuple(e for e in out["snapshot_epochs"] if e <= out["epochs"])
     return Profile(**out)
+
+
+def _convert(key: str, value, kind: str):
+    """``value`` as the type of profile key ``key``; ValueError naming the key otherwise."""
+    expected = {"int": "an integer", "float": "a number", "str": "a string"}.get(kind, "a list")
+    bad = ValueError(
+        f"profile key {key} must be {expected}, got {value!r}"
+        + (" (e.g. crop_scale=[0.5,1.0])" if key == "crop_scale" else "")
+    )
+    if isinstance(value, bool):
+        raise bad
+    try:
+        if kind == "int":
+            if isinstance(value, float) and not value.is_integer():
+                raise bad
+            return int(value)
+        if kind == "float":
+            return float(value)
+        if kind.startswith("tuple"):
+            if not isinstance(value, (list, tuple)):
+                raise bad
+            item = int if "int" in kind else float
+            return tuple(item(v) for v in value)
+    except (TypeError, ValueError):
+        raise bad from None
+    if kind == "str" and not isinstance(value, str):
+        raise bad
+    return value
+
+
+def _check_shares(shares: tuple[float, ...]) -> None:
+    if len(shares) != len(SIZE_KEYS) or any(x < 0 for x in shares) or not 0 < sum(shares) <= 1:
+        raise ValueError(
+            f"split_shares must be {len(SIZE_KEYS)} non-negative shares of the training images "
+            f"(S_S, S_C, S_I, H, downstream) summing to at most 1, got {list(shares)}"
+        )
+
+
+def fit_to_data(profile: Profile, n_total: int) -> Profile:
+    """``profile`` with its split sizes derived from ``n_total`` training images.
+
+    A profile without ``split_shares`` comes back unchanged. Otherwise each of S_S, S_C, S_I,
+    H and downstream gets ``floor(share * n_total)`` images; a part with a positive share
+    must reach :data:`MIN_PART`, else ValueError saying how many images are missing. The
+    metric sizes follow the parts: ``n_points`` at most |S_C| (and |H| when H is held out),
+    ``top_k`` at most half of it, and ``batch_size`` at most half of f's training set, so
+    that every epoch takes at least two steps (the last partial batch is dropped).
+    """
+    if not profile.split_shares:
+        return profile
+    shares = dict(zip(SIZE_KEYS, profile.split_shares, strict=True))
+    sizes = {key: int(share * n_total) for key, share in shares.items()}
+    for key, share in shares.items():
+        need = MIN_PART.get(key, 1)
+        if share > 0 and sizes[key] < need:
+            raise ValueError(
+                f"{profile.dataset} has {n_total} training images; split_shares "
+                f"{list(profile.split_shares)} give {key} = {sizes[key]}, below its minimum "
+                f"of {need}: add images (at least {math.ceil(need / share)}) or raise its share"
+            )
+    n_points = min(profile.n_points, sizes["n_candidate"])
+    if sizes["n_heldout"]:
+        n_points = min(n_points, sizes["n_heldout"])
+    f_train = sizes["n_shared"] + sizes["n_candidate"]
+    return profile.replace(
+        **sizes,
+        n_points=n_points,
+        top_k=min(profile.top_k, n_points // 2),
+        batch_size=max(1, min(profile.batch_size, f_train // 2)),
+    )
 
 
 def profile_names() -> list[str]:
@@ -108,8 +201,17 @@ def experiment_names(name: str) -> list[str]:
 def _table(name: str) -> dict:
     with PROFILE_FILE.open("rb") as fh:
         table = tomllib.load(fh)
+    if name == AUTO:
+        base = {k: v for k, v in table[AUTO_BASE].items() if k != "experiments"}
+        return {
+            **base,
+            "description": f"the {AUTO_BASE} recipe with split sizes derived from the data "
+            f"(shares {list(AUTO_SHARES)} of S_S/S_C/S_I/H/downstream), images resized",
+            "resize": "resize",
+            "split_shares": list(AUTO_SHARES),
+        }
     if name not in table:
-        raise KeyError(f"unknown profile {name!r}; known profiles: {list(table)}")
+        raise KeyError(f"unknown profile {name!r}; known profiles: {[*table, AUTO]}")
     return table[name]
 
 

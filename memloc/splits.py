@@ -41,6 +41,10 @@ class Splits:
     independent: np.ndarray
     heldout: np.ndarray = field(default_factory=_empty)
     downstream: np.ndarray = field(default_factory=_empty)
+    # The test split an image folder without train/ and test/ held out (data.ImageDataset's
+    # test_holdout: share, seed, test files), recorded so the split file says which images
+    # never entered the training split; None for every other dataset.
+    test_holdout: dict | None = None
 
     def __post_init__(self):
         for part in PARTS:
@@ -90,6 +94,8 @@ class Splits:
             "sizes": self.sizes,
             "indices": indices,
         }
+        if self.test_holdout is not None:
+            d["test_holdout"] = self.test_holdout
         d["checksum"] = _checksum(d)
         return d
 
@@ -103,7 +109,13 @@ class Splits:
                 "the split's checksum does not match its contents: it was edited after it was "
                 "written; make it again with candidate_split (or paper_split)"
             )
-        splits = cls(d["dataset"], d["n_total"], d["seed"], **{p: d["indices"][p] for p in PARTS})
+        splits = cls(
+            d["dataset"],
+            d["n_total"],
+            d["seed"],
+            **{p: d["indices"][p] for p in PARTS},
+            test_holdout=d.get("test_holdout"),
+        )
         if splits.sizes != d["sizes"]:
             raise ValueError(f"sizes {d['sizes']} do not match the index lists {splits.sizes}")
         return splits
@@ -134,7 +146,9 @@ class Splits:
 
 
 def _checksum(d: dict) -> str:
-    body = {k: d[k] for k in ("format", "dataset", "n_total", "seed", "sizes", "indices")}
+    # test_holdout only when present, so that the checksums of earlier split files still hold.
+    keys = ("format", "dataset", "n_total", "seed", "sizes", "indices", "test_holdout")
+    body = {k: d[k] for k in keys if k in d}
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 

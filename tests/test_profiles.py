@@ -96,3 +96,67 @@ def test_paper_f3a_fits_stl10(monkeypatch):
     stl = architectures.dataset_profile(base, "stl10")
     assert (stl.n_shared, stl.n_candidate, stl.n_heldout) == (3000, 1000, 1000)
     assert stl.n_shared + stl.n_candidate + stl.n_heldout <= 5000
+
+
+# --- sizes from the data (split_shares, the profile "auto") -------------------------------------
+
+
+def test_split_shares_give_sizes_from_the_number_of_images():
+    from memloc.profiles import fit_to_data
+
+    p = load_profile("quick", split_shares=[0.4, 0.2, 0.2, 0.2, 0.0])
+    fitted = fit_to_data(p, 360)
+    # floor(share * 360): 144 / 72 / 72 / 72 / 0.
+    sizes = (fitted.n_shared, fitted.n_candidate, fitted.n_independent, fitted.n_heldout)
+    assert sizes == (144, 72, 72, 72) and fitted.n_downstream == 0
+    # n_points follows S_C and H (quick asks 150), top_k half of it at most (quick asks 20),
+    # and batch_size at most half of f's 216 training images (quick asks 64).
+    assert (fitted.n_points, fitted.top_k, fitted.batch_size) == (72, 20, 64)
+    tiny = fit_to_data(p, 60)  # 24 / 12 / 12 / 12
+    assert (tiny.n_points, tiny.top_k, tiny.batch_size) == (12, 6, 18)
+    # A profile of fixed sizes is left alone, whatever the data.
+    assert fit_to_data(load_profile("quick"), 360) == load_profile("quick")
+
+
+def test_split_shares_below_the_minimum_say_how_many_images_are_needed():
+    from memloc.profiles import fit_to_data
+
+    p = load_profile("quick", split_shares=[0.4, 0.2, 0.2, 0.2, 0.0])
+    with pytest.raises(ValueError, match=r"n_candidate = 8, below its minimum of 10.*at least 50"):
+        fit_to_data(p, 40)
+
+
+@pytest.mark.parametrize(
+    "shares", [[0.5, 0.5, 0.5, 0.0, 0.0], [0.4, 0.2, 0.2], [0.4, -0.1, 0.2, 0.2, 0.0]]
+)
+def test_bad_split_shares_are_refused(shares):
+    with pytest.raises(ValueError, match="split_shares must be 5 non-negative shares"):
+        load_profile("quick", split_shares=shares)
+
+
+def test_auto_is_the_cpu_recipe_with_shares_and_resizing():
+    from memloc.profiles import AUTO_SHARES
+
+    auto, cpu = load_profile("auto"), load_profile("cpu")
+    assert auto.split_shares == AUTO_SHARES and auto.resize == "resize"
+    same = ("arch", "width", "epochs", "lr", "batch_size", "k_aug", "image_size", "crop_scale")
+    assert all(getattr(auto, key) == getattr(cpu, key) for key in same)
+    assert load_profile("auto", dataset="imagefolder:/x").dataset == "imagefolder:/x"
+    # The fixed-size profiles' dicts (hashed by the book) do not gain the key.
+    assert "split_shares" not in cpu.to_dict() and "split_shares" in auto.to_dict()
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("crop_scale", 0.5, r"crop_scale must be a list, got 0.5 \(e.g. crop_scale=\[0.5,1.0\]\)"),
+        ("crop_scale", [0.5, 1.5], "crop_scale must be a pair"),
+        ("epochs", "abc", "profile key epochs must be an integer, got 'abc'"),
+        ("epochs", 2.5, "profile key epochs must be an integer"),
+        ("lr", "fast", "profile key lr must be a number"),
+        ("dataset", 3, "profile key dataset must be a string"),
+    ],
+)
+def test_override_of_the_wrong_type_names_the_key(key, value, message):
+    with pytest.raises(ValueError, match=message):
+        load_profile("quick", **{key: value})

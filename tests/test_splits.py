@@ -84,6 +84,20 @@ def test_save_load_roundtrip(tmp_path):
     np.testing.assert_array_equal(loaded.train_indices("g"), s.train_indices("g"))
 
 
+def test_an_image_folders_test_holdout_is_recorded_and_checksummed(tmp_path):
+    s = candidate_split(200, **SIZES, seed=5, dataset="imagefolder:/pics")
+    plain = s.to_dict()
+    assert "test_holdout" not in plain  # files without it keep their checksums
+    s.test_holdout = {"share": 0.2, "seed": 0, "n_images": 250, "test_files": ["a/1.png"]}
+    s.save(tmp_path / "splits.json")
+    loaded = Splits.load(tmp_path / "splits.json")
+    assert loaded.test_holdout == s.test_holdout
+    assert json.loads((tmp_path / "splits.json").read_text())["checksum"] != plain["checksum"]
+    _tamper(tmp_path / "splits.json", lambda d: d["test_holdout"]["test_files"].append("b.png"))
+    with pytest.raises(ValueError, match="checksum does not match"):
+        Splits.load(tmp_path / "splits.json")
+
+
 def _tamper(path, edit):
     d = json.loads(path.read_text())
     edit(d)
