@@ -158,9 +158,12 @@ def cmd_unitmem(args, classes: bool = False) -> None:
         "random init on S_C": (random_encoder(pair.profile, 0, pair.dataset.channels), "candidate"),
     }
     for label, (encoder, which) in encoders.items():
-        kwargs = dict(layers=args.layers, k_aug=k, policy=pair.policy, rest=args.rest)
+        kwargs = dict(
+            layers=args.layers, k_aug=k, policy=pair.policy, rest=args.rest, forward=args.forward
+        )
         if classes:
-            res = classmem(encoder, pair.images(which, n), pair.labels(which, n), **kwargs)
+            images, labels = pair.images(which, n), pair.labels(which, n)
+            res = classmem(encoder, images, labels, accumulate=args.accumulate, **kwargs)
         else:
             res = unitmem(encoder, pair.images(which, n), seed=args.seed, **kwargs)
         frames.append(res.units.assign(encoder=label))
@@ -177,6 +180,10 @@ def cmd_unitmem(args, classes: bool = False) -> None:
     print(f"mean {kind} per layer (rest={args.rest}, K={k}, N={n})")
     print(summary.to_string())
     extra = {"rest": args.rest, "k_aug": k, "n_points": n, "seed": args.seed}
+    # The paper's definition or the authors' script variants (NOTES.md §3.7), in the record.
+    extra["forward"] = args.forward
+    if classes:
+        extra["accumulate"] = args.accumulate
     _write(units, args, kind, pair, extra, start)
 
 
@@ -212,6 +219,19 @@ def main(argv: list[str] | None = None) -> None:
             p.add_argument("--variant", default="views", choices=["views", "original"])
         else:
             p.add_argument("--rest", default="mean", choices=["mean", "median"])
+            p.add_argument(
+                "--forward",
+                default="paper",
+                choices=["paper", "scripts"],
+                help="scripts: a ResNet9 read without its residual sums, as the authors' scripts",
+            )
+        if name == "classmem":
+            p.add_argument(
+                "--accumulate",
+                default="class",
+                choices=["class", "running"],
+                help="running: the scripts' never-reset running mean over the classes so far",
+            )
 
     args = parser.parse_args(argv)
     try:
