@@ -50,6 +50,7 @@ from memloc.figures import (
     save_table,
     unitmem_distributions,
 )
+from memloc.metrics import unitmem_forward_shift
 
 start = time.time()
 # None keeps the profile's value.
@@ -239,6 +240,31 @@ Markdown(
     + (", ".join(significant) if significant else "none")
     + f" (of {len(layers)}). The poster gives no numbers for this figure; compare the shape."
 )
+
+# %% [markdown]
+# ## The authors' scripts' reading: ResNet9 without its skip connections
+#
+# The authors' UnitMem.py reads activations through torchvision's `IntermediateLayerGetter`,
+# which calls the network's blocks in order and never adds the residuals (methods chapter).
+# The SSL encoder f, the same candidates and the same views, read both ways
+# (`memloc.metrics.unitmem_forward_shift`): mean UnitMem per layer under the paper's forward
+# and the scripts' skip-less one, their difference, and the mean per-unit change. Layers 1 to
+# 4 come before the first sum and cannot move.
+
+# %%
+if ssl_pair.f.arch == "resnet9":
+    forward_shift = unitmem_forward_shift(
+        ssl_pair.f,
+        ssl_pair.images("candidate", ssl.config["n_points"]),
+        k_aug=ssl.config["k_aug"],
+        policy=U.unitmem_policy(p),
+        rest=rest,
+        seed=ssl.config["seed"],
+    )
+    save_table(forward_shift, out_dir, "unitmem_forward_shift")
+    display(forward_shift.round(4))
+else:
+    display(Markdown(f"No skip-less reading for {ssl_pair.f.arch}: the scripts read ResNet9."))
 
 # %% [markdown]
 # ## Provenance
