@@ -42,10 +42,10 @@ import memloc
 from memloc.augment import AugmentPolicy
 from memloc.data import ImageDataset, load_dataset
 from memloc.models import Encoder, create
-from memloc.profiles import Profile, load_profile
+from memloc.profiles import Profile, fit_to_data, load_profile
 from memloc.splits import Splits, candidate_split
 from memloc.ssl import FRAMEWORKS, create_framework
-from memloc.train import TrainConfig, train
+from memloc.train import CHECKPOINT, CheckpointError, TrainConfig, train
 from memloc.utils import atomic_write_json, get_device, repo_root
 
 if TYPE_CHECKING:  # Opacus is imported only when a private encoder is trained
@@ -103,13 +103,19 @@ class EncoderSpec:
 
 def profile_policy(profile: Profile, framework: str) -> AugmentPolicy:
     """The augmentation policy a profile trains with: the paper's SimCLR views with the
-    profile's crop scale (small grayscale images do not survive 8% crops) for SimCLR, SimSiam
-    and DINO; MAE's crop and flip for MAE; weak views for the supervised baseline."""
+    profile's crop scale (small grayscale images do not survive 8% crops) and colour jitter
+    (``jitter``, ``jitter_p``) for SimCLR, SimSiam and DINO; MAE's crop and flip for MAE; weak
+    views for the supervised baseline."""
     if framework == "supervised":
         return AugmentPolicy.supervised()
     if framework == "mae":
         return AugmentPolicy.mae()
-    return dataclasses.replace(AugmentPolicy.simclr(), crop_scale=tuple(profile.crop_scale))
+    return dataclasses.replace(
+        AugmentPolicy.simclr(),
+        crop_scale=tuple(profile.crop_scale),
+        jitter=tuple(profile.jitter),
+        jitter_p=profile.jitter_p,
+    )
 
 
 def encoder_spec(
@@ -199,18 +205,37 @@ def _check_private(profile: Profile, framework: str, privacy: PrivacyConfig) -> 
 
 @contextmanager
 def _locked(path: Path):
-    """An exclusive lock on ``path.lock``; a second process blocks here until the first is done."""
+    """An exclusive lock on ``path.lock``; a second process blocks here until the first is done.
+
+    The holder deletes the lock file before it lets go (also when its work failed), so no
+    ``.lock`` files stay behind. A waiter that wakes up on a deleted file tries again on the
+    current one, so two processes never both hold the lock.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "w") as fh:
+    lock = path.with_name(path.name + ".lock")
+    waited = False
+    while True:
+        fh = open(lock, "a")
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            print(f"memloc: waiting for another process working on {path.name}", file=sys.stderr)
+            if not waited:
+                print(f"memloc: waiting for another process on {path.name}", file=sys.stderr)
+                waited = True
             fcntl.flock(fh, fcntl.LOCK_EX)
         try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            held = os.fstat(fh.fileno()).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            held = False
+        if held:
+            break
+        fh.close()  # the previous holder deleted this file: lock the new one
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()
 
 
 def _sha256(path: Path) -> str:
@@ -230,7 +255,8 @@ def entry_status(entry: Path) -> str:
         return "partial"
     try:
         expected = json.loads(manifest.read_text())["sha256"]
-    except (ValueError, KeyError):
+        EncoderSpec(**json.loads((entry / "config.json").read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
         return "corrupt"
     if not weights.exists() or _sha256(weights) != expected:
         return "corrupt"
@@ -271,12 +297,35 @@ def load_encoder(entry: str | Path) -> Encoder:
     """Load a complete cache entry; refuses incomplete or corrupt ones."""
     entry = Path(entry)
     status = entry_status(entry)
+    if status == "corrupt":
+        raise RuntimeError(
+            f"cache entry {entry} is corrupt: {_corrupt_file(entry)}; ask for it again to "
+            "retrain it"
+        )
     if status != "complete":
         raise RuntimeError(f"cache entry {entry} is {status}; ask for it again to (re)train it")
     spec = EncoderSpec(**json.loads((entry / "config.json").read_text()))
     encoder = create(spec.arch, **spec.arch_kwargs)
     encoder.load_state_dict(load_file(entry / "model.safetensors"))
     return encoder.eval()
+
+
+def _corrupt_file(entry: Path) -> str:
+    """Which file of a corrupt entry (:func:`entry_status`) is at fault, and how."""
+    for name, read in (
+        ("manifest.json", lambda text: json.loads(text)["sha256"]),
+        ("config.json", lambda text: EncoderSpec(**json.loads(text))),
+    ):
+        try:
+            read((entry / name).read_text())
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            return f"{entry / name} is unreadable ({_one_line(err, 80)})"
+    return f"{entry / 'model.safetensors'} does not match the SHA-256 in manifest.json"
+
+
+def _one_line(err: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(err).split())
+    return f"{type(err).__name__}: {text[:limit]}"
 
 
 def _train_entry(spec: EncoderSpec, entry: Path, device: torch.device, progress: bool) -> None:
@@ -286,6 +335,7 @@ def _train_entry(spec: EncoderSpec, entry: Path, device: torch.device, progress:
             f"{spec.dataset} has {len(dataset)} training points, the spec expects {spec.n_total}"
         )
     splits = splits_from_spec(spec)
+    splits.test_holdout = dataset.test_holdout  # an image folder's held-out test files
     indices = torch.as_tensor(splits.train_indices(spec.role))
     encoder = build_encoder(spec)
     if spec.privacy is None:
@@ -368,14 +418,31 @@ def get_encoder(
         if status == "complete":
             return entry
         if status == "corrupt":
-            print(f"memloc: {entry.name} is corrupt; training it again", file=sys.stderr)
+            print(
+                f"memloc: {entry.name} is corrupt ({_corrupt_file(entry)}); training it again",
+                file=sys.stderr,
+            )
             for name in ("manifest.json", "model.safetensors"):
                 (entry / name).unlink(missing_ok=True)
             # A checkpoint that survived would only restore the same corrupt run's end state.
             shutil.rmtree(entry / "checkpoints", ignore_errors=True)
         if threads is not None:
             torch.set_num_threads(threads)
-        _train_entry(spec, entry, get_device(device), progress)
+        last = entry / "checkpoints" / CHECKPOINT
+        try:
+            try:
+                _train_entry(spec, entry, get_device(device), progress)
+            except CheckpointError as err:
+                # last.pt holds the head and optimizer state too; a snapshot holds the backbone
+                # alone, so a run cannot continue from one: start the entry again.
+                print(f"memloc: {err}; training {entry.name} again from the start", file=sys.stderr)
+                last.unlink(missing_ok=True)
+                _train_entry(spec, entry, get_device(device), progress)
+        except BaseException:
+            # A failed run leaves its entry only when last.pt lets the next request resume it.
+            if not last.exists():
+                shutil.rmtree(entry, ignore_errors=True)
+            raise
     return entry
 
 
@@ -427,26 +494,34 @@ class EncoderPair:
         out = {}
         for path in sorted((self.entries[role] / "checkpoints").glob("epoch_*.safetensors")):
             encoder = create(self.f.arch, **self.f.config())
-            encoder.load_state_dict(load_file(path))
+            try:
+                encoder.load_state_dict(load_file(path))
+            except Exception as err:  # a truncated or foreign file: say which one
+                raise RuntimeError(
+                    f"snapshot {path} is unreadable ({_one_line(err)}); delete it, or delete "
+                    f"{self.entries[role]} to train the entry again"
+                ) from None
             out[int(path.stem.split("_")[1])] = encoder.eval()
         return out
 
 
 def _profile_data(profile: Profile, framework: str):
-    """A profile's train and test data and the specs of its f and g."""
+    """A profile fitted to its data (:func:`memloc.profiles.fit_to_data`: sizes from
+    ``split_shares``), its train and test data and the specs of its f and g."""
     dataset = load_dataset(
         profile.dataset, "train", image_size=profile.image_size, resize=profile.resize
     )
     test = load_dataset(
         profile.dataset, "test", image_size=profile.image_size, resize=profile.resize
     )
+    profile = fit_to_data(profile, len(dataset))
     specs = {
         role: encoder_spec(
             profile, role, framework, n_total=len(dataset), in_channels=dataset.channels
         )
         for role in ROLES
     }
-    return dataset, test, specs
+    return profile, dataset, test, specs
 
 
 def encoder_pair(
@@ -465,7 +540,7 @@ def encoder_pair(
     (``parallel=None`` decides: CPU and at least two cores); on CUDA one after the other.
     """
     profile = load_profile(profile, **overrides)
-    dataset, test, specs = _profile_data(profile, framework)
+    profile, dataset, test, specs = _profile_data(profile, framework)
     root = cache_root(cache_dir)
     todo = [r for r in ROLES if entry_status(root / specs[r].entry_name) != "complete"]
     dev = get_device(device)
@@ -497,18 +572,23 @@ def encoder_pair(
 
 
 def user_pair(
-    profile: str | Profile, f: Encoder, g: Encoder, framework: str = "simclr", **overrides
+    profile: str | Profile,
+    f: Encoder,
+    g: Encoder | None = None,
+    framework: str = "simclr",
+    **overrides,
 ) -> EncoderPair:
     """Your own f and g (e.g. from :func:`load_checkpoint`) with a profile's data, split and
     augmentation policy; nothing is trained. f must have trained on S_S ∪ S_C and g on
-    S_S ∪ S_I of this split for SSLMem to mean memorization."""
+    S_S ∪ S_I of this split for SSLMem to mean memorization. ``g`` may be None: UnitMem and
+    ClassMem read one encoder (Wang et al., 2024, §3.2), only LayerMem needs g."""
     profile = load_profile(profile, **overrides)
-    dataset, test, specs = _profile_data(profile, framework)
+    profile, dataset, test, specs = _profile_data(profile, framework)
     return EncoderPair(
         profile=profile,
         framework=framework,
         f=f.eval(),
-        g=g.eval(),
+        g=None if g is None else g.eval(),
         dataset=dataset,
         test=test,
         splits=splits_from_spec(specs["f"]),
@@ -524,25 +604,112 @@ def random_encoder(profile: str | Profile = "cpu", seed: int = 0, in_channels: i
 
 
 def load_checkpoint(path: str | Path, arch: str, **arch_kwargs) -> Encoder:
-    """A user's weights in a memloc architecture: ``.safetensors``, or a ``torch.save`` state
-    dict read with ``weights_only=True`` (never an arbitrary pickle)."""
+    """A user's weights in architecture ``arch``: ``.safetensors``, or a ``torch.save`` state
+    dict read with ``weights_only=True`` (never an arbitrary pickle).
+
+    A dict holding the state dict under ``"model"`` or ``"state_dict"`` is unwrapped, and a
+    ``"module."`` (DistributedDataParallel) or ``"backbone."`` (a memloc framework) prefix is
+    dropped. Keys the architecture lacks (a classifier head) are ignored. Anything else that
+    does not fit is a ValueError of one line naming the file and what to do: a pickled model
+    (``torch.save(model)``), a truncated file, a file that is not a state dict, tensors of
+    other shapes (with the width or channel count they suggest).
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}")
     encoder = create(arch, **arch_kwargs)
+    state = _read_state_dict(path)
+    _check_fits(state, encoder, path, arch, arch_kwargs)
+    encoder.load_state_dict(state, strict=False)
+    return encoder.eval()
+
+
+_SAVE_ADVICE = (
+    "save the weights alone: safetensors.torch.save_file(model.state_dict(), 'w.safetensors') "
+    "or torch.save(model.state_dict(), 'w.pt')"
+)
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    import pickle
+
     if path.suffix == ".safetensors":
-        state = load_file(path)
-    else:
+        try:
+            return load_file(path)
+        except Exception as err:  # safetensors' own error type, or an OSError
+            raise ValueError(
+                f"{path} is not a readable safetensors file ({_one_line(err, 120)}): it is "
+                f"truncated or corrupt; write it again ({_SAVE_ADVICE})"
+            ) from None
+    try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-            state = state["model"]
-    missing, unexpected = encoder.load_state_dict(state, strict=False)
+    except pickle.UnpicklingError:
+        raise ValueError(
+            f"{path} holds pickled Python objects (e.g. a whole model saved with "
+            f"torch.save(model)); memloc loads with torch.load(weights_only=True) and never "
+            f"unpickles objects: {_SAVE_ADVICE}"
+        ) from None
+    except Exception as err:  # a truncated zip archive, a file of another format
+        raise ValueError(
+            f"{path} is not a readable PyTorch file ({_one_line(err, 120)}): it is truncated "
+            f"or in another format; write it again ({_SAVE_ADVICE})"
+        ) from None
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict) or not state:
+        what = "an empty dict" if isinstance(state, dict) else f"a {type(state).__name__}"
+        raise ValueError(f"{path} holds {what}, not a state dict of tensors; {_SAVE_ADVICE}")
+    not_tensors = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if not_tensors:
+        raise ValueError(
+            f"{path} is a dict whose entries {not_tensors[:3]} are not tensors, not a state "
+            f"dict; {_SAVE_ADVICE}"
+        )
+    for prefix in ("module.", "backbone."):
+        if any(k.startswith(prefix) for k in state):
+            state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+    return state
+
+
+def _check_fits(state: dict, encoder: Encoder, path: Path, arch: str, arch_kwargs: dict) -> None:
+    """ValueError naming ``path`` unless ``state`` has every tensor of ``encoder`` in its shape."""
+    own = encoder.state_dict()
+    built = f"{arch}({', '.join(f'{k}={v!r}' for k, v in arch_kwargs.items())})"
+    missing = [k for k in own if k not in state]
+    if len(missing) == len(own):
+        raise ValueError(
+            f"{path} shares no tensor name with {built} (the file has e.g. {list(state)[:3]}, "
+            f"the model {list(own)[:3]}): it is a checkpoint of another architecture; pass the "
+            "one it was saved from (--arch)"
+        )
     if missing:
         raise ValueError(
-            f"{path} does not fit {arch}({arch_kwargs}): missing {missing[:5]}"
-            f"{' …' if len(missing) > 5 else ''}; unexpected {list(unexpected)[:5]}"
+            f"{path} lacks {len(missing)} of the {len(own)} tensors of {built}, e.g. "
+            f"{missing[:3]}: it is a checkpoint of another architecture or depth; pass the one "
+            "it was saved from (--arch, --arch-kwargs)"
         )
-    return encoder.eval()
+    other = [(k, tuple(state[k].shape), tuple(v.shape)) for k, v in own.items()]
+    other = [(k, a, b) for k, a, b in other if a != b]
+    if not other:
+        return
+    key, in_file, in_model = other[0]
+    hints = []
+    config = encoder.config() if hasattr(encoder, "config") else {}
+    if len(in_file) > 1 and in_file[1] != in_model[1]:
+        hints.append(f"it takes {in_file[1]}-channel images: pass in_channels={in_file[1]}")
+    if in_file[0] != in_model[0] and "width" in config:
+        width = config["width"] * in_file[0] / in_model[0]
+        hints.append(
+            f"it was saved at another width (about {width:g}, this model has "
+            f"{config['width']:g}): pass --arch-kwargs '{{\"width\": {width:g}}}' "
+            f"(width={width:g} in Python, or the profile key width)"
+        )
+    hint = "; ".join(hints) or "build the model with the arguments it was saved with"
+    raise ValueError(
+        f"{path} does not fit {built}: {len(other)} tensors have other shapes, e.g. {key} is "
+        f"{list(in_file)} in the file and {list(in_model)} in the model; {hint}"
+    )
 
 
 def list_cache(cache_dir: str | Path | None = None) -> list[dict]:
@@ -579,7 +746,7 @@ def f_encoder(
     ``privacy`` (a :class:`memloc.privacy.PrivacyConfig`), f is trained with DP-SGD and its
     ``log.json`` holds the ε spent (:func:`privacy_log`)."""
     profile = load_profile(profile, **overrides)
-    dataset, test, _ = _profile_data(profile, framework)
+    profile, dataset, test, _ = _profile_data(profile, framework)
     spec = encoder_spec(
         profile, "f", framework, n_total=len(dataset), in_channels=dataset.channels, privacy=privacy
     )

@@ -52,6 +52,10 @@ _RESUMABLE_CHANGES = ("epochs", "snapshot_epochs")
 _STREAMS = {"shuffle": 0, "augment": 1, "noise": 2}  # "noise": DP-SGD (memloc.privacy)
 
 
+class CheckpointError(RuntimeError):
+    """A ``last.pt`` that cannot be read (truncated, corrupt); the message names the file."""
+
+
 @dataclass
 class TrainConfig:
     """Hyper-parameters of one training run (the defaults are the paper's SimCLR recipe).
@@ -170,7 +174,13 @@ def _train(framework, images, labels, config, checkpoint_dir, device, progress, 
     log, start = [], 0
     ckpt = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
     if ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        except Exception as err:  # a truncated zip archive, a foreign file
+            raise CheckpointError(
+                f"training checkpoint {ckpt} is unreadable ({type(err).__name__}: "
+                f"{' '.join(str(err).split())[:120]}); delete it to train from the start"
+            ) from None
         _check_resume(state, config, world, ckpt)
         framework.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
