@@ -29,6 +29,32 @@ def _parse_overrides(items: list[str]) -> dict:
     return out
 
 
+def _arch_kwargs(text: str | None) -> dict:
+    """--arch-kwargs as a dict; a one-line error naming the option otherwise."""
+    if not text:
+        return {}
+    try:
+        kwargs = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise SystemExit(
+            f"--arch-kwargs is not valid JSON ({err.msg} at character {err.pos}): {text!r}; "
+            'write it as a JSON object, e.g. --arch-kwargs \'{"in_channels": 3, "width": 0.5}\''
+        ) from None
+    if not isinstance(kwargs, dict):
+        raise SystemExit(f"--arch-kwargs must be a JSON object ({{...}}), got {text!r}")
+    return kwargs
+
+
+def _count(value: int | None, option: str, default: int, minimum: int) -> int:
+    """``value`` as asked (0 included), or ``default`` when not given; below ``minimum``
+    is a one-line error (a 0 is never replaced by the profile's value)."""
+    if value is None:
+        return default
+    if value < minimum:
+        raise SystemExit(f"{option} must be at least {minimum}, got {value}")
+    return value
+
+
 def cmd_info(args) -> None:
     from memloc import artifacts, data, models, profiles
 
@@ -45,11 +71,15 @@ def cmd_info(args) -> None:
         note = " (per block; shown for depth 2)" if kwargs else ""
         print(f"  {name}: {len(points)} points{note}: {shown}")
     print("\nProfiles:")
-    for name in profiles.profile_names():
+    for name in [*profiles.profile_names(), profiles.AUTO]:
         p = profiles.load_profile(name)
+        sizes = (
+            f"S_S/S_C/S_I/H/downstream = shares {list(p.split_shares)} of the data"
+            if p.split_shares
+            else f"S_S/S_C/S_I/H = {p.n_shared}/{p.n_candidate}/{p.n_independent}/{p.n_heldout}"
+        )
         print(
-            f"  {name}: {p.dataset} {p.image_size}px, S_S/S_C/S_I/H = {p.n_shared}/"
-            f"{p.n_candidate}/{p.n_independent}/{p.n_heldout}, {p.arch} x{p.width}, "
+            f"  {name}: {p.dataset} {p.image_size}px, {sizes}, {p.arch} x{p.width}, "
             f"{p.epochs} epochs — {p.description}"
         )
     rows = artifacts.list_cache(args.cache_dir)
@@ -77,22 +107,28 @@ def cmd_train(args) -> None:
         print(f"  {role}: {path}")
 
 
-def _pair_or_checkpoints(args):
+def _pair_or_checkpoints(args, need_g: bool = True):
     """f and g from the profile's cache, or your checkpoints (--checkpoint-f/-g) with the
-    profile's data and split (then nothing is trained)."""
+    profile's data and split (then nothing is trained). UnitMem and ClassMem read f alone
+    (``need_g=False``): --checkpoint-f is enough for them."""
     from memloc.artifacts import encoder_pair, load_checkpoint, user_pair
 
     overrides = _parse_overrides(args.set)
+    kwargs = _arch_kwargs(args.arch_kwargs)
     if not (args.checkpoint_f or args.checkpoint_g):
         return encoder_pair(args.profile, args.framework, cache_dir=args.cache_dir, **overrides)
-    if not (args.checkpoint_f and args.checkpoint_g):
-        raise SystemExit("give both --checkpoint-f and --checkpoint-g")
+    if not args.checkpoint_f:
+        raise SystemExit("give --checkpoint-f: the encoder to measure (--checkpoint-g is its g)")
+    if need_g and not args.checkpoint_g:
+        raise SystemExit(
+            f"{args.command} compares f with g: give --checkpoint-g too (the same architecture "
+            "trained without S_C); unitmem and classmem need --checkpoint-f alone"
+        )
     from memloc.profiles import load_profile
 
-    kwargs = json.loads(args.arch_kwargs) if args.arch_kwargs else {}
     arch = args.arch or load_profile(args.profile, **overrides).arch
     f = load_checkpoint(args.checkpoint_f, arch, **kwargs)
-    g = load_checkpoint(args.checkpoint_g, arch, **kwargs)
+    g = load_checkpoint(args.checkpoint_g, arch, **kwargs) if args.checkpoint_g else None
     return user_pair(args.profile, f, g, args.framework, **overrides)
 
 
@@ -122,50 +158,76 @@ def cmd_layermem(args) -> None:
 
     start = time.time()
     pair = _pair_or_checkpoints(args)
-    n = args.n_points or pair.profile.n_points
-    k = args.k_aug or pair.profile.k_aug
+    n = _count(args.n_points, "--n-points", pair.profile.n_points, 1)
+    k = _count(args.k_aug, "--k-aug", pair.profile.k_aug, 1)
+    sets = {
+        "S_C": pair.images("candidate", n),
+        "S_I": pair.images("independent", n),
+        "H": pair.images("heldout", n),
+    }
+    measured = {name: len(x) for name, x in sets.items()}
     result = layermem(
         pair.f,
         pair.g,
-        pair.images("candidate", n),
+        sets["S_C"],
         layers=args.layers,
         k_aug=k,
         policy=pair.policy,
         variant=args.variant,
         seed=args.seed,
-        heldout_images=pair.images("heldout", n),
-        independent_images=pair.images("independent", n),
-        top_k=min(pair.profile.top_k, n // 2),
+        heldout_images=sets["H"] if len(sets["H"]) else None,
+        independent_images=sets["S_I"] if len(sets["S_I"]) else None,
+        top_k=min(pair.profile.top_k, min(v for v in measured.values() if v) // 2),
     )
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(result.table.round(4).to_string(index=False))
-    extra = {"variant": args.variant, "k_aug": k, "n_points": n, "seed": args.seed}
+    print(f"images measured: {_describe(measured)} (K={k})")
+    extra = {
+        "variant": args.variant,
+        "k_aug": k,
+        "n_points": measured,
+        "n_points_asked": args.n_points,
+        "seed": args.seed,
+    }
     _write(result.table, args, "layermem", pair, extra, start)
 
 
+def _describe(measured: dict[str, int]) -> str:
+    return ", ".join(f"{name} = {n}" for name, n in measured.items())
+
+
 def cmd_unitmem(args, classes: bool = False) -> None:
-    from memloc.artifacts import random_encoder
+    import torch
+
     from memloc.metrics import classmem, unitmem
+    from memloc.models import create
 
     start = time.time()
-    pair = _pair_or_checkpoints(args)
-    n = args.n_points or pair.profile.n_points
-    k = args.k_aug if args.k_aug is not None else (0 if classes else pair.profile.k_aug)
+    pair = _pair_or_checkpoints(args, need_g=False)
+    n = _count(args.n_points, "--n-points", pair.profile.n_points, 2)
+    default_k = 0 if classes else pair.profile.k_aug
+    k = _count(args.k_aug, "--k-aug", default_k, 0)  # 0: the unaugmented images
+    # The no-learning control: f's own architecture at a seeded random initialisation.
+    torch.manual_seed(0)
+    random_init = create(pair.f.arch, **pair.f.config()).eval()
     frames = []
     encoders = {
         "f on S_C (trained on them)": (pair.f, "candidate"),
         "f on H (never seen)": (pair.f, "heldout"),
-        "random init on S_C": (random_encoder(pair.profile, 0, pair.dataset.channels), "candidate"),
+        "random init on S_C": (random_init, "candidate"),
     }
+    measured = {}
     for label, (encoder, which) in encoders.items():
         kwargs = dict(
             layers=args.layers, k_aug=k, policy=pair.policy, rest=args.rest, forward=args.forward
         )
+        images = pair.images(which, n)
+        measured[{"candidate": "S_C", "heldout": "H"}[which]] = len(images)
         if classes:
-            images, labels = pair.images(which, n), pair.labels(which, n)
+            labels = pair.labels(which, n)
             res = classmem(encoder, images, labels, accumulate=args.accumulate, **kwargs)
         else:
-            res = unitmem(encoder, pair.images(which, n), seed=args.seed, **kwargs)
+            res = unitmem(encoder, images, seed=args.seed, **kwargs)
         frames.append(res.units.assign(encoder=label))
     units = pd.concat(frames, ignore_index=True)
     value = "unitmem" if "unitmem" in units else units.columns[2]
@@ -177,9 +239,15 @@ def cmd_unitmem(args, classes: bool = False) -> None:
         .round(4)
     )
     kind = "classmem" if classes else "unitmem"
-    print(f"mean {kind} per layer (rest={args.rest}, K={k}, N={n})")
+    print(f"mean {kind} per layer (rest={args.rest}, K={k}; images: {_describe(measured)})")
     print(summary.to_string())
-    extra = {"rest": args.rest, "k_aug": k, "n_points": n, "seed": args.seed}
+    extra = {
+        "rest": args.rest,
+        "k_aug": k,
+        "n_points": measured,
+        "n_points_asked": args.n_points,
+        "seed": args.seed,
+    }
     # The paper's definition or the authors' script variants (NOTES.md §3.7), in the record.
     extra["forward"] = args.forward
     if classes:
@@ -195,7 +263,7 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("info", help="datasets, encoders, profiles, cache contents")
 
     p = sub.add_parser("train", help="train (or load from the cache) a profile's f and g")
-    p.add_argument("--profile", default="cpu")
+    p.add_argument("--profile", default="cpu", help="quick, cpu, paper or auto (sizes from data)")
     p.add_argument("--framework", default="simclr", choices=FRAMEWORK_CHOICES)
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="profile overrides")
     p.add_argument("--device", default=None)
@@ -206,13 +274,29 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--profile", default="cpu")
         p.add_argument("--framework", default="simclr", choices=FRAMEWORK_CHOICES)
         p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="profile overrides")
-        p.add_argument("--layers", nargs="*", default=None, help="measurement points (default all)")
-        p.add_argument("--n-points", type=int, default=None)
-        p.add_argument("--k-aug", type=int, default=None)
+        p.add_argument(
+            "--layers",
+            nargs="*",
+            default=None,
+            help="measurement points or module paths, e.g. layer3.1 (default: the encoder's)",
+        )
+        p.add_argument("--n-points", type=int, default=None, help="images per set (a maximum)")
+        p.add_argument(
+            "--k-aug", type=int, default=None, help="augmentations per image (unitmem: 0 = none)"
+        )
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--checkpoint-f", default=None, help="your f weights (.safetensors/.pt)")
-        p.add_argument("--checkpoint-g", default=None, help="your g weights")
-        p.add_argument("--arch", default=None, help="architecture of the checkpoints")
+        p.add_argument(
+            "--checkpoint-g",
+            default=None,
+            help="your g weights (layermem only: unitmem and classmem read f alone)",
+        )
+        p.add_argument(
+            "--arch",
+            default=None,
+            help="architecture of the checkpoints: a memloc name (resnet9, ...) or "
+            "torchvision:NAME (e.g. torchvision:resnet18); default the profile's",
+        )
         p.add_argument("--arch-kwargs", default=None, help="JSON, e.g. '{\"in_channels\": 3}'")
         p.add_argument("--out", default=f"results/{name}")
         if name == "layermem":
