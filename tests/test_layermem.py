@@ -292,3 +292,39 @@ def test_bad_arguments(data):
         layermem(f, g, x, policy=noise_policy, layers=["9"])
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
         layermem(f, g, x[0], policy=noise_policy)
+
+
+def _nan_from_layer_b(nan: bool):
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        OrderedDict(flat=nn.Flatten(), a=nn.Linear(256, 8), b=nn.Linear(8, 4), c=nn.ReLU())
+    )
+    if nan:
+        model.b.weight.data[0, 0] = float("nan")
+    return model.eval()
+
+
+def test_nan_outputs_are_refused_naming_the_first_layer(data):
+    f, g = _nan_from_layer_b(True), _nan_from_layer_b(False)
+    # Layer a is finite; b (and every layer after it) is NaN.
+    with pytest.raises(ValueError, match="^f outputs NaN or inf at layer b "):
+        layermem(f, g, data["c"], policy=noise_policy, k_aug=2, top_k=0)
+    with pytest.raises(ValueError, match="^f and g outputs NaN or inf at layer b "):
+        layermem(f, f, data["c"], policy=noise_policy, k_aug=2, top_k=0)
+    table = layermem(g, g, data["c"], policy=noise_policy, k_aug=2, top_k=0).table
+    assert np.isfinite(table["layermem_raw"]).all()
+
+
+def test_float_images_outside_0_1_are_refused(data):
+    from memloc.metrics import unitmem
+
+    f = resnet9()
+    x255 = data["c"] * 255  # 0-255 values in a float tensor
+    with pytest.raises(ValueError, match=r"\[0, 1\], got values from .* to 25\d"):
+        layermem(f, f, x255, policy=noise_policy, k_aug=2, top_k=0)
+    with pytest.raises(ValueError, match="heldout_images must be float images in"):
+        layermem(f, f, data["c"], policy=noise_policy, k_aug=2, heldout_images=-data["h"])
+    with pytest.raises(ValueError, match="divide 0-255 images by 255"):
+        unitmem(f, x255, k_aug=0)
+    # uint8 images are read as x / 255, so the same pixels as uint8 are accepted.
+    assert unitmem(f, x255.round().to(torch.uint8), k_aug=0).units.shape[0] > 0

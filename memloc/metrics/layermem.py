@@ -213,6 +213,19 @@ def alignment(
     return {p.name: torch.from_numpy(means[:, i].copy()) for i, p in enumerate(points)}
 
 
+def _check_finite(d: np.ndarray, points: list[MeasurementPoint], which: str) -> None:
+    """ValueError naming the first layer (forward order) where f or g outputs NaN or inf:
+    a table of NaN from there on would read as a result."""
+    bad = ~np.isfinite(d[..., 0]).all(axis=(1, 2))  # (encoder, layer)
+    if bad.any():
+        layer = int(bad.any(axis=0).argmax())
+        who = " and ".join(e for e, b in zip(("f", "g"), bad[:, layer], strict=False) if b)
+        raise ValueError(
+            f"{who} outputs NaN or inf at layer {points[layer].name} (the first such layer, on "
+            f"the {which} images); check the encoder's weights (a diverged training?)"
+        )
+
+
 def _check_k(k_aug: int) -> int:
     if isinstance(k_aug, bool) or int(k_aug) != k_aug or k_aug < 1:
         raise ValueError(f"k_aug (view pairs per image) must be a positive integer, got {k_aug}")
@@ -418,6 +431,7 @@ def layermem(
             stream=_STREAMS[name],
             batch_size=batch_size,
         )
+        _check_finite(d, points, name)
         scores[name] = _SetScores.from_distances(d)
 
     names = [p.name for p in points]
