@@ -70,6 +70,10 @@ def cmd_info(args) -> None:
         shown = ", ".join(p.name for p in points[:12]) + (" …" if len(points) > 12 else "")
         note = " (per block; shown for depth 2)" if kwargs else ""
         print(f"  {name}: {len(points)} points{note}: {shown}")
+    print(
+        "  torchvision:<name> (e.g. torchvision:resnet18): torchvision's architecture; points "
+        "are its blocks (layer1.0 ... for ResNets), any module path can be named"
+    )
     print("\nProfiles:")
     for name in [*profiles.profile_names(), profiles.AUTO]:
         p = profiles.load_profile(name)

@@ -255,3 +255,31 @@ def test_a_whole_model_checkpoint_is_a_one_line_error(tmp_path, capsys):
     assert info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "model.pt holds pickled Python objects" in err
+
+
+def test_unitmem_on_a_torchvision_checkpoint_and_an_image_folder(tmp_path):
+    """The issue's setup: a torchvision ResNet18 state dict and a folder of class folders."""
+    import json
+
+    import pandas as pd
+    import torchvision
+    from formats import write_image_folder
+    from safetensors.torch import save_file
+
+    write_image_folder(tmp_path / "pics", classes=("a", "b", "c"), per_class=30, size=(32, 32))
+    torch.manual_seed(0)
+    save_file(torchvision.models.resnet18().state_dict(), tmp_path / "r18.safetensors")
+    out = tmp_path / "out"
+    main(
+        [
+            "--cache-dir", str(tmp_path / "cache"),
+            "unitmem", "--profile", "auto",
+            "--set", "dataset=imagefolder:" + str(tmp_path / "pics"),
+            "--checkpoint-f", str(tmp_path / "r18.safetensors"),
+            "--arch", "torchvision:resnet18", "--k-aug", "0", "--out", str(out),
+        ]
+    )  # fmt: skip
+    table = pd.read_csv(out / "unitmem.csv")
+    blocks = [f"layer{i}.{j}" for i in range(1, 5) for j in range(2)]
+    assert list(table["layer"].drop_duplicates()) == blocks
+    assert json.loads((out / "unitmem.json").read_text())["n_points"] == {"S_C": 14, "H": 14}

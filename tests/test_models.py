@@ -416,3 +416,65 @@ def test_resnet9_skipless_getter_is_the_children_in_order():
     assert enc.skipless_block("block5") == "block5"
     with pytest.raises(ValueError, match="not 'block3.conv'"):
         enc.skipless_block("block3.conv")
+
+
+# ----------------------------------------------------------------------------------- torchvision
+
+
+def test_torchvision_resnet18_by_name_loads_torchvision_weights_and_returns_its_features(tmp_path):
+    from safetensors.torch import save_file
+
+    from memloc.artifacts import load_checkpoint
+
+    torch.manual_seed(0)
+    reference = tvm.resnet18().eval()
+    save_file(reference.state_dict(), tmp_path / "r18.safetensors")  # with its fc head
+    encoder = load_checkpoint(tmp_path / "r18.safetensors", "torchvision:resnet18")
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    reference.fc = nn.Identity()  # the representation: the pooled 512-d feature
+    with torch.no_grad():
+        assert torch.allclose(encoder(x), reference(x), atol=1e-6)
+    assert encoder.arch == "torchvision:resnet18" and encoder.feature_dim == 512
+    # Parameter names are torchvision's: the wrapper adds no prefix and drops only fc.
+    assert set(reference.state_dict()) == set(encoder.state_dict())
+
+
+def test_torchvision_default_points_are_the_blocks_and_any_module_path_resolves():
+    from memloc.activations import resolve_layers
+    from memloc.metrics import unitmem
+
+    encoder = create("torchvision:resnet18").eval()
+    blocks = [f"layer{i}.{j}" for i in range(1, 5) for j in range(2)]
+    assert [p.name for p in encoder.measurement_points()] == blocks
+    assert [p.name for p in resolve_layers(encoder, None, units=True)] == blocks
+    assert [p.module for p in resolve_layers(encoder, ["layer3.1.conv2", "avgpool"])] == [
+        "layer3.1.conv2",
+        "avgpool",
+    ]
+    x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    units = unitmem(encoder, x, k_aug=0).units
+    # 64 + 64 + 128 + 128 + 256 + 256 + 512 + 512 units, nothing from avgpool or fc.
+    assert units.groupby("layer", sort=False).size().to_dict() == {
+        name: n for name, n in zip(blocks, [64, 64, 128, 128, 256, 256, 512, 512], strict=True)
+    }
+
+
+def test_torchvision_options_and_errors():
+    gray = create("torchvision:resnet18", in_channels=1)
+    assert gray.conv1.in_channels == 1 and gray(torch.rand(2, 1, 32, 32)).shape == (2, 512)
+    rebuilt = create(gray.arch, **gray.config())
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {
+        k: v.shape for k, v in gray.state_dict().items()
+    }
+    gray.eval()
+    assert not gray._model.training and not gray.layer1.training
+    with pytest.raises(ValueError, match="no width multiplier"):
+        create("torchvision:resnet18", width=0.5)
+    with pytest.raises(ValueError, match="torchvision has no model 'resnet7'"):
+        create("torchvision:resnet7")
+    with pytest.raises(ValueError, match="unknown architecture library 'keras'"):
+        create("keras:resnet18")
+    with pytest.raises(ValueError, match="does not accept the arguments"):
+        create("torchvision:resnet18", depth=3)
+    with pytest.raises(ValueError, match="at least 32x32"):
+        gray(torch.rand(1, 1, 16, 16))
