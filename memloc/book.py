@@ -60,6 +60,7 @@ CLAIM_COLUMNS = [
     "p_value",
     "alpha",
     "verdict",
+    "reason",
     "profile",
     "notebook",
 ]
@@ -549,6 +550,7 @@ def record_claim(
     profile: str = "",
     context: bool = False,
     testable: bool = True,
+    reason: str = "",
 ) -> dict:
     """Record a computed verdict on one of the paper's claims in ``<out_dir>/verdict.json``.
 
@@ -567,9 +569,15 @@ def record_claim(
     holds : a check computed from the data that must also be true (e.g. the sign).
     context : the paper makes no claim here (A8 reports numbers as context): the test is
         recorded with the verdict ``"context"`` instead of supported or not.
-    testable : False when the data leave nothing to test (T5 when the most memorizing layers
-        are the last ones): the verdict is ``"not testable here"``.
+    testable : False when the data leave nothing to test: the encoders did not learn (probe
+        not above the untrained encoder) or did not memorize (no layer's S_C-vs-S_I contrast
+        significant; see :func:`memloc.stats.claim_testability`), or T5 when the most
+        memorizing layers are the last ones. The verdict is then ``"not testable here"``,
+        never ``"not supported"``; the statistic and p-value are still recorded.
+    reason : why the claim is not testable, one sentence; shown on the claims page.
     """
+    if not testable and not reason.strip():
+        raise ValueError("a claim recorded as not testable needs the reason, for the claims page")
     if p_value is None and holds is None and testable:
         raise ValueError("record_claim needs a p_value, a holds check computed from data, or both")
     supported = testable
@@ -593,6 +601,7 @@ def record_claim(
             if supported
             else "not supported"
         ),
+        "reason": "" if testable else reason.strip(),
         "profile": profile,
     }
     path = Path(out_dir) / "verdict.json"
@@ -661,6 +670,12 @@ def claims_markdown(rows: list[dict], profile: str, pages: set[str] = frozenset(
         claim = _md_cell(row["claim"]) if row["claim"] else (f"`{name}`" if name else "")
         verdict = row["verdict"]
         verdict = f"**{verdict}**" if verdict in ("supported", "not supported") else f"*{verdict}*"
+        if row.get("reason"):
+            # Pages state the reason as "Not testable here: ..."; the verdict already says so.
+            reason = str(row["reason"])
+            if reason.lower().startswith("not testable here:"):
+                reason = reason.split(":", 1)[1].strip()
+            verdict += f": {_md_cell(reason)}"
         lines.append(
             f"| {result} | {claim} | {_md_cell(row['test'])} | "
             f"{_fmt(row['statistic'])} | {_fmt(row['p_value'])} | {verdict} |"

@@ -149,6 +149,11 @@ fig
 # %%
 reference = summary.iloc[-1]  # the non-private encoder
 memorizes = bool(reference["heldout_excess"] > 0 and reference["heldout_p"] < 0.05)
+untestable = (
+    f"Not testable here: the non-private encoder does not memorize at layer {layer} (UnitMem "
+    f"on its candidates minus held-out images {reference['heldout_excess']:+.4f}, one-sided "
+    f"p = {reference['heldout_p']:.3g}), so there is no memorization for DP-SGD to lower."
+)
 lay = units[(units["layer"] == layer) & units["defined"] & units["eps"].notna()]
 rank = lay["eps"].rank(method="dense")
 trend = stats.spearmanr(rank, lay["unitmem"], alternative="greater")
@@ -168,6 +173,7 @@ v1 = record_claim(
     holds=bool(private["unitmem"].mean() > lowest["unitmem"].mean()),
     profile=profile,
     testable=memorizes,
+    reason=untestable,
 )
 strongest = summary.iloc[0]
 remain_p = max(strongest["random_p"], strongest["heldout_p"])
@@ -182,12 +188,14 @@ v2 = record_claim(
     holds=bool(strongest["excess"] > 0),
     profile=profile,
     testable=memorizes,
+    reason=untestable,
 )
 in_private = lay[~np.isinf(lay["eps"])]
 private_trend = stats.spearmanr(in_private["eps"].rank(method="dense"), in_private["unitmem"])
 display(
     Markdown(
-        f"**The non-private reference** {'memorizes' if memorizes else 'does not memorize'} "
+        ("" if memorizes else f"*{untestable}*\n\n")
+        + f"**The non-private reference** {'memorizes' if memorizes else 'does not memorize'} "
         f"at layer `{layer}`: UnitMem on its candidates exceeds the same units on held-out "
         f"images by {reference['heldout_excess']:+.4f} (p = {reference['heldout_p']:.3g}); "
         f"over random initialisation by {reference['random_excess']:+.4f}.\n\n"

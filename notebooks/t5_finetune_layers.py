@@ -195,6 +195,8 @@ for rule, name in D.SCORES.items():
             holds=bool((compared["difference"] > 0).all()),
             # Where the most memorizing layers are the last ones, the claim has nothing to test.
             testable=len(compared) > 0,
+            reason=f"Not testable here: by {name}, the most memorizing layers are the last "
+            f"layers at every k in {list(ks)}, so there is nothing to compare.",
             profile=profile,
         )
     )

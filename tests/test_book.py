@@ -177,8 +177,18 @@ def test_record_claim_computes_the_verdict(tmp_path):
         book.record_claim(tmp_path, **kw)
     # No claim in the paper, or nothing to compare: neither supported nor not.
     assert book.record_claim(tmp_path, p_value=0.001, context=True, **kw)["verdict"] == "context"
-    untestable = book.record_claim(tmp_path, testable=False, **kw)
+    why = "Not testable here: f did not memorize its candidates."
+    untestable = book.record_claim(tmp_path, testable=False, reason=why, **kw)
     assert untestable["verdict"] == "not testable here" and untestable["p_value"] is None
+    assert untestable["reason"] == why
+    # a significant test on encoders that did not memorize is still not testable, not support
+    computed = book.record_claim(tmp_path, p_value=0.001, testable=False, reason=why, **kw)
+    assert computed["verdict"] == "not testable here" and computed["p_value"] == 0.001
+    assert book.record_claim(tmp_path, p_value=0.001, reason=why, **kw)["reason"] == ""
+    with pytest.raises(ValueError, match="needs the reason"):
+        book.record_claim(tmp_path, testable=False, **kw)
+    table = book.claims_markdown([{**untestable, "notebook": "t1_layermem"}], "quick")
+    assert "*not testable here*: f did not memorize its candidates. |" in table
 
 
 def test_the_toc_is_the_registry():
