@@ -478,3 +478,18 @@ def test_torchvision_options_and_errors():
         create("torchvision:resnet18", depth=3)
     with pytest.raises(ValueError, match="at least 32x32"):
         gray(torch.rand(1, 1, 16, 16))
+
+
+def test_a_torchvision_encoder_trains_with_a_framework():
+    from memloc.augment import AugmentPolicy
+    from memloc.ssl import create_framework
+    from memloc.train import TrainConfig, train
+
+    torch.manual_seed(0)
+    encoder = create("torchvision:resnet18", in_channels=1)
+    assert encoder.training and encoder.feature_dim == 512  # known before any forward
+    framework = create_framework("simclr", encoder, policy=AugmentPolicy.simclr())
+    images = torch.randint(0, 256, (8, 1, 32, 32), dtype=torch.uint8)
+    before = encoder.layer4[1].conv2.weight.clone()
+    log = train(framework, images, torch.zeros(8, dtype=torch.long), TrainConfig(1, 4))
+    assert len(log["epochs"]) == 1 and not torch.equal(before, encoder.layer4[1].conv2.weight)

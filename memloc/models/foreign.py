@@ -22,6 +22,7 @@ repeat the last block's units, are not measured unless named.
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from memloc.models.base import Encoder, MeasurementPoint, check_in_channels, check_width
@@ -152,13 +153,22 @@ class ForeignEncoder(Encoder):
         if any(True for _ in model.named_buffers(recurse=False)):
             raise ValueError(f"{arch} keeps buffers at its root, which memloc cannot wrap")
         self._points = default_points(model)
-        self.feature_dim = None  # known after the first forward (it depends on the input size)
+        self.feature_dim = self._output_size(getattr(model, "image_size", MIN_INPUT_SIZE))
+
+    @torch.no_grad()
+    def _output_size(self, side: int) -> int:
+        # The frameworks size their heads from feature_dim: one image tells it (in eval mode,
+        # where BatchNorm accepts a batch of one; a ViT needs its own image_size).
+        mode = self.training
+        self.eval()
+        try:
+            return int(self._model(torch.zeros(1, self.in_channels, side, side)).shape[1])
+        finally:
+            self.train(mode)
 
     def forward(self, x: Tensor) -> Tensor:
         self.check_input(x)
-        out = self._model(x)
-        self.feature_dim = int(out.shape[1])
-        return out
+        return self._model(x)
 
     def train(self, mode: bool = True) -> ForeignEncoder:
         super().train(mode)
