@@ -6,4 +6,6 @@ Encoders" (NeurIPS 2024). The package reads as the pipeline: ``data`` → ``spli
 ``activations`` / ``metrics`` → ``stats``.
 """
 
-__version__ = "0.1.0"
+# Part of every cached encoder's key: 0.2.0 changed the views of 1-channel images (brightness
+# and contrast jitter), so encoders trained by 0.1.0 are not reused.
+__version__ = "0.2.0"

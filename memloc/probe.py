@@ -3,8 +3,9 @@
 - :func:`features`: frozen features, the global average of a layer's output (by default the
   encoder's representation), in eval mode without gradients.
 - :func:`linear_probe`: standardised features -> scikit-learn's logistic regression ->
-  test accuracy (T6, A7, A8). :func:`probe_accuracy` (and :func:`probe_predictions`, the
-  predicted labels) do the same on features computed once, so that many probes can share them.
+  test accuracy (T6, A7, A8, the regime page). :func:`probe_accuracy` (and
+  :func:`probe_predictions`, the predicted labels) do the same on features computed once, so
+  that many probes can share them; :func:`knn_accuracy` is a cosine kNN vote on them.
 - :func:`finetune`: train the named layers and a new linear head, everything else frozen,
   and return the test accuracy (T5); :func:`finetune_layers` returns the trained copy and head.
 - :func:`mean_std_over_seeds`: mean and standard deviation of a score over seeds.
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import Tensor, nn
@@ -147,6 +149,28 @@ def probe_accuracy(
         train_features, train_labels, test_features, seed, C=C, max_iter=max_iter
     )
     return float((predicted == test_y).mean())
+
+
+def knn_accuracy(train_features, train_labels, test_features, test_labels, k: int = 20) -> float:
+    """Test accuracy of a k-nearest-neighbour vote (cosine similarity, majority of the ``k``
+    nearest training points; scikit-learn's ``KNeighborsClassifier``), the standard second
+    measure of SSL features beside the linear probe (Wu et al. 2018; DINO).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> x = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    >>> knn_accuracy(x, [0, 0, 1, 1], x, [0, 0, 1, 1], k=1)
+    1.0
+    """
+    train_x = np.asarray(train_features, dtype=np.float64)
+    test_x = np.asarray(test_features, dtype=np.float64)
+    train_y = _labels(train_labels, len(train_x), "train_labels").numpy()
+    test_y = _labels(test_labels, len(test_x), "test_labels").numpy()
+    if not 1 <= int(k) <= len(train_x):
+        raise ValueError(f"k must lie in 1..{len(train_x)} (the training points), got {k}")
+    knn = KNeighborsClassifier(n_neighbors=int(k), metric="cosine").fit(train_x, train_y)
+    return float((knn.predict(test_x) == test_y).mean())
 
 
 def linear_probe(

@@ -9,6 +9,7 @@ documented) default.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 from collections.abc import Callable, Sequence
@@ -165,6 +166,24 @@ def f3c_encoders(
     return requests + [EncoderRequest("no DP", p, framework, pair=False)]
 
 
+def book_encoders(profile) -> list[EncoderRequest]:
+    """Every encoder the book trains at ``profile``, each once: the shared SimCLR and supervised
+    pairs, then each notebook's own (with the notebook's defaults). The regime page measures
+    them all."""
+    p = load_profile(profile)
+    requests = [EncoderRequest("resnet simclr (shared)", p, "simclr")]
+    requests.append(EncoderRequest("resnet supervised (shared)", p, "supervised"))
+    for name, function in NOTEBOOK_ENCODERS.items():
+        if function is book_encoders:
+            continue
+        prefix = name.split("_", 1)[0].upper()
+        requests += [dataclasses.replace(r, label=f"{prefix} {r.label}") for r in function(profile)]
+    unique = {}
+    for r in requests:
+        unique.setdefault((r.profile, r.framework, r.privacy, r.pair), r)
+    return list(unique.values())
+
+
 # Notebook name -> its encoders. Notebooks not listed use only the book's shared pair.
 NOTEBOOK_ENCODERS: dict[str, Callable[..., list[EncoderRequest]]] = {
     "t2_vit_sublayers": t2_encoders,
@@ -172,6 +191,7 @@ NOTEBOOK_ENCODERS: dict[str, Callable[..., list[EncoderRequest]]] = {
     "a5_bigger_resnets": a5_encoders,
     "f3a_unitmem_datasets": f3a_encoders,
     "f3c_unitmem_privacy": f3c_encoders,
+    "r0_regime": book_encoders,
 }
 
 

@@ -1,0 +1,126 @@
+"""Which CPU regime makes encoders that learn and memorize? A sweep over training choices.
+
+Each configuration is a set of overrides of a profile (default ``cpu``). For each one this
+trains (or loads from the cache) the f/g pair exactly as the book would, then measures:
+
+- SSL quality: linear probe and kNN-20 on the split's downstream points -> 2,000 test images,
+  for f, g and the untrained encoder of the same architecture, and for f's snapshots (the
+  accuracy after fewer epochs, from the same run);
+- memorization strength: the S_C-vs-S_I contrast t of LayerMem at every layer (the profile's
+  n_points and k_aug);
+- cost: pairs of views per second and wall time of the training.
+
+Every configuration's row is appended to the CSV as soon as it is measured, so an interrupted
+sweep keeps what it finished, and a rerun skips the configurations already in the file. The
+encoders land in the cache under the keys the book uses: the configuration the profile adopts
+is already trained when the book is built.
+
+    .venv/bin/python benchmarks/regime.py                      # every configuration below
+    .venv/bin/python benchmarks/regime.py --only w05-b64-jit  # some of them
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+from memloc.artifacts import encoder_pair
+from memloc.experiments.layers import pair_layermem
+from memloc.profiles import load_profile
+from memloc.regime import memorization_strength, pair_quality, training_cost
+
+NO_JITTER = {"jitter_p": 0.0}
+# Brightness and contrast at 0.4 (factors 0.6-1.4), the strength measured in issue 11.
+MILD_JITTER = {"jitter": (0.4, 0.4, 0.4, 0.1)}
+SNAPSHOTS = {"snapshot_epochs": (25, 50, 100, 200)}
+
+# name -> overrides of the profile. Ordered by what the sweep should learn first.
+CONFIGS: dict[str, dict] = {
+    "w05-b64-jit": {"width": 0.5, "batch_size": 64, **SNAPSHOTS},
+    "w05-b64-nojit": {"width": 0.5, "batch_size": 64, **NO_JITTER, **SNAPSHOTS},
+    "w05-b256-jit": {"width": 0.5, "batch_size": 256, **SNAPSHOTS},
+    "w05-b64-mildjit": {"width": 0.5, "batch_size": 64, **MILD_JITTER, **SNAPSHOTS},
+    "w05-b64-jit-16px": {"width": 0.5, "batch_size": 64, "image_size": 16, **SNAPSHOTS},
+    "w05-b64-jit-e200": {"width": 0.5, "batch_size": 64, "epochs": 200, **SNAPSHOTS},
+    "w1-b64-jit": {"width": 1.0, "batch_size": 64, **SNAPSHOTS},
+    "w05-b64-jit-lr3e-3": {"width": 0.5, "batch_size": 64, "lr": 3e-3, **SNAPSHOTS},
+}
+
+
+def measure(name: str, profile_name: str, overrides: dict, framework: str, n_probe: int) -> dict:
+    start = time.time()
+    profile = load_profile(profile_name, **overrides)
+    pair = encoder_pair(profile, framework)
+    snapshots = {f"f@{epoch}": enc for epoch, enc in pair.snapshots("f").items()}
+    quality = pair_quality(pair, n_train=n_probe, n_test=n_probe, extra=snapshots)
+    strength = memorization_strength(pair_layermem(pair).table)
+    cost = training_cost(pair.entries)
+    row = {
+        "config": name,
+        "framework": framework,
+        "overrides": json.dumps(overrides, sort_keys=True),
+        "probe_f": quality.loc["f", "probe"],
+        "probe_g": quality.loc["g", "probe"],
+        "probe_untrained": quality.loc["untrained", "probe"],
+        "margin_f": quality.loc["f", "probe"] - quality.loc["untrained", "probe"],
+        "knn_f": quality.loc["f", "knn"],
+        "knn_untrained": quality.loc["untrained", "knn"],
+        "probe_by_epoch": json.dumps(
+            {k.split("@")[1]: round(v, 4) for k, v in quality["probe"].items() if "@" in k}
+        ),
+        "t_max": strength["t"].max(),
+        "layers_significant": int(strength["significant"].sum()),
+        "t_by_layer": json.dumps({k: round(v, 2) for k, v in strength["t"].items()}),
+        "pairs_per_s": cost["pairs_per_s"].mean(),
+        "train_wall_s": cost["wall_s"].max(),
+        "wall_s": time.time() - start,
+    }
+    return row
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--framework", default="simclr")
+    parser.add_argument("--only", nargs="*", help="configuration names (default: all)")
+    parser.add_argument("--n-probe", type=int, default=2000, help="probe train and test images")
+    parser.add_argument("--out", default="benchmarks/results/regime.csv")
+    args = parser.parse_args(argv)
+    names = args.only or list(CONFIGS)
+    unknown = sorted(set(names) - set(CONFIGS))
+    if unknown:
+        parser.error(f"unknown configuration(s) {unknown}; known: {list(CONFIGS)}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = set()
+    if out.exists():
+        with out.open() as fh:
+            done = {(r["config"], r["framework"]) for r in csv.DictReader(fh)}
+    for name in names:
+        if (name, args.framework) in done:
+            print(f"{name}: already in {out}, skipped", file=sys.stderr)
+            continue
+        row = measure(name, args.profile, CONFIGS[name], args.framework, args.n_probe)
+        new = not out.exists()
+        with out.open("a", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+        print(
+            f"{name}: probe f {row['probe_f']:.3f} vs untrained {row['probe_untrained']:.3f} "
+            f"(margin {row['margin_f']:+.3f}), kNN {row['knn_f']:.3f} vs "
+            f"{row['knn_untrained']:.3f}; by epoch {row['probe_by_epoch']}; contrast t max "
+            f"{row['t_max']:.1f}, per layer {row['t_by_layer']}; "
+            f"{row['pairs_per_s']:.0f} pairs/s, training {row['train_wall_s']:.0f} s",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+# %% [markdown]
+# # Did the encoders learn, and did they memorize?
+#
+# Every result of this book asks *where* an encoder memorizes. That question has an answer only
+# when two things hold, and this page checks both for every encoder the book trains, before
+# any result page uses it:
+#
+# - **It learned.** A self-supervised encoder whose features are no better than those of the
+#   same network at random initialisation has learned nothing a result could localize. We fit
+#   a linear probe (logistic regression on standardised, spatially averaged features) and a
+#   cosine kNN-20 vote on the split's downstream images, which no encoder trained on, and
+#   score them on the test split, for the trained encoder *f* and for its untrained twin.
+# - **It memorized.** Encoder *f* trained on S_S ∪ S_C, its twin *g* on S_S ∪ S_I. If *f*
+#   memorized its candidates, its LayerMem score is higher on S_C than on S_I (which only *g*
+#   saw). The S_C-vs-S_I contrast per layer, as a Welch t with a one-sided p, Holm-adjusted
+#   over the layers, measures how strongly; a pair with no significant layer cannot show where
+#   memorization sits.
+#
+# The book's `cpu` profile was chosen so that these checks pass (the sweep behind it is
+# `benchmarks/regime.py`, its numbers are in `memloc/profiles.toml`). The targets: every SSL
+# encoder's probe at least **5 points** above the untrained one's, and a contrast of **t ≥ 5**
+# at the last layer of every f/g pair (the last measurement point that is not a residual sum:
+# ResNet9's layer 8, a ViT's last MLP). Encoders trained alone (F3a's data sets,
+# F3c's private encoders) have no *g*, so only their probe is shown here; their result pages
+# measure memorization with UnitMem and its controls. Result pages whose encoders fail a check
+# record their claims as *not testable here*.
+
+# %% tags=["parameters"]
+profile = "cpu"
+n_probe = 2000  # probe training and test images (at most)
+out_dir = "book/results/cpu/r0_regime"
+
+# %%
+import json
+import time
+
+import pandas as pd
+from IPython.display import Markdown, display
+
+from memloc.book import provenance, record_claim
+from memloc.experiments.encoders import book_encoders
+from memloc.figures import new_figure, save_figure, save_table
+from memloc.regime import TARGET_MARGIN, TARGET_T, pair_regime
+
+start = time.time()
+rows, t_by_layer, hashes = [], {}, {}
+for request in book_encoders(profile):
+    pair = request.get()
+    p = pair.profile
+    row, t = pair_regime(pair, n_probe=n_probe)
+    rows.append({"encoder": request.label, "framework": request.framework, "arch": p.arch,
+                 "width": p.width, "images": p.n_shared + p.n_candidate, "epochs": p.epochs,
+                 "pair": pair.g is not None, **row})
+    if len(t):
+        t_by_layer[request.label] = t
+    hashes[request.label] = pair.hashes
+table = pd.DataFrame(rows)
+save_table(table, out_dir, "regime")
+
+# %% [markdown]
+# ## Quality, memorization and cost of every encoder
+#
+# `probe_f` and `knn_f` are the trained encoder's accuracy, `probe_untrained` and
+# `knn_untrained` its untrained twin's, `margin` the probe difference. `t_last` is the
+# S_C-vs-S_I contrast t at the last layer (`last_layer`), `t_max` the largest over the layers,
+# `layers_significant` the number of layers whose contrast is significant after Holm.
+
+# %%
+shown = table.drop(columns=["framework", "pair"]).round(3)
+display(shown.style.hide(axis="index").format(precision=3))
+
+# %%
+ssl = table[table["framework"] != "supervised"]
+learned = ssl["margin"] >= TARGET_MARGIN
+pairs = ssl[ssl["pair"]]
+strong = pairs["t_last"] >= TARGET_T
+Markdown(
+    f"At the `{profile}` profile, **{int(learned.sum())} of {len(ssl)}** SSL encoders beat their "
+    f"untrained twin's probe by at least {100 * TARGET_MARGIN:.0f} points (smallest margin "
+    f"{100 * ssl['margin'].min():+.1f} points, `{ssl.loc[ssl['margin'].idxmin(), 'encoder']}`), "
+    f"and **{int(strong.sum())} of {len(pairs)}** f/g pairs reach t ≥ {TARGET_T:g} at the last "
+    f"layer (smallest t = {pairs['t_last'].min():.1f}, "
+    f"`{pairs.loc[pairs['t_last'].idxmin(), 'encoder']}`)."
+    + (
+        "\n\nThe encoders that miss a target are named in the table; the result pages that use "
+        "them say so beside their verdicts."
+        if not (learned.all() and strong.all())
+        else ""
+    )
+)
+
+# %% [markdown]
+# ## Where the contrast appears
+#
+# The S_C-vs-S_I contrast t at every measurement point of every pair. The paper's claim that
+# memorization grows with depth is about this profile of layers; a pair whose contrast is flat
+# at zero has nothing to localize.
+
+# %%
+fig, axes = new_figure(1, width=7.5, height=4.0)
+ax = axes[0, 0]
+for label, t in t_by_layer.items():
+    ax.plot(range(len(t)), t.to_numpy(), marker="o", label=label)
+    ax.set_xticks(range(len(t)), [str(name) for name in t.index], rotation=0)
+ax.axhline(TARGET_T, color="0.5", linestyle="--", linewidth=1)
+ax.axhline(0, color="0.8", linewidth=1)
+ax.set(xlabel="measurement point (depth →)", ylabel="contrast t (S_C vs S_I)")
+ax.legend(fontsize=7, ncols=2)
+save_figure(fig, out_dir, "contrast_by_layer")
+fig
+
+# %%
+for row in table.itertuples():
+    record_claim(
+        out_dir,
+        result="R0",
+        claim=f"context: {row.encoder} learned (probe above its untrained twin)",
+        test="linear-probe accuracy minus the untrained encoder's, on the same test images",
+        statistic=row.margin,
+        holds=row.margin > 0,
+        context=True,
+        profile=profile,
+    )
+
+# %% [markdown]
+# ## Provenance
+
+# %%
+info = provenance(
+    profile=profile,
+    encoder_hashes=hashes,
+    n_probe=n_probe,
+    wall_time_s=round(time.time() - start, 1),
+)
+Markdown("```json\n" + json.dumps(info, indent=2, default=str) + "\n```")

@@ -1,0 +1,109 @@
+"""memloc.regime: did an encoder learn (probe, kNN against its untrained twin), did it
+memorize (the S_C-vs-S_I contrast per layer), and what did its training cost."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from memloc.experiments.encoders import book_encoders
+from memloc.probe import knn_accuracy
+from memloc.regime import encoder_quality, memorization_strength, training_cost
+from memloc.stats import holm
+
+
+class Brightness(nn.Module):
+    """A toy encoder whose one feature is the image's mean intensity (and a constant)."""
+
+    def forward(self, x):
+        return torch.stack([x.mean(dim=(1, 2, 3)), torch.ones(len(x))], dim=1)
+
+
+class Constant(nn.Module):
+    """A toy encoder that sees nothing: the same feature for every image."""
+
+    def forward(self, x):
+        return torch.ones(len(x), 2)
+
+
+def toy_data(n=60, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 2
+    images = torch.rand(n, 1, 8, 8, generator=g) * 0.3 + 0.6 * labels.view(-1, 1, 1, 1)
+    return images, labels
+
+
+def test_quality_separates_an_informative_encoder_from_a_blind_one():
+    x, y = toy_data()
+    table = encoder_quality(
+        {"brightness": Brightness(), "blind": Constant()}, x[:30], y[:30], x[30:], y[30:], k=5
+    )
+    assert list(table.index) == ["brightness", "blind"]
+    assert table.loc["brightness", "probe"] == 1.0 and table.loc["brightness", "knn"] == 1.0
+    # A constant feature carries no information: accuracy is the share of the majority guess.
+    assert table.loc["blind", "probe"] == pytest.approx(0.5)
+    assert (table["n_train"] == 30).all() and (table["n_test"] == 30).all()
+
+
+def test_knn_votes_by_cosine_neighbours_by_hand():
+    train = np.array([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [0.1, 1.0], [0.2, 1.0]])
+    labels = [0, 0, 1, 1, 1]
+    # Scale does not matter to cosine similarity: (10, 0) is next to the class-0 points.
+    test = np.array([[10.0, 0.0], [0.0, 3.0]])
+    assert knn_accuracy(train, labels, test, [0, 1], k=1) == 1.0
+    # With k = 5 every test point gets the majority class (1): one of two right.
+    assert knn_accuracy(train, labels, test, [0, 1], k=5) == 0.5
+    with pytest.raises(ValueError, match="k must lie in 1..5"):
+        knn_accuracy(train, labels, test, [0, 1], k=6)
+
+
+def test_memorization_strength_applies_holm_over_layers():
+    p = np.array([0.001, 0.04, 0.5])
+    table = pd.DataFrame(
+        {
+            "layer": ["1", "2", "Res2"],
+            "contrast": [0.3, 0.1, 0.0],
+            "contrast_t": [5.0, 1.8, 0.0],
+            "contrast_p": p,
+        }
+    )
+    out = memorization_strength(table)
+    assert list(out.index) == ["1", "2", "Res2"]
+    np.testing.assert_allclose(out["p_holm"], holm(p))
+    # 0.001 * 3 < .05 is significant; 0.04 * 2 = .08 is not, though it is below .05 alone.
+    assert out["significant"].tolist() == [True, False, False]
+    with pytest.raises(ValueError, match="independent images"):
+        memorization_strength(table.drop(columns=["contrast_t"]))
+
+
+def test_training_cost_reads_the_entries_logs(tmp_path):
+    entry = tmp_path / "f"
+    entry.mkdir()
+    epochs = [
+        {"epoch": e, "loss": 1.0, "pairs_per_s": s, "wall_s": 2.0}
+        for e, s in [(1, 100.0), (2, 300.0), (3, 200.0)]
+    ]
+    (entry / "log.json").write_text(json.dumps({"epochs": epochs, "wall_s": 6.0}))
+    private = tmp_path / "dp"
+    private.mkdir()  # DP-SGD logs no throughput: wall time from the epochs, speed unknown
+    (private / "log.json").write_text(json.dumps({"epochs": [{"epoch": 1, "wall_s": 1.5}]}))
+    cost = training_cost({"f": entry, "dp": private})
+    assert cost.loc["f"].tolist() == [3, 200.0, 6.0]
+    assert cost.loc["dp", "wall_s"] == 1.5 and np.isnan(cost.loc["dp", "pairs_per_s"])
+    with pytest.raises(ValueError, match="no readable training log at .*missing"):
+        training_cost({"g": tmp_path / "missing"})
+
+
+def test_the_regime_page_measures_every_encoder_of_the_book_once():
+    requests = book_encoders("quick")
+    keys = [(r.profile, r.framework, r.privacy, r.pair) for r in requests]
+    assert len(keys) == len(set(keys))
+    labels = [r.label for r in requests]
+    assert labels[:2] == ["resnet simclr (shared)", "resnet supervised (shared)"]
+    frameworks = {r.framework for r in requests}
+    assert {"simclr", "simsiam", "dino", "mae", "supervised"} <= frameworks
+    assert any(r.privacy is not None for r in requests)  # F3c's private encoders
+    assert {r.profile.arch for r in requests} >= {"resnet9", "vit_tiny", "resnet18", "resnet50"}
