@@ -168,6 +168,9 @@ fig
 # pairs rather than being a test over new data. The same statistic on held-out images is the
 # control: if it is as large there, neighbouring layers agree because they are computed from
 # each other, not because they memorized the same images.
+#
+# "The memorized images" exist only if f memorized: the claim is *not testable here* when no
+# layer's S_C-vs-S_I contrast is significant after Holm over the ten layers (T1's check).
 
 # %%
 test = lx.adjacent_vs_distant(agreement["candidates"])
@@ -177,6 +180,7 @@ tests = pd.DataFrame(
 ).drop(columns="adjacent_pairs")
 save_table(tests, out_dir, "adjacent_vs_distant")
 display(tests.round(4))
+check = lx.pair_testability(result)
 verdict = record_claim(
     out_dir,
     result="T3",
@@ -188,12 +192,15 @@ verdict = record_claim(
     p_value=test.pvalue,
     holds=test.difference > 0,
     profile=profile,
+    testable=check.testable,
+    reason=check.reason,
 )
 adj = agreement["candidates"][agreement["candidates"]["distance"] == 1]
 far_ov = agreement["candidates"][agreement["candidates"]["distance"] >= 4]
 display(
     Markdown(
-        f"**Verdict at profile `{profile}`: {verdict['verdict']}.** On the candidates, adjacent "
+        (f"*{check.reason}*\n\n" if not check.testable else "")
+        + f"**Verdict at profile `{profile}`: {verdict['verdict']}.** On the candidates, adjacent "
         f"deep pairs have mean τ = {test.adjacent_mean:+.3f} and distant pairs "
         f"{test.distant_mean:+.3f} (difference {test.difference:+.3f}, exact p = "
         f"{test.pvalue:.3g}). On held-out images the same difference is "
