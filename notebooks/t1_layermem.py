@@ -26,8 +26,7 @@ n_points = None  # candidates evaluated (and as many held-out and S_I images); N
 k_aug = None  # view pairs per image; None: the profile's
 top_k = None  # k of Top-k / Least-k; None: the profile's
 variant = "views"  # "views": the paper's definition; "original": the authors' script
-probe_accuracy = None  # linear-probe accuracy of f, when measured (the "learned" check)
-untrained_accuracy = None  # the same of an untrained encoder; both or neither
+check_learned = True  # the "learned" check: f's linear probe against an untrained encoder's
 out_dir = "book/results/cpu/t1_layermem"
 
 # %%
@@ -257,6 +256,14 @@ for name, idx in (("top", top_idx[:n_show]), ("least", least_idx[:n_show])):
 #    that the candidates' own gap is significant (Welch's one-sided t-test, first row below).
 
 # %%
+probe_accuracy = untrained_accuracy = None
+if check_learned:
+    from memloc.regime import pair_quality
+
+    # Linear probes on the split's downstream images, scored on the test split.
+    quality = pair_quality(pair)
+    probe_accuracy = float(quality.loc["f", "probe"])
+    untrained_accuracy = float(quality.loc["untrained", "probe"])
 check = lx.pair_testability(
     result, probe_accuracy=probe_accuracy, untrained_accuracy=untrained_accuracy
 )
@@ -377,8 +384,8 @@ display(
         + (
             ""
             if check.learned is None
-            else f"; probe accuracy {probe_accuracy:.3f} against {untrained_accuracy:.3f} "
-            "untrained"
+            else f"; linear-probe accuracy of f {probe_accuracy:.3f}, of an untrained "
+            f"encoder {untrained_accuracy:.3f}"
         )
         + ".\n\n"
         f"**Depth ({v1['verdict']} at profile `{profile}`).** The candidates' per-image slope "

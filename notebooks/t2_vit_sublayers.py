@@ -29,6 +29,7 @@ seed = 0  # seed of the augmented views of the measurement
 n_points = None  # candidates evaluated; None: the profile's
 k_aug = None  # view pairs per image; None: the profile's
 score = "contrast"  # the T1 score the verdicts use
+check_learned = True  # the "learned" check: f's linear probe against an untrained encoder's
 out_dir = "book/results/cpu/t2_vit_sublayers"
 
 # %%
@@ -126,7 +127,17 @@ depth_table = ax.contrast_depth_trends({p.arch: (result, enc)}, seed=seed)
 save_table(depth_table, out_dir, "depth_test")
 display(depth_table.round(4))
 depth = depth_table.iloc[0]
-check = lx.pair_testability(result)
+probe_accuracy = untrained_accuracy = None
+if check_learned:
+    from memloc.regime import pair_quality
+
+    # Linear probes on the split's downstream images, scored on the test split.
+    quality = pair_quality(pair)
+    probe_accuracy = float(quality.loc["f", "probe"])
+    untrained_accuracy = float(quality.loc["untrained", "probe"])
+check = lx.pair_testability(
+    result, probe_accuracy=probe_accuracy, untrained_accuracy=untrained_accuracy
+)
 tests = ax.sublayer_tests(blocks)
 save_table(tests, out_dir, "sublayer_tests")
 display(tests.round(4))

@@ -26,6 +26,7 @@ n_points = None  # candidates evaluated (and as many held-out images); None: the
 k_aug = None  # view pairs per image; None: the profile's
 top_k = None  # overlap k; None: min(100, n_points // 5)
 variant = "views"  # "views": the paper's definition; "original": the authors' script
+check_learned = True  # the "learned" check: f's linear probe against an untrained encoder's
 out_dir = "book/results/cpu/t3_layer_consistency"
 
 # %%
@@ -180,7 +181,17 @@ tests = pd.DataFrame(
 ).drop(columns="adjacent_pairs")
 save_table(tests, out_dir, "adjacent_vs_distant")
 display(tests.round(4))
-check = lx.pair_testability(result)
+probe_accuracy = untrained_accuracy = None
+if check_learned:
+    from memloc.regime import pair_quality
+
+    # Linear probes on the split's downstream images, scored on the test split.
+    quality = pair_quality(pair)
+    probe_accuracy = float(quality.loc["f", "probe"])
+    untrained_accuracy = float(quality.loc["untrained", "probe"])
+check = lx.pair_testability(
+    result, probe_accuracy=probe_accuracy, untrained_accuracy=untrained_accuracy
+)
 verdict = record_claim(
     out_dir,
     result="T3",
