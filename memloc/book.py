@@ -1,39 +1,32 @@
-"""Build the book: execute the result notebooks with Papermill, then run Jupyter Book.
+"""The book: its registry of result notebooks, the notebook-side API and the pages.
 
-Run as ``python -m memloc.book --profile quick|cpu|paper [--only NAME] [--force]``
-(``make book`` does this) or ``python -m memloc.book --list``.
+``make book [PROFILE=quick|cpu|paper]`` runs ``python -m memloc.book --profile ...``, which runs
+the book's Snakemake workflow (``workflow/Snakefile``, :mod:`memloc.workflow`): one job per
+encoder, one Papermill job per result notebook, the claims page, then ``jupyter-book build``.
+Snakemake decides what is out of date; the book never executes anything itself.
 
 The list of result notebooks is ``book/_toc.yml`` itself: every entry ``file: results/<name>``
 is the executed form of ``notebooks/<name>.py`` (Jupytext percent format). Adding a result is
-one notebook file plus one line in the table of contents.
+one notebook file plus one line in the table of contents (plus its encoders, if it trains any
+beyond the shared pairs, in :mod:`memloc.experiments.encoders`).
 
-For each result the driver
+This module holds
 
-1. converts ``notebooks/<name>.py`` to a notebook with Jupytext,
-2. executes it with Papermill on the ``memloc`` kernel (this interpreter), injecting the
-   parameters ``profile`` and ``out_dir`` (plus any ``--param key=value``), into
-   ``book/results/<profile>/<name>.ipynb``; the notebook writes its figures, tables and
-   ``verdict.json`` into ``out_dir = book/results/<profile>/<name>/``,
-3. skips the notebook when a stamp (``<name>.stamp.json``) shows that its inputs are
-   unchanged: notebook text, parameters, the resolved profile, memloc's version and the
-   content of memloc's Python sources,
-4. stops at the first failing notebook with its name and failing cell (``--keep-going`` runs
-   the others first); notebooks executed before stay executed.
-
-It then writes the pages the book shows from the profile just built (``book/results/<name>.ipynb``,
-the claims table, the profile and timing tables, a table of contents listing only the results
-that exist) and runs ``jupyter-book build book/``; the book never executes anything itself.
+- the registry (:func:`result_notebooks`) and the execution of one notebook
+  (:func:`run_notebook`: Papermill injects ``profile`` and ``out_dir``; a failing cell raises
+  :class:`NotebookFailed` naming the notebook and the cell),
+- what notebooks call: :func:`record_claim`, :func:`provenance`, :func:`paper_numbers`,
+- the pages written from the executed notebooks (:func:`write_pages`: claims table, profile
+  and timing tables, the ToC of the results that exist) and :func:`build_html`.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import csv
-import dataclasses
-import hashlib
 import json
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -44,7 +37,7 @@ from pathlib import Path
 
 import yaml
 
-from memloc.utils import atomic_write_bytes, atomic_write_json, code_digest, repo_root
+from memloc.utils import atomic_write_json, repo_root
 
 ROOT = repo_root()
 BOOK_DIR = ROOT / "book"
@@ -122,61 +115,6 @@ def result_notebooks(toc: str | Path | None = None) -> list[ResultNotebook]:
         if entry.startswith(RESULTS_PREFIX) and "/" not in entry[len(RESULTS_PREFIX) :]:
             out.append(ResultNotebook(entry[len(RESULTS_PREFIX) :]))
     return out
-
-
-# ----------------------------------------------------------------------------- inputs
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def memloc_sources(root: Path = ROOT) -> list[Path]:
-    """memloc's Python sources: git's view (tracked plus untracked, not ignored) when the
-    checkout is a git repository, else every ``memloc/**/*.py``."""
-    package = Path(__file__).resolve().parent
-    try:
-        listed = subprocess.run(
-            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "memloc"],
-            cwd=package.parent,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
-        files = [package.parent / p for p in listed if p.endswith(".py")]
-    except (OSError, subprocess.CalledProcessError):
-        files = []
-    if not files:
-        files = list(package.rglob("*.py"))
-    return sorted(p for p in files if p.is_file())
-
-
-def code_hash() -> str:
-    """Hash of memloc's Python sources (any change to their code re-executes notebooks)."""
-    h = hashlib.sha256()
-    root = Path(__file__).resolve().parent.parent
-    for path in memloc_sources():
-        h.update(path.relative_to(root).as_posix().encode() + b"\0")
-        h.update(code_digest(path) + b"\0")
-    return h.hexdigest()
-
-
-def notebook_inputs(source: Path, parameters: dict, profile: str, code: str | None = None) -> dict:
-    """Everything an executed notebook depends on, as a JSON-able dict (hashed into the stamp)."""
-    from memloc import __version__
-    from memloc.profiles import load_profile
-
-    return {
-        "notebook_sha256": _sha256(Path(source).read_bytes()),
-        "parameters": parameters,
-        "profile": load_profile(profile).to_dict(),
-        "memloc_version": __version__,
-        "memloc_code_sha256": code if code is not None else code_hash(),
-    }
-
-
-def inputs_hash(inputs: dict) -> str:
-    return _sha256(json.dumps(inputs, sort_keys=True, default=str).encode())
 
 
 # ----------------------------------------------------------------------------- execution
@@ -264,11 +202,11 @@ def _failure(nb: ResultNotebook, source: Path, output: Path, err) -> NotebookFai
 
 @dataclass
 class RunRecord:
+    """One executed notebook: its name, wall seconds and when it finished (UTC)."""
+
     name: str
-    status: str  # "executed" | "skipped" | "failed" | "missing"
-    seconds: float | None = None
-    executed_at: str | None = None
-    error: str | None = None
+    seconds: float
+    executed_at: str
 
 
 def _relative(path: Path, cwd: Path) -> str:
@@ -285,253 +223,74 @@ def run_notebook(
     notebooks_dir: Path = NOTEBOOKS_DIR,
     results_dir: Path = BOOK_DIR / "results",
     cwd: Path = ROOT,
-    extra_parameters: dict | None = None,
-    force: bool = False,
-    code: str | None = None,
+    parameters: dict | None = None,
     verbose: bool = False,
 ) -> RunRecord:
-    """Execute one result notebook unless its stamp shows unchanged inputs.
+    """Execute one result notebook (the workflow's ``notebook`` job decides when).
+
+    Papermill injects ``profile``, ``out_dir = <results_dir>/<profile>/<name>/`` (relative to
+    ``cwd``) and ``parameters``. The executed notebook becomes
+    ``<results_dir>/<profile>/<name>.ipynb`` only when every cell ran; a failing run leaves
+    ``<name>.failed.ipynb`` and ``<name>.error.txt`` instead.
 
     Raises
     ------
     NotebookFailed
         When a cell raises; the message names the notebook, the cell and the error.
     """
+    import tempfile
+
     import papermill
     from papermill.exceptions import PapermillExecutionError
     from traitlets.config import Config
 
     source = Path(notebooks_dir) / f"{nb.name}.py"
     if not source.exists():
-        return RunRecord(nb.name, "missing")
+        raise FileNotFoundError(f"no notebook {source} for the result {nb.name!r}")
     out_root = Path(results_dir) / profile
     output = out_root / f"{nb.name}.ipynb"
-    stamp_path = out_root / f"{nb.name}.stamp.json"
+    running = out_root / f"{nb.name}.running.ipynb"
+    failed = out_root / f"{nb.name}.failed.ipynb"
     error_path = out_root / f"{nb.name}.error.txt"
     out_dir = out_root / nb.name
     parameters = {
         "profile": profile,
         "out_dir": _relative(out_dir, Path(cwd)),
-        **(extra_parameters or {}),
+        **(parameters or {}),
     }
-    inputs = notebook_inputs(source, parameters, profile, code)
-    digest = inputs_hash(inputs)
-    if not force and stamp_path.exists() and output.exists():
-        stamp = json.loads(stamp_path.read_text())
-        if stamp.get("inputs_hash") == digest:
-            return RunRecord(nb.name, "skipped", stamp.get("seconds"), stamp.get("executed_at"))
-
     # A fresh out_dir: figures and verdicts of an earlier run must not survive into this one.
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stamp_path.unlink(missing_ok=True)
-    error_path.unlink(missing_ok=True)
+    for stale in (output, failed, error_path):
+        stale.unlink(missing_ok=True)
     notebook = _read_notebook(source)
     kernel = ensure_kernel()
     start = time.time()
-    try:
-        papermill.execute_notebook(
-            notebook,
-            str(output),
-            parameters=parameters,
-            kernel_name=kernel,
-            # Local sockets: the kernel's traffic stays off TCP (and it prints no warning).
-            config=Config({"KernelManager": {"transport": "ipc"}}),
-            language="python",
-            cwd=str(cwd),
-            progress_bar=False,
-            stdout_file=sys.stdout if verbose else None,
-            stderr_file=sys.stderr if verbose else None,
-        )
-    except PapermillExecutionError as err:
-        failure = _failure(nb, source, output, err)
-        error_path.write_text(str(failure) + "\n")
-        raise failure from None
-    seconds = round(time.time() - start, 2)
-    executed_at = datetime.now(UTC).isoformat(timespec="seconds")
-    atomic_write_json(
-        stamp_path,
-        {"inputs_hash": digest, "inputs": inputs, "seconds": seconds, "executed_at": executed_at},
-    )
-    return RunRecord(nb.name, "executed", seconds, executed_at)
-
-
-# The encoders the result notebooks share. The driver trains them before the notebooks run,
-# so the long step shows its progress bars in the terminal instead of inside a book page.
-BOOK_FRAMEWORKS = ("simclr", "supervised")
-
-
-def train_encoders(
-    profile: str, frameworks=BOOK_FRAMEWORKS, extra_parameters: dict | None = None
-) -> dict[str, float]:
-    """Train (or find in the cache) the f/g pairs the notebooks will ask for.
-
-    Parameters that are profile keys (``dataset``, ``arch``, ``seed``, ...) are applied as the
-    notebooks apply them, so the pairs trained here are the ones the notebooks load.
-    Returns the seconds spent per framework that had to be trained (cache hits are left out).
-    """
-    from memloc.artifacts import encoder_pair
-    from memloc.profiles import Profile
-
-    keys = {f.name for f in dataclasses.fields(Profile)} - {"name", "description"}
-    overrides = {k: v for k, v in (extra_parameters or {}).items() if k in keys and v is not None}
-    seconds = {}
-    for framework in frameworks:
-        start = time.time()
-        pair = encoder_pair(profile, framework, **overrides)
-        if pair.trained:
-            seconds[framework] = round(time.time() - start, 2)
-    return seconds
-
-
-def notebook_parameters(source: Path) -> dict:
-    """The values of a notebook's parameters cell (its literal assignments)."""
-    cell = next(
-        c for c in _read_notebook(source).cells if "parameters" in c.metadata.get("tags", [])
-    )
-    values = {}
-    for node in ast.parse(cell.source).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target = node.targets[0]
-            if isinstance(target, ast.Name):
-                try:
-                    values[target.id] = ast.literal_eval(node.value)
-                except ValueError:  # an expression, not a literal: the notebook evaluates it
-                    pass
-    return values
-
-
-def train_notebook_encoders(
-    notebooks: list[ResultNotebook],
-    profile: str,
-    extra_parameters: dict | None = None,
-    *,
-    notebooks_dir: Path = NOTEBOOKS_DIR,
-) -> dict[str, float]:
-    """Train (or find in the cache) the encoders the notebooks ask for beyond the shared pair
-    (``memloc.experiments.encoders``), with their parameters as Papermill will set them.
-
-    Returns the seconds spent per encoder that had to be trained, keyed ``<notebook> / <label>``.
-    """
-    from memloc.experiments.encoders import notebook_encoders
-
-    seconds = {}
-    for nb in notebooks:
-        source = Path(notebooks_dir) / f"{nb.name}.py"
-        if not source.exists():
-            continue
-        parameters = {**notebook_parameters(source), "profile": profile, **(extra_parameters or {})}
-        for request in notebook_encoders(nb.name, parameters):
-            print(f"encoder for {nb.name}: {request.label}", flush=True)
-            start = time.time()
-            if request.get(progress=True).trained:
-                seconds[f"{nb.name} / {request.label}"] = round(time.time() - start, 2)
-    return seconds
-
-
-def write_training_times(seconds: dict[str, float], out_root: Path) -> Path | None:
-    """``training.csv``: wall time of the last run that trained each pair, so the file keeps
-    the time of the training that made the cached encoders."""
-    trained = dict(seconds)
-    if not trained:
-        return None
-    path = Path(out_root) / "training.csv"
-    rows = {}
-    if path.exists():
-        with path.open() as fh:
-            rows = {r["framework"]: r for r in csv.DictReader(fh)}
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    for framework, secs in trained.items():
-        rows[framework] = {"framework": framework, "seconds": f"{secs:.2f}", "trained_at": now}
-    lines = ["framework,seconds,trained_at"]
-    lines += [f"{r['framework']},{r['seconds']},{r['trained_at']}" for r in rows.values()]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
-    return path
-
-
-def write_timings(records: list[RunRecord], out_root: Path) -> Path:
-    """``timings.csv`` of a profile: the wall time of the run that made each current output."""
-    path = Path(out_root) / "timings.csv"
-    rows = {}
-    if path.exists():
-        with path.open() as fh:
-            rows = {row["notebook"]: row for row in csv.DictReader(fh)}
-    for rec in records:
-        if rec.status in ("executed", "skipped") and rec.seconds is not None:
-            rows[rec.name] = {
-                "notebook": rec.name,
-                "seconds": f"{rec.seconds:.2f}",
-                "executed_at": rec.executed_at or "",
-            }
-        elif rec.status in ("failed", "missing"):
-            rows.pop(rec.name, None)
-    lines = ["notebook,seconds,executed_at"]
-    lines += [f"{r['notebook']},{r['seconds']},{r['executed_at']}" for r in rows.values()]
-    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
-    return path
-
-
-def execute_notebooks(
-    notebooks: list[ResultNotebook],
-    profile: str,
-    *,
-    notebooks_dir: Path = NOTEBOOKS_DIR,
-    results_dir: Path = BOOK_DIR / "results",
-    cwd: Path = ROOT,
-    only: list[str] | None = None,
-    force: bool = False,
-    keep_going: bool = False,
-    extra_parameters: dict | None = None,
-    verbose: bool = False,
-) -> list[RunRecord]:
-    """Execute (or skip) each notebook in order and record ``timings.csv``.
-
-    Stops at the first failure (after writing the timings of those before it) unless
-    ``keep_going``, which runs the rest and then raises for the first failure.
-    """
-    if only:
-        known = {nb.name for nb in notebooks}
-        unknown = sorted(set(only) - known)
-        if unknown:
-            raise KeyError(
-                f"--only {unknown}: not in the table of contents; known: {sorted(known)}"
-            )
-        notebooks = [nb for nb in notebooks if nb.name in only]
-    code = code_hash()
-    records, failures = [], []
-    for i, nb in enumerate(notebooks, start=1):
-        print(f"[{i}/{len(notebooks)}] {nb.name}: ", end="", flush=True)
+    # Local sockets keep the kernel's traffic off TCP; a folder of its own per run keeps two
+    # notebooks executing side by side from picking the same socket names.
+    with tempfile.TemporaryDirectory(prefix="memloc-kernel-") as sockets:
+        config = Config({"KernelManager": {"transport": "ipc", "ip": f"{sockets}/ipc"}})
         try:
-            rec = run_notebook(
-                nb,
-                profile,
-                notebooks_dir=notebooks_dir,
-                results_dir=results_dir,
-                cwd=cwd,
-                extra_parameters=extra_parameters,
-                force=force,
-                code=code,
-                verbose=verbose,
+            papermill.execute_notebook(
+                notebook,
+                str(running),
+                parameters=parameters,
+                kernel_name=kernel,
+                config=config,
+                language="python",
+                cwd=str(cwd),
+                progress_bar=False,
+                stdout_file=sys.stdout if verbose else None,
+                stderr_file=sys.stderr if verbose else None,
             )
-        except NotebookFailed as err:
-            print("FAILED")
-            records.append(RunRecord(nb.name, "failed", error=str(err)))
-            failures.append(err)
-            if not keep_going:
-                break
-            continue
-        records.append(rec)
-        if rec.status == "missing":
-            print(f"no notebooks/{nb.name}.py yet, left out of the book")
-        elif rec.status == "skipped":
-            print("inputs unchanged, kept the executed notebook")
-        else:
-            print(f"executed in {rec.seconds:.1f} s")
-    write_timings(records, Path(results_dir) / profile)
-    if failures:
-        raise failures[0]
-    return records
+        except PapermillExecutionError as err:
+            running.replace(failed)
+            failure = _failure(nb, source, failed, err)
+            error_path.write_text(str(failure) + "\n")
+            raise failure from None
+    running.replace(output)
+    seconds = round(time.time() - start, 2)
+    return RunRecord(nb.name, seconds, datetime.now(UTC).isoformat(timespec="seconds"))
 
 
 # ----------------------------------------------------------------------------- claims
@@ -623,7 +382,7 @@ def collect_claims(
     out_root = Path(results_dir) / profile
     for nb in notebooks:
         verdict = out_root / nb.name / "verdict.json"
-        executed = (out_root / f"{nb.name}.stamp.json").exists()
+        executed = (out_root / f"{nb.name}.ipynb").exists()
         if executed and verdict.exists():
             entries = json.loads(verdict.read_text())
             for entry in entries if isinstance(entries, list) else [entries]:
@@ -723,45 +482,56 @@ def profiles_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+TRAIN_DIR = "_train"  # <results>/_train/: specs and benchmarks of the train jobs (any profile)
+
+
 def timings_markdown(notebooks: list[ResultNotebook], results_dir: Path) -> str:
-    """Minutes per notebook, and per encoder pair trained by the driver, for every profile
-    with a ``timings.csv``."""
-    tables = {}
-    for path in sorted(Path(results_dir).glob("*/timings.csv")):
-        with path.open() as fh:
-            rows = {r["notebook"]: float(r["seconds"]) for r in csv.DictReader(fh)}
-        if rows:
-            tables[path.parent.name] = rows
-    if not tables:
-        return "*No notebook has been executed yet, so there are no timings.*\n"
-    profiles = list(tables)
-    lines = ["| notebook | " + " | ".join(f"`{p}` (min)" for p in profiles) + " |"]
+    """Minutes per job of the workflow, from Snakemake's ``benchmark:`` files, for every
+    profile with a plan (``<profile>/plan.json``, written by ``workflow/Snakefile``):
+    each notebook job (``<profile>/benchmarks/<name>.tsv``), each train job of the profile's
+    encoders (``_train/benchmarks/<entry>.tsv``) and their sum (the jobs' CPU-side cost; with
+    several cores, jobs run side by side and the build's wall time is shorter)."""
+    from memloc.workflow import benchmark_seconds
+
+    results_dir = Path(results_dir)
+    notebook_rows, train_rows = {}, {}
+    for plan_path in sorted(results_dir.glob("*/plan.json")):
+        profile = plan_path.parent.name
+        plan = json.loads(plan_path.read_text())
+        for name in plan["notebooks"]:
+            seconds = benchmark_seconds(plan_path.parent / "benchmarks" / f"{name}.tsv")
+            if seconds is not None:
+                notebook_rows.setdefault(name, {})[profile] = seconds
+        for entry, label in plan["encoders"].items():
+            seconds = benchmark_seconds(results_dir / TRAIN_DIR / "benchmarks" / f"{entry}.tsv")
+            if seconds is not None:
+                train_rows.setdefault(label, {})[profile] = seconds
+    profiles = sorted(
+        {p for rows in (notebook_rows, train_rows) for cells in rows.values() for p in cells}
+    )
+    if not profiles:
+        return "*No job of the workflow has run yet, so there are no timings.*\n"
+    lines = ["| job | " + " | ".join(f"`{p}` (min)" for p in profiles) + " |"]
     lines.append("|---|" + "---:|" * len(profiles))
+
+    def row(what: str, cells: dict) -> None:
+        values = [f"{cells[p] / 60:.1f}" if p in cells else "" for p in profiles]
+        lines.append(f"| {what} | " + " | ".join(values) + " |")
+
     for nb in notebooks:
-        cells = [f"{tables[p][nb.name] / 60:.1f}" if nb.name in tables[p] else "" for p in profiles]
-        lines.append(f"| {nb.result_id} `{nb.name}` | " + " | ".join(cells) + " |")
-    training = {}
-    for p in profiles:
-        path = Path(results_dir) / p / "training.csv"
-        if path.exists():
-            with path.open() as fh:
-                training[p] = {r["framework"]: float(r["seconds"]) for r in csv.DictReader(fh)}
-    for framework in sorted({fw for rows in training.values() for fw in rows}):
-        cells = [
-            f"{training[p][framework] / 60:.1f}" if framework in training.get(p, {}) else ""
-            for p in profiles
-        ]
-        what = (
-            f"training `{framework}`"  # a notebook's own encoder: "<notebook> / <label>"
-            if " / " in framework
-            else f"training the `{framework}` pair (f, g)"
-        )
-        lines.append(f"| {what} | " + " | ".join(cells) + " |")
-    totals = [
-        f"**{(sum(tables[p].values()) + sum(training.get(p, {}).values())) / 60:.1f}**"
+        if nb.name in notebook_rows:
+            row(f"{nb.result_id} `{nb.name}`", notebook_rows[nb.name])
+    for label in sorted(train_rows):
+        row(f"training {_md_cell(label)}", train_rows[label])
+    totals = {
+        p: sum(cells.get(p, 0.0) for rows in (notebook_rows, train_rows) for cells in rows.values())
         for p in profiles
-    ]
-    lines.append("| **total** | " + " | ".join(totals) + " |")
+    }
+    lines.append(
+        "| **sum of the jobs** | "
+        + " | ".join(f"**{totals[p] / 60:.1f}**" for p in profiles)
+        + " |"
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -861,7 +631,7 @@ def write_pages(
     present = set()
     for nb in notebooks:
         executed = out_root / f"{nb.name}.ipynb"
-        if executed.exists() and (out_root / f"{nb.name}.stamp.json").exists():
+        if executed.exists():  # the notebook job writes it only when every cell ran
             shutil.copyfile(executed, results_dir / f"{nb.name}.ipynb")
             present.add(nb.page)
     # Sphinx never deletes output pages, so a result left out of this build would linger.
@@ -951,39 +721,6 @@ def provenance(**extra) -> dict:
 # ----------------------------------------------------------------------------- CLI
 
 
-def status(
-    nb: ResultNotebook,
-    profile: str,
-    code: str,
-    *,
-    notebooks_dir=NOTEBOOKS_DIR,
-    results_dir=BOOK_DIR / "results",
-    cwd=ROOT,
-    extra_parameters=None,
-) -> str:
-    """One word or phrase on where a notebook stands at ``profile``."""
-    source = Path(notebooks_dir) / f"{nb.name}.py"
-    out_root = Path(results_dir) / profile
-    if not source.exists():
-        return "no source yet"
-    if (out_root / f"{nb.name}.error.txt").exists():
-        return "failed (see " + _relative(out_root / f"{nb.name}.error.txt", Path(cwd)) + ")"
-    stamp_path = out_root / f"{nb.name}.stamp.json"
-    if not stamp_path.exists():
-        return "not run"
-    stamp = json.loads(stamp_path.read_text())
-    parameters = {
-        "profile": profile,
-        "out_dir": _relative(out_root / nb.name, Path(cwd)),
-        **(extra_parameters or {}),
-    }
-    digest = inputs_hash(notebook_inputs(source, parameters, profile, code))
-    when = f"{stamp.get('seconds', 0):.0f} s, {stamp.get('executed_at', '')}"
-    return ("up to date" if stamp["inputs_hash"] == digest else "stale (inputs changed)") + (
-        f" [{when}]"
-    )
-
-
 def _parse_params(items: list[str] | None) -> dict:
     out = {}
     for item in items or []:
@@ -997,13 +734,27 @@ def _parse_params(items: list[str] | None) -> dict:
     return out
 
 
+def _notebooks_to_run(dry_run_output: str) -> set[str]:
+    """The notebooks a Snakemake dry run would execute (its ``rule notebook:`` blocks)."""
+    names = set()
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", dry_run_output):
+        if block.startswith("rule notebook:"):
+            match = re.search(r"output: .*?([^/\s]+)\.ipynb", block)
+            if match:
+                names.add(match.group(1))
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
-    from memloc.data import DatasetUnavailable
+    """``python -m memloc.book``: runs the book's Snakemake workflow (``workflow/Snakefile``,
+    see :mod:`memloc.workflow`) and reports a failing notebook by name and cell."""
+    from memloc import workflow
     from memloc.profiles import profile_names
 
     parser = argparse.ArgumentParser(
         prog="python -m memloc.book",
-        description="Execute the result notebooks with Papermill and build the Jupyter Book.",
+        description="Build the book with its Snakemake workflow: train the encoders, execute "
+        "the result notebooks with Papermill, write the claims page, run Jupyter Book.",
     )
     parser.add_argument("--profile", default="cpu", choices=profile_names())
     parser.add_argument("--only", action="append", metavar="NAME", help="run only this notebook")
@@ -1012,77 +763,59 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--param", action="append", metavar="KEY=VALUE", help="extra parameter")
     parser.add_argument("--list", action="store_true", help="list the notebooks and their status")
     parser.add_argument("--no-build", action="store_true", help="execute, skip jupyter-book")
-    parser.add_argument("--verbose", action="store_true", help="stream the notebooks' output")
+    parser.add_argument("--cores", default="all", help="Snakemake's --cores (default: all)")
+    parser.add_argument("--executor", default=None, choices=["local", "slurm"])
+    parser.add_argument("--dry-run", action="store_true", help="show the jobs, run nothing")
     args = parser.parse_args(argv)
-    extra = _parse_params(args.param)
-    notebooks = result_notebooks()
+    config = {"params": _parse_params(args.param)}
+    if args.only:
+        config["only"] = args.only
+    if args.no_build:
+        config["build"] = False
+    extra = ["--forcerun", "notebook"] if args.force else []
 
     if args.list:
-        code = code_hash()
+        cmd = workflow.snakemake_command(args.profile, config=config, dry_run=True, extra=extra)
+        result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        if result.returncode != 0:
+            print(result.stdout[-2000:] + result.stderr[-2000:], file=sys.stderr)
+            return result.returncode
+        to_run = _notebooks_to_run(result.stdout + result.stderr)
+        notebooks = result_notebooks()
+        out_root = BOOK_DIR / "results" / args.profile
         print(f"{len(notebooks)} result notebooks in book/_toc.yml; at profile {args.profile!r}:")
         for nb in notebooks:
-            state = status(nb, args.profile, code, extra_parameters=extra)
+            if not (NOTEBOOKS_DIR / f"{nb.name}.py").exists():
+                state = "no source yet"
+            elif (out_root / f"{nb.name}.error.txt").exists():
+                state = f"failed (see {_relative(out_root / f'{nb.name}.error.txt', ROOT)})"
+            elif nb.name in to_run:
+                state = "to run" if (out_root / f"{nb.name}.ipynb").exists() else "not run"
+            else:
+                state = "up to date"
             print(f"  {nb.result_id:4} {nb.name:32} {state}")
         return 0
 
-    present = [nb for nb in notebooks if (NOTEBOOKS_DIR / f"{nb.name}.py").exists()]
-    if not present:
-        print(
-            f"0 result notebooks found in notebooks/ (the ToC lists {len(notebooks)}); "
-            "building the narrative only"
-        )
-    else:
-        absent = [nb.name for nb in notebooks if nb not in present]
-        print(f"{len(present)} of {len(notebooks)} result notebooks found in notebooks/", end="")
-        print(f"; not yet written: {', '.join(absent)}" if absent else "")
-    if not args.no_build:
+    if not args.no_build and not args.dry_run:
         check_book_dependencies()
-    try:
-        if present and not args.list:
-            print(f"encoders for {', '.join(BOOK_FRAMEWORKS)} at profile {args.profile!r}:")
-            trained = train_encoders(args.profile, BOOK_FRAMEWORKS, extra)
-            print(
-                "; ".join(f"{k} trained in {v / 60:.1f} min" for k, v in trained.items())
-                or "all found in the cache"
-            )
-            # The encoders of the notebooks that will run (not those whose outputs are kept).
-            code = code_hash()
-            to_run = [
-                nb
-                for nb in present
-                if (not args.only or nb.name in args.only)
-                and (
-                    args.force
-                    or not status(nb, args.profile, code, extra_parameters=extra).startswith(
-                        "up to date"
-                    )
-                )
-            ]
-            more = train_notebook_encoders(to_run, args.profile, extra)
-            write_training_times({**trained, **more}, BOOK_DIR / "results" / args.profile)
-        execute_notebooks(
-            notebooks,
-            args.profile,
-            only=args.only,
-            force=args.force,
-            keep_going=args.keep_going,
-            extra_parameters=extra,
-            verbose=args.verbose,
-        )
-    except NotebookFailed as err:
-        print(f"\nbook build stopped: {err}", file=sys.stderr)
-        return 1
-    except (KeyError, ValueError, DatasetUnavailable) as err:
-        print(f"book build stopped: {err.args[0] if err.args else err}", file=sys.stderr)
-        return 2
-    toc = write_pages(notebooks, args.profile)
-    if args.no_build:
-        print(f"pages written (ToC {toc}); skipped jupyter-book")
-        return 0
-    try:
-        build_html(BOOK_DIR, toc)
-    except subprocess.CalledProcessError as err:
-        print(f"jupyter-book build failed (exit {err.returncode})", file=sys.stderr)
+    cmd = workflow.snakemake_command(
+        args.profile,
+        config=config,
+        cores=args.cores,
+        executor=args.executor,
+        keep_going=args.keep_going,
+        dry_run=args.dry_run,
+        extra=extra,
+    )
+    print("$", " ".join(cmd[2:]), flush=True)
+    start = time.time()
+    returncode = subprocess.run(cmd, cwd=ROOT).returncode
+    if returncode != 0:
+        # Snakemake's own report names the job; the notebook's error names the cell.
+        out_root = BOOK_DIR / "results" / args.profile
+        for error in sorted(out_root.glob("*.error.txt")):
+            if error.stat().st_mtime >= start:
+                print(f"\nbook build stopped: {error.read_text()}", file=sys.stderr)
         return 1
     return 0
 

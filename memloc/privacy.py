@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 
 from memloc.augment import AugmentPolicy
 from memloc.ssl import FRAMEWORKS, create_framework
-from memloc.train import CHECKPOINT, TrainConfig, _derived_seed, _make_optimizer
+from memloc.train import CHECKPOINT, TrainConfig, _derived_seed, _epoch_line, _make_optimizer
 from memloc.utils import atomic_torch_save, get_device, make_generator
 
 VIEWS_PER_IMAGE = {"simsiam": 2, "supervised": 1}
@@ -193,7 +193,7 @@ def train_private(
     privacy: PrivacyConfig,
     *,
     device: str | torch.device | None = None,
-    progress: bool = True,
+    progress: bool | str = True,
     checkpoint_dir: str | Path | None = None,
 ) -> dict:
     """DP-SGD training of a :func:`private_framework` (in place) on ``images_uint8``.
@@ -258,7 +258,7 @@ def train_private(
         initial=start * steps_per_epoch,
         desc="DP-SGD",
         unit="step",
-        disable=not progress,
+        disable=progress is not True,
         dynamic_ncols=True,
     )
     try:
@@ -286,6 +286,9 @@ def train_private(
                 bar.update()
             wall = time.perf_counter() - tic
             log.append({"epoch": epoch + 1, "loss": loss_sum / max(seen, 1), "wall_s": wall})
+            if progress == "epochs":  # one line per epoch (memloc.train's log format)
+                line = {**log[-1], "pairs_per_s": seen / wall}
+                print(_epoch_line("DP-SGD", line, config.epochs), flush=True)
             if ckpt is not None:
                 state = {
                     "model": {k: v.detach().cpu() for k, v in framework.state_dict().items()},

@@ -106,7 +106,7 @@ def train(
     *,
     checkpoint_dir: str | Path | None = None,
     device: str | torch.device | None = None,
-    progress: bool = True,
+    progress: bool | str = True,
     desc: str = "",
 ) -> dict:
     """Train ``framework`` (in place) on ``images_uint8`` (N, C, H, W) with ``labels`` (N,).
@@ -126,8 +126,9 @@ def train(
         ``last.pt`` found there is resumed. Without it nothing is written.
     device : str or torch.device, optional
         CUDA when available by default (under torchrun: the rank's GPU).
-    progress : bool
-        A tqdm bar with the loss and images (pairs of views) per second.
+    progress : bool or "epochs"
+        True: a tqdm bar with the loss and images (pairs of views) per second. ``"epochs"``:
+        one printed line per epoch instead (for logs, e.g. the book's workflow jobs).
     desc : str
         The bar's label.
 
@@ -155,6 +156,15 @@ def train(
     finally:
         if owns_group:
             dist.destroy_process_group()
+
+
+def _epoch_line(desc: str, entry: dict, epochs: int) -> str:
+    """One line of ``progress="epochs"``: epoch, mean loss, pairs of views per second."""
+    rate = f", {entry['pairs_per_s']:.0f} pairs/s" if "pairs_per_s" in entry else ""
+    return (
+        f"{desc or 'training'}: epoch {entry['epoch']}/{epochs}, loss {entry['loss']:.4f}"
+        f"{rate}, {entry['wall_s']:.1f} s"
+    )
 
 
 def _train(framework, images, labels, config, checkpoint_dir, device, progress, desc, rank, world):
@@ -209,7 +219,7 @@ def _train(framework, images, labels, config, checkpoint_dir, device, progress, 
         initial=start * steps,
         desc=desc or None,
         unit="step",
-        disable=not progress or rank != 0,
+        disable=progress is not True or rank != 0,
         position=int(os.environ.get("MEMLOC_TQDM_POSITION", "0")),
         dynamic_ncols=True,
     )
@@ -249,6 +259,8 @@ def _train(framework, images, labels, config, checkpoint_dir, device, progress, 
                     "wall_s": wall,
                 }
             )
+            if progress == "epochs" and rank == 0:
+                print(_epoch_line(desc, log[-1], config.epochs), flush=True)
             if checkpoint_dir is not None:
                 rng = {"shuffle": shuffle_gen, "augment": augment_gen}
                 _save_checkpoint(framework, optimizer, epoch + 1, rng, log, config, checkpoint_dir)

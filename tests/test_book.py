@@ -1,8 +1,9 @@
-"""The book's build driver (memloc.book) and figure helpers (memloc.figures).
+"""The book (memloc.book, run by the Snakemake workflow) and figure helpers (memloc.figures).
 
-The driver tests execute two throwaway notebooks in a temporary directory. One records a
-verdict, the other fails in its second cell. The tests check failure reporting, skipping,
-re-execution and the pages written for the book. The slow test builds the real book.
+The workflow test executes two throwaway notebooks in a temporary directory. One records a
+verdict, the other fails in its second cell. It checks failure reporting, re-execution when a
+parameter changes, nothing re-executed when nothing changed, and the pages written for the
+book. The slow test builds the real book.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import csv
 import json
 import subprocess
 import sys
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -75,50 +75,54 @@ def project(tmp_path):
     return tmp_path
 
 
-def _run(project, names, **kwargs):
-    notebooks = [book.ResultNotebook(n) for n in names]
-    return book.execute_notebooks(
-        notebooks,
-        "quick",
-        notebooks_dir=project / "notebooks",
-        results_dir=project / "book" / "results",
-        cwd=project,
-        **kwargs,
-    )
+def _workflow(project, **config):
+    """Run the book's workflow on the miniature project (no Jupyter Book build); the encoders
+    the plan names are stand-in files, since these notebooks load none."""
+    from memloc import workflow
+
+    plan = workflow.book_plan("quick", ["g1_good", "b2_bad"], config.get("params"))
+    for entry in plan.encoders:
+        (project / "cache" / entry).mkdir(parents=True, exist_ok=True)
+        (project / "cache" / entry / "model.safetensors").touch()
+    values = {
+        "toc": str(project / "book" / "_toc.yml"),
+        "notebooks": str(project / "notebooks"),
+        "results": str(project / "book" / "results"),
+        "cache": str(project / "cache"),
+        "build": False,
+        **config,
+    }
+    cmd = workflow.snakemake_command("quick", config=values, cores="1", keep_going=True)
+    return subprocess.run(cmd + ["--nolock"], capture_output=True, text=True)
 
 
 def test_failure_names_notebook_and_cell_and_keeps_others(project):
-    with pytest.raises(book.NotebookFailed) as info:
-        _run(project, ["g1_good", "b2_bad"])
-    err = info.value
-    message = str(err)
-    assert err.name == "b2_bad" and err.cell == 2
-    assert "'b2_bad'" in message and "cell 2" in message and "line 6" in message
-    assert (
-        "ValueError: planted failure" in message
-        and 'raise ValueError("planted failure")' in message
-    )
+    run = _workflow(project)
+    message = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert "notebook 'b2_bad' failed in b2_bad.py, cell 2 (line 6)" in message, message[-3000:]
+    assert 'raise ValueError("planted failure")' in message
+    assert "ValueError: planted failure" in message
 
     out = project / "book" / "results" / "quick"
-    # The notebook executed before the failure is kept, with its outputs and stamp.
-    assert (out / "g1_good.ipynb").exists() and (out / "g1_good.stamp.json").exists()
+    # The notebook that ran is kept, with its outputs and its job's benchmark file.
+    assert (out / "g1_good.ipynb").exists()
     seen = json.loads((out / "g1_good" / "seen.json").read_text())
     assert seen == {"profile": "quick", "seed": 0}
-    # The failed one has no stamp (it re-executes next time) and leaves its error behind.
-    assert not (out / "b2_bad.stamp.json").exists()
+    assert book.timings_markdown([book.ResultNotebook("g1_good")], out.parent).count("G1") == 1
+    # The failed one has no executed notebook (it runs again next time) and leaves its error.
+    assert not (out / "b2_bad.ipynb").exists() and (out / "b2_bad.failed.ipynb").exists()
     assert "planted failure" in (out / "b2_bad.error.txt").read_text()
-    with (out / "timings.csv").open() as fh:
-        timings = {row["notebook"]: float(row["seconds"]) for row in csv.DictReader(fh)}
-    assert set(timings) == {"g1_good"} and timings["g1_good"] > 0
+    mtime = (out / "g1_good.ipynb").stat().st_mtime
 
-    # Unchanged inputs: skipped. A changed parameter: executed again, seeing the new value.
-    assert [r.status for r in _run(project, ["g1_good"])] == ["skipped"]
-    records = _run(project, ["g1_good"], extra_parameters={"seed": 3})
-    assert [r.status for r in records] == ["executed"]
+    # A changed parameter: executed again, seeing the new value.
+    assert _workflow(project, params={"seed": 3}).returncode != 0  # b2_bad still fails
     assert json.loads((out / "g1_good" / "seen.json").read_text())["seed"] == 3
-    assert [r.status for r in _run(project, ["g1_good"], extra_parameters={"seed": 3})] == [
-        "skipped"
-    ]
+    assert (out / "g1_good.ipynb").stat().st_mtime > mtime
+    # Unchanged inputs: kept.
+    mtime = (out / "g1_good.ipynb").stat().st_mtime
+    _workflow(project, params={"seed": 3})
+    assert (out / "g1_good.ipynb").stat().st_mtime == mtime
 
     # The pages: only the executed result in the ToC, its verdict in the claims table.
     toc_path = book.write_pages(
@@ -137,18 +141,6 @@ def test_failure_names_notebook_and_cell_and_keeps_others(project):
     assert claims["B2"]["verdict"] == "not run at this profile"
     table = (project / "book" / "results" / "claims_table.md").read_text()
     assert "{doc}`G1 </results/g1_good>`" in table and "two is more than one" in table
-
-
-def test_inputs_hash_tracks_notebook_text_profile_and_parameters(tmp_path):
-    nb = tmp_path / "n.py"
-    nb.write_text(GOOD)
-    base = book.inputs_hash(book.notebook_inputs(nb, {"out_dir": "x"}, "quick", code="c"))
-    assert base == book.inputs_hash(book.notebook_inputs(nb, {"out_dir": "x"}, "quick", code="c"))
-    assert base != book.inputs_hash(book.notebook_inputs(nb, {"out_dir": "y"}, "quick", code="c"))
-    assert base != book.inputs_hash(book.notebook_inputs(nb, {"out_dir": "x"}, "cpu", code="c"))
-    assert base != book.inputs_hash(book.notebook_inputs(nb, {"out_dir": "x"}, "quick", code="d"))
-    nb.write_text(GOOD + "\n# %%\n1\n")
-    assert base != book.inputs_hash(book.notebook_inputs(nb, {"out_dir": "x"}, "quick", code="c"))
 
 
 def test_notebook_without_parameters_cell_is_refused(tmp_path):
@@ -239,17 +231,20 @@ def test_paper_numbers_match_the_poster():
 def test_generated_tables_read_profiles_and_timings(tmp_path):
     md = book.profiles_markdown()
     assert "`quick`" in md and "`cpu`" in md and "| epochs |" in md
-    (tmp_path / "quick").mkdir()
-    (tmp_path / "quick" / "timings.csv").write_text(
-        "notebook,seconds,executed_at\nt1_layermem,90,x\n"
-    )
+    assert "No job" in book.timings_markdown(book.result_notebooks(), tmp_path)
+    plan = {"notebooks": ["t1_layermem"], "encoders": {"resnet9-simclr-x-f-1": "shared (f)"}}
+    (tmp_path / "quick" / "benchmarks").mkdir(parents=True)
+    (tmp_path / "quick" / "plan.json").write_text(json.dumps(plan))
+    header = "s\th:m:s\tmax_rss\n"
+    benchmark = tmp_path / "quick" / "benchmarks" / "t1_layermem.tsv"
+    benchmark.write_text(header + "90.0\t0:01:30\t1\n")
     md = book.timings_markdown(book.result_notebooks(), tmp_path)
-    assert "| T1 `t1_layermem` | 1.5 |" in md and "| **total** | **1.5** |" in md
-    book.write_training_times({"simclr": 600.0}, tmp_path / "quick")
-    book.write_training_times({}, tmp_path / "quick")  # a cache hit keeps the old time
+    assert "| T1 `t1_layermem` | 1.5 |" in md and "| **sum of the jobs** | **1.5** |" in md
+    train = tmp_path / book.TRAIN_DIR / "benchmarks"
+    train.mkdir(parents=True)
+    (train / "resnet9-simclr-x-f-1.tsv").write_text(header + "600.0\t0:10:00\t1\n")
     md = book.timings_markdown(book.result_notebooks(), tmp_path)
-    assert "| training the `simclr` pair (f, g) | 10.0 |" in md
-    assert "| **total** | **11.5** |" in md
+    assert "| training shared (f) | 10.0 |" in md and "| **sum of the jobs** | **11.5** |" in md
     assert "api" not in book.api_modules() and "memloc.book" in book.api_modules()
 
 
@@ -323,57 +318,6 @@ def test_quick_book_builds_with_claims_page():
         assert verdicts.get(nb.name) in computed, (nb.name, verdicts)
     claims = (html / "claims.html").read_text()
     assert "Profile of this build" in claims and "quick" in claims
-
-
-def test_driver_trains_the_notebooks_pairs_with_their_profile_keys(monkeypatch):
-    import memloc.artifacts
-
-    calls = []
-
-    def fake_pair(profile, framework, **overrides):
-        calls.append((profile, framework, overrides))
-        return SimpleNamespace(trained=("f", "g") if framework == "simclr" else ())
-
-    monkeypatch.setattr(memloc.artifacts, "encoder_pair", fake_pair)
-    seconds = book.train_encoders("quick", extra_parameters={"seed": 3, "rest": "median"})
-    # Only profile keys reach the pair (``rest`` is a notebook parameter), and only pairs
-    # that had to be trained are timed.
-    assert calls == [("quick", "simclr", {"seed": 3}), ("quick", "supervised", {"seed": 3})]
-    assert set(seconds) == {"simclr"}
-
-
-def test_notebook_parameters_reads_the_literal_defaults(tmp_path):
-    source = repo_root() / "notebooks" / "a5_bigger_resnets.py"
-    values = book.notebook_parameters(source)
-    assert values["archs"] == ["resnet18", "resnet34", "resnet50"]
-    assert values["profile"] == "cpu" and values["dataset"] is None
-    # An expression is the notebook's to evaluate: it is left out, not guessed.
-    (tmp_path / "x.py").write_text('# %% tags=["parameters"]\nprofile = "cpu"\nn = 2 * 3\n')
-    assert book.notebook_parameters(tmp_path / "x.py") == {"profile": "cpu"}
-
-
-def test_driver_trains_each_notebooks_own_encoders_with_progress(monkeypatch, tmp_path):
-    from memloc.experiments import encoders
-
-    calls = []
-
-    def fake_get(self, *, progress=False):
-        calls.append((self.label, self.profile.name, progress))
-        return SimpleNamespace(trained=("f",) if self.label == "ε=16" else ())
-
-    monkeypatch.setattr(encoders.EncoderRequest, "get", fake_get)
-    notebooks = [book.ResultNotebook(n) for n in ("t1_layermem", "f3c_unitmem_privacy")]
-    seconds = book.train_notebook_encoders(notebooks, "quick", {"epsilons": [16, 1]})
-    # T1 has no encoders of its own; F3c's parameter override reaches its list, and every
-    # encoder is fetched with its progress bar; only those that trained are timed.
-    assert calls == [("ε=1", "quick", True), ("ε=16", "quick", True), ("no DP", "quick", True)]
-    assert list(seconds) == ["f3c_unitmem_privacy / ε=16"]
-    book.write_training_times(seconds, tmp_path / "quick")
-    book.write_timings(
-        [book.RunRecord("f3c_unitmem_privacy", "executed", 60.0)], tmp_path / "quick"
-    )
-    md = book.timings_markdown(notebooks, tmp_path)
-    assert "training `f3c_unitmem_privacy / ε=16`" in md
 
 
 def test_code_digest_ignores_docstrings_comments_and_layout(tmp_path):

@@ -1,0 +1,321 @@
+"""What the book's Snakemake workflow (``workflow/Snakefile``) needs from memloc.
+
+The workflow runs the paper's pipeline as jobs: one ``train`` job per cache entry (an encoder
+of the shared f/g pairs or of a notebook's own list), one ``notebook`` job per result of the
+book (Wang et al., NeurIPS 2024: T1-T6, A1-A8, F1-F3), then the claims page and the Jupyter
+Book build. This module holds the Python side, so that the Snakefile stays a list of rules:
+
+- :func:`book_plan`: every encoder the book trains at a profile, named by its cache entry
+  (``<arch>-<framework>-<dataset>-<role>-<spec hash>``, :attr:`memloc.artifacts.EncoderSpec.
+  entry_name`), and the entries each notebook needs. The encoders are declared once, in
+  :mod:`memloc.experiments.encoders`, which the notebooks call too.
+- :func:`write_code_digest`: a file rewritten only when what memloc's sources compute changes
+  (:func:`memloc.utils.code_digest` ignores docstrings, comments and layout), so that editing
+  documentation does not re-execute notebooks; Snakemake sees its modification time.
+- :func:`train_entry`: trains exactly one spec with one thread, one log line per epoch.
+- :func:`benchmark_seconds`: the wall times Snakemake's ``benchmark:`` files recorded.
+- :func:`snakemake_command`: the command ``make book`` / ``python -m memloc.book`` runs.
+
+``python -m memloc.workflow train SPEC.json`` and ``python -m memloc.workflow notebook NAME``
+are the jobs' entry points.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from memloc.utils import atomic_write_bytes, code_digest, repo_root
+
+ROOT = repo_root()
+SNAKEFILE = ROOT / "workflow" / "Snakefile"
+SLURM_PROFILE = ROOT / "profiles" / "slurm"
+SHARED_FRAMEWORKS = ("simclr", "supervised")  # the book's shared f/g pairs
+
+
+# ----------------------------------------------------------------------------- the plan
+
+
+@functools.cache
+def _data_shape(dataset: str, image_size: int, resize: str) -> tuple[int, int]:
+    """(training images, channels) of a data set: the two facts a spec takes from the data.
+    Never downloads: the workflow's plan must not reach the network."""
+    from memloc.data import load_dataset
+
+    train = load_dataset(dataset, "train", image_size=image_size, resize=resize, download=False)
+    return len(train), train.channels
+
+
+def request_specs(request) -> list:
+    """The cache specs (:class:`memloc.artifacts.EncoderSpec`) of one
+    :class:`memloc.experiments.encoders.EncoderRequest`: f and g of a pair, or f alone; the
+    same specs :func:`memloc.artifacts.encoder_pair` and :func:`memloc.artifacts.f_encoder`
+    build, so the notebooks find what the ``train`` jobs stored."""
+    from memloc.artifacts import ROLES, encoder_spec
+    from memloc.profiles import fit_to_data
+
+    p = request.profile
+    n_total, channels = _data_shape(p.dataset, p.image_size, p.resize)
+    fitted = fit_to_data(p, n_total)
+    roles = ROLES if request.pair else ("f",)
+    return [
+        encoder_spec(
+            fitted,
+            role,
+            request.framework,
+            n_total=n_total,
+            in_channels=channels,
+            privacy=request.privacy,
+        )
+        for role in roles
+    ]
+
+
+@dataclass
+class BookPlan:
+    """The book's jobs at one profile: ``encoders`` maps each cache entry name to its spec,
+    ``labels`` to a readable name, ``notebooks`` each result notebook to the entries it reads."""
+
+    profile: str
+    parameters: dict
+    encoders: dict = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    notebooks: dict[str, list[str]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "profile": self.profile,
+            "parameters": self.parameters,
+            "encoders": {name: self.labels[name] for name in self.encoders},
+            "notebooks": self.notebooks,
+        }
+
+
+def profile_overrides(parameters: dict) -> dict:
+    """The parameters that are profile keys (``seed``, ``dataset``, ...): the notebooks apply
+    them to the shared pair, so the plan does too."""
+    from memloc.profiles import Profile
+
+    keys = {f.name for f in dataclasses.fields(Profile)} - {"name", "description"}
+    return {k: v for k, v in parameters.items() if k in keys and v is not None}
+
+
+def book_plan(profile: str, notebooks: list[str], parameters: dict | None = None) -> BookPlan:
+    """Every encoder the notebooks need at ``profile``, each once, named by its cache entry.
+
+    Each notebook reads the shared SimCLR and supervised pairs plus its own list from
+    :func:`memloc.experiments.encoders.notebook_encoders`, called with exactly the parameters
+    Papermill injects (``profile`` and ``parameters``; the rest keep the notebook's defaults,
+    which the encoder functions share).
+    """
+    from memloc.experiments.encoders import EncoderRequest, notebook_encoders
+    from memloc.profiles import load_profile
+
+    parameters = dict(parameters or {})
+    plan = BookPlan(profile, parameters)
+    base = load_profile(profile, **profile_overrides(parameters))
+    shared = [
+        EncoderRequest(f"shared {framework} pair", base, framework)
+        for framework in SHARED_FRAMEWORKS
+    ]
+
+    def add(requests) -> list[str]:
+        names = []
+        for request in requests:
+            for spec in request_specs(request):
+                plan.encoders.setdefault(spec.entry_name, spec)
+                plan.labels.setdefault(spec.entry_name, f"{request.label} ({spec.role})")
+                names.append(spec.entry_name)
+        return names
+
+    shared_entries = add(shared)
+    for name in notebooks:
+        own = add(notebook_encoders(name, {**parameters, "profile": profile}))
+        plan.notebooks[name] = shared_entries + [e for e in own if e not in shared_entries]
+    return plan
+
+
+def write_if_changed(path: str | Path, text: str) -> bool:
+    """Write ``text`` unless the file already holds it, so its modification time (what
+    Snakemake compares) moves only with its content. Returns whether it wrote."""
+    path = Path(path)
+    if path.exists() and path.read_text() == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, text.encode())
+    return True
+
+
+def write_spec(spec, folder: str | Path) -> Path:
+    """``<folder>/<entry>.json``: the spec a ``train`` job trains."""
+    path = Path(folder) / f"{spec.entry_name}.json"
+    write_if_changed(path, json.dumps(spec.to_dict(), sort_keys=True, indent=1) + "\n")
+    return path
+
+
+# ----------------------------------------------------------------------------- code digest
+
+
+def memloc_sources() -> list[Path]:
+    """memloc's Python sources: git's view (tracked plus untracked, not ignored) when the
+    checkout is a git repository, else every ``memloc/**/*.py``."""
+    package = Path(__file__).resolve().parent
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "memloc"],
+            cwd=package.parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        files = [package.parent / p for p in listed if p.endswith(".py")]
+    except (OSError, subprocess.CalledProcessError):
+        files = []
+    if not files:
+        files = list(package.rglob("*.py"))
+    return sorted(p for p in files if p.is_file())
+
+
+def code_hash() -> str:
+    """SHA-256 over memloc's sources' :func:`memloc.utils.code_digest` (what they compute)."""
+    h = hashlib.sha256()
+    root = Path(__file__).resolve().parent.parent
+    for path in memloc_sources():
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+        h.update(code_digest(path) + b"\0")
+    return h.hexdigest()
+
+
+def write_code_digest(path: str | Path, profile: str) -> bool:
+    """The notebooks' code input: memloc's version, :func:`code_hash` and the resolved
+    profile, rewritten only when one of them changes. Returns whether it was rewritten."""
+    from memloc import __version__
+    from memloc.profiles import load_profile
+
+    content = {
+        "memloc_version": __version__,
+        "memloc_code_sha256": code_hash(),
+        "profile": load_profile(profile).to_dict(),
+    }
+    return write_if_changed(path, json.dumps(content, sort_keys=True, indent=1) + "\n")
+
+
+# ----------------------------------------------------------------------------- jobs
+
+
+def train_entry(spec_path: str | Path, cache_dir: str | Path | None = None) -> Path:
+    """Train the cache entry of one spec file (a ``train`` job) with one thread, printing one
+    line per epoch (loss, pairs/s); an entry already complete is left as it is."""
+    from memloc.artifacts import EncoderSpec, get_encoder
+
+    spec = EncoderSpec(**json.loads(Path(spec_path).read_text()))
+    print(f"train {spec.entry_name}: {spec.train['epochs']} epochs", flush=True)
+    start = time.time()
+    # One thread per job: Snakemake runs as many jobs as there are cores (two encoders side
+    # by side on two cores train faster than one with two threads, measured).
+    entry = get_encoder(spec, cache_dir=cache_dir, threads=1, progress="epochs")
+    print(f"train {spec.entry_name}: done in {time.time() - start:.1f} s", flush=True)
+    return entry
+
+
+def benchmark_seconds(path: str | Path) -> float | None:
+    """Wall seconds (column ``s``) of a Snakemake ``benchmark:`` file; None if absent."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    header, *rows = [line.split("\t") for line in path.read_text().splitlines() if line]
+    if not rows or "s" not in header:
+        return None
+    return float(rows[-1][header.index("s")])
+
+
+def snakemake_command(
+    profile: str,
+    *,
+    targets: list[str] | None = None,
+    config: dict | None = None,
+    cores: str = "all",
+    executor: str | None = None,
+    keep_going: bool = False,
+    dry_run: bool = False,
+    extra: list[str] | None = None,
+) -> list[str]:
+    """The Snakemake command line of a book build (``make book`` runs it)."""
+    values = {"profile": profile, **(config or {})}
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE)]
+    cmd += ["--directory", str(ROOT), "--cores", str(cores)]
+    cmd += ["--config"] + [f"{k}={json.dumps(v)}" for k, v in values.items()]
+    if executor == "slurm":
+        cmd += ["--executor", "slurm", "--workflow-profile", str(SLURM_PROFILE)]
+    elif executor not in (None, "", "local"):
+        raise ValueError(f"unknown executor {executor!r}; use 'local' or 'slurm'")
+    if keep_going:
+        cmd.append("--keep-going")
+    if dry_run:
+        cmd += ["--dry-run", "--nolock"]
+    return cmd + list(extra or []) + list(targets or [])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m memloc.workflow", description="Jobs of the book's Snakemake workflow."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train the cache entry of a spec file")
+    train.add_argument("spec")
+    train.add_argument("--cache-dir", default=None)
+    nb = sub.add_parser("notebook", help="execute one result notebook with Papermill")
+    nb.add_argument("name")
+    nb.add_argument("--profile", required=True)
+    nb.add_argument("--parameters", default="{}", help="JSON of the injected parameters")
+    nb.add_argument("--notebooks-dir", default="notebooks")
+    nb.add_argument("--results-dir", default="book/results")
+    pages = sub.add_parser("pages", help="write the claims page and the generated ToC")
+    pages.add_argument("--profile", required=True)
+    pages.add_argument("--toc", default="book/_toc.yml")
+    pages.add_argument("--notebooks-dir", default="notebooks")
+    pages.add_argument("--results-dir", default="book/results")
+    args = parser.parse_args(argv)
+
+    if args.command == "train":
+        train_entry(args.spec, args.cache_dir)
+        return 0
+    from memloc import book
+
+    if args.command == "notebook":
+        try:
+            record = book.run_notebook(
+                book.ResultNotebook(args.name),
+                args.profile,
+                notebooks_dir=Path(args.notebooks_dir),
+                results_dir=Path(args.results_dir),
+                cwd=Path.cwd(),
+                parameters=json.loads(args.parameters),
+            )
+        except book.NotebookFailed as err:
+            print(f"\nbook build stopped: {err}", file=sys.stderr)
+            return 1
+        print(f"{args.name}: executed in {record.seconds:.1f} s", flush=True)
+        return 0
+    toc = Path(args.toc)
+    notebooks = book.result_notebooks(toc)
+    book.write_pages(
+        notebooks,
+        args.profile,
+        book_dir=toc.parent,
+        results_dir=Path(args.results_dir),
+        notebooks_dir=Path(args.notebooks_dir),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
