@@ -111,12 +111,13 @@ def profile_overrides(parameters: dict) -> dict:
 def book_plan(profile: str, notebooks: list[str], parameters: dict | None = None) -> BookPlan:
     """Every encoder the notebooks need at ``profile``, each once, named by its cache entry.
 
-    Each notebook reads the shared SimCLR and supervised pairs plus its own list from
-    :func:`memloc.experiments.encoders.notebook_encoders`, called with exactly the parameters
-    Papermill injects (``profile`` and ``parameters``; the rest keep the notebook's defaults,
-    which the encoder functions share).
+    A notebook with its own list in :data:`memloc.experiments.encoders.NOTEBOOK_ENCODERS`
+    reads that list (:func:`memloc.experiments.encoders.notebook_encoders`, called with exactly
+    the parameters Papermill injects: ``profile`` and ``parameters``; the rest keep the
+    notebook's defaults, which the encoder functions share); every other notebook reads the
+    shared SimCLR and supervised pairs.
     """
-    from memloc.experiments.encoders import EncoderRequest, notebook_encoders
+    from memloc.experiments.encoders import NOTEBOOK_ENCODERS, EncoderRequest, notebook_encoders
     from memloc.profiles import load_profile
 
     parameters = dict(parameters or {})
@@ -138,8 +139,11 @@ def book_plan(profile: str, notebooks: list[str], parameters: dict | None = None
 
     shared_entries = add(shared)
     for name in notebooks:
-        own = add(notebook_encoders(name, {**parameters, "profile": profile}))
-        plan.notebooks[name] = shared_entries + [e for e in own if e not in shared_entries]
+        if name in NOTEBOOK_ENCODERS:
+            requests = notebook_encoders(name, {**parameters, "profile": profile})
+            plan.notebooks[name] = list(dict.fromkeys(add(requests)))
+        else:  # a notebook without its own list reads the shared pairs
+            plan.notebooks[name] = shared_entries
     return plan
 
 
@@ -184,12 +188,14 @@ def memloc_sources() -> list[Path]:
     return sorted(p for p in files if p.is_file())
 
 
-def code_hash() -> str:
-    """SHA-256 over memloc's sources' :func:`memloc.utils.code_digest` (what they compute)."""
+def code_hash(sources: list[Path] | None = None, root: Path | None = None) -> str:
+    """SHA-256 over ``sources``' :func:`memloc.utils.code_digest` (what they compute, not
+    their docstrings or comments) and their paths relative to ``root``; by default memloc's
+    sources (:func:`memloc_sources`) relative to the repository."""
+    root = Path(root) if root is not None else Path(__file__).resolve().parent.parent
     h = hashlib.sha256()
-    root = Path(__file__).resolve().parent.parent
-    for path in memloc_sources():
-        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+    for path in memloc_sources() if sources is None else sources:
+        h.update(Path(path).relative_to(root).as_posix().encode() + b"\0")
         h.update(code_digest(path) + b"\0")
     return h.hexdigest()
 
