@@ -10,7 +10,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: help venv data book test lint format system-deps clean-book
 
 help:
-	@echo "make book [PROFILE=quick|cpu|paper]   set up, get data, train, run notebooks, build the book"
+	@echo "make book [PROFILE=quick|cpu|paper] [EXECUTOR=slurm] [KEEP_GOING=1]"
+	@echo "                                      set up, get data, train, run notebooks, build the book"
 	@echo "make test                             lint and run the test suite (quick profile)"
 	@echo "make data                             get Fashion-MNIST (download or Debian package)"
 
@@ -42,9 +43,12 @@ system-deps:
 	  else echo "no apt-get: install Chromium and ChromeDriver for the browser test"; fi; } || true
 
 # Every profile needs Fashion-MNIST: the quick book's transfer results use it as their second
-# data set (digits' partner).
+# data set (digits' partner). The build is the Snakemake workflow in workflow/Snakefile, on all
+# cores; EXECUTOR=slurm submits its jobs to a cluster (profiles/slurm/config.yaml);
+# KEEP_GOING=1 runs the other notebooks when one fails.
 book: venv data
-	$(PY) -m memloc.book --profile $(PROFILE)
+	$(PY) -m memloc.book --profile $(PROFILE) --cores all \
+	  $(if $(EXECUTOR),--executor $(EXECUTOR)) $(if $(KEEP_GOING),--keep-going)
 
 lint: venv
 	$(VENV)/bin/ruff check memloc tests benchmarks
@@ -59,4 +63,4 @@ test: venv system-deps data lint
 	$(PY) -m pytest -q
 
 clean-book:
-	rm -rf book/_build book/results
+	rm -rf book/_build book/results .snakemake

@@ -27,6 +27,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import time
@@ -270,6 +271,97 @@ def snakemake_command(
     return cmd + list(extra or []) + list(targets or [])
 
 
+def parse_rulegraph(dot: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """Rules and edges (upstream, downstream) of ``snakemake --rulegraph``'s Graphviz text."""
+    ids = dict(re.findall(r'^\s*(\d+)\[label = "([^"]+)"', dot, flags=re.MULTILINE))
+    edges = re.findall(r"^\s*(\d+) -> (\d+)", dot, flags=re.MULTILINE)
+    return list(ids.values()), [(ids[a], ids[b]) for a, b in edges]
+
+
+def rulegraph_svg(dot: str, notes: dict[str, str] | None = None) -> str:
+    """Draw a rule graph as SVG without Graphviz (not installable offline here): rules in
+    layers by their longest path from a source, top to bottom, edges as arrows; ``notes``
+    adds a second line under a rule (e.g. its number of jobs). Each edge carries a
+    ``<title>upstream->downstream</title>``, as Graphviz's SVG does."""
+    from html import escape
+
+    rules, edges = parse_rulegraph(dot)
+    layer = {rule: 0 for rule in rules}
+    for _ in rules:  # longest path; the graph is acyclic, so |rules| passes suffice
+        for up, down in edges:
+            layer[down] = max(layer[down], layer[up] + 1)
+    rows: dict[int, list[str]] = {}
+    for rule in rules:
+        rows.setdefault(layer[rule], []).append(rule)
+    box_w, box_h, gap_x, gap_y = 210, 44, 30, 36
+    width = max(len(r) for r in rows.values()) * (box_w + gap_x) + gap_x
+    height = len(rows) * (box_h + gap_y) + gap_y
+    where = {}
+    for depth, row in rows.items():
+        left = (width - len(row) * (box_w + gap_x) + gap_x) / 2
+        for k, rule in enumerate(row):
+            where[rule] = (left + k * (box_w + gap_x), gap_y + depth * (box_h + gap_y))
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+        f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="sans-serif" font-size="13">',
+        '<defs><marker id="arrow" markerWidth="8" markerHeight="8" refX="7" refY="4" '
+        'orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="grey"/></marker></defs>',
+        f'<rect width="{width:.0f}" height="{height:.0f}" fill="white"/>',
+    ]
+    for up, down in edges:
+        (x1, y1), (x2, y2) = where[up], where[down]
+        out.append(
+            f'<g class="edge"><title>{escape(up)}-&gt;{escape(down)}</title>'
+            f'<line x1="{x1 + box_w / 2:.0f}" y1="{y1 + box_h:.0f}" x2="{x2 + box_w / 2:.0f}" '
+            f'y2="{y2 - 2:.0f}" stroke="grey" stroke-width="2" marker-end="url(#arrow)"/></g>'
+        )
+    for rule in rules:
+        x, y = where[rule]
+        note = (notes or {}).get(rule, "")
+        text_y = y + (18 if note else 27)
+        out.append(
+            f'<g class="node"><title>{escape(rule)}</title>'
+            f'<rect x="{x:.0f}" y="{y:.0f}" width="{box_w}" height="{box_h}" rx="8" '
+            f'fill="#eef3fb" stroke="#4a78b5" stroke-width="2"/>'
+            f'<text x="{x + box_w / 2:.0f}" y="{text_y:.0f}" text-anchor="middle" '
+            f'font-weight="bold">{escape(rule)}</text>'
+            + (
+                f'<text x="{x + box_w / 2:.0f}" y="{y + 35:.0f}" text-anchor="middle" '
+                f'font-size="11">{escape(note)}</text>'
+                if note
+                else ""
+            )
+            + "</g>"
+        )
+    return "\n".join(out + ["</svg>"]) + "\n"
+
+
+def draw_rulegraph(profile: str, out: Path) -> Path:
+    """``snakemake --rulegraph`` of the book at ``profile``, drawn with the number of jobs a
+    fresh machine (empty cache) runs per rule; written to ``out`` (SVG)."""
+    import tempfile
+
+    notebooks = [nb.name for nb in _present_notebooks()]
+    plan = book_plan(profile, notebooks)
+    with tempfile.TemporaryDirectory() as scratch:
+        config = {"results": f"{scratch}/results", "cache": f"{scratch}/cache"}
+        cmd = snakemake_command(profile, config=config, extra=["--rulegraph", "--nolock"])
+        dot = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    needed = {entry for entries in plan.notebooks.values() for entry in entries}
+    notes = {
+        "train": f"{len(needed)} jobs at {profile}: one per encoder",
+        "notebook": f"{len(notebooks)} jobs: one per result",
+    }
+    out.write_text(rulegraph_svg(dot, notes))
+    return out
+
+
+def _present_notebooks():
+    from memloc import book
+
+    return [nb for nb in book.result_notebooks() if (book.NOTEBOOKS_DIR / f"{nb.name}.py").exists()]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m memloc.workflow", description="Jobs of the book's Snakemake workflow."
@@ -289,8 +381,14 @@ def main(argv: list[str] | None = None) -> int:
     pages.add_argument("--toc", default="book/_toc.yml")
     pages.add_argument("--notebooks-dir", default="notebooks")
     pages.add_argument("--results-dir", default="book/results")
+    graph = sub.add_parser("rulegraph", help="draw the workflow's rule graph as SVG")
+    graph.add_argument("--profile", default="cpu")
+    graph.add_argument("--out", default=str(ROOT / "book" / "workflow_rulegraph.svg"))
     args = parser.parse_args(argv)
 
+    if args.command == "rulegraph":
+        draw_rulegraph(args.profile, Path(args.out))
+        return 0
     if args.command == "train":
         train_entry(args.spec, args.cache_dir)
         return 0

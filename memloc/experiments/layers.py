@@ -71,7 +71,7 @@ _CONSUMERS = ("book.py", "figures.py", "cli.py", "experiments/")
 
 def _measurement_code_hash() -> str:
     """Hash of the code of memloc's sources a LayerMem measurement can depend on."""
-    from memloc.book import memloc_sources
+    from memloc.workflow import memloc_sources
 
     package = Path(__file__).resolve().parent.parent
     h = hashlib.sha256()
