@@ -552,6 +552,7 @@ API_ORDER = [
     "interventions",
     "figures",
     "book",
+    "workflow",
     "utils",
 ]
 
