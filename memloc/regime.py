@@ -36,6 +36,7 @@ Example
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -221,3 +222,200 @@ def pair_regime(pair, *, n_probe: int = 2000) -> tuple[dict, pd.Series]:
         row["margin"] >= TARGET_MARGIN and row.get("t_last", TARGET_T) >= TARGET_T
     )
     return row, t_by_layer
+
+
+# ------------------------------------------------------------------ what a result page reports
+
+
+def quality_markdown(quality: pd.DataFrame, encoders=None, *, reference: str = "untrained") -> str:
+    """One sentence per encoder: its linear-probe and kNN accuracy beside the untrained twin's.
+
+    The "learned" half of the testability check (issue 11): a claim about where an SSL encoder
+    memorizes (Wang et al., NeurIPS 2024) says nothing when its features are no better than
+    random weights', so every result page shows this line for its encoders.
+
+    Parameters
+    ----------
+    quality : :func:`encoder_quality` or :func:`pair_quality`'s table (columns ``probe``,
+        ``knn``; optional ``n_train``, ``n_test``), with a row ``reference``.
+    encoders : rows to report (None: every row but the reference), in that order.
+    reference : the row of the untrained encoder of the same architecture.
+
+    Returns
+    -------
+    str
+        e.g. ``"f's linear probe 0.843 vs 0.788 for the untrained twin (+5.5 points); kNN 0.690
+        vs 0.713 (-2.3 points)."``, one such sentence per encoder, then the sizes.
+    """
+    if reference not in quality.index:
+        raise ValueError(f"the quality table has no {reference!r} row to compare with")
+    names = [n for n in quality.index if n != reference] if encoders is None else list(encoders)
+    missing = [n for n in names if n not in quality.index]
+    if missing or not names:
+        raise ValueError(f"the quality table has no row {missing or 'besides the reference'}")
+    base = quality.loc[reference]
+    sentences = []
+    for name in names:
+        row = quality.loc[name]
+        probe_gain = 100 * (float(row["probe"]) - float(base["probe"]))
+        knn_gain = 100 * (float(row["knn"]) - float(base["knn"]))
+        sentences.append(
+            f"{name}'s linear probe {float(row['probe']):.3f} vs {float(base['probe']):.3f} for "
+            f"the untrained twin ({probe_gain:+.1f} points); kNN {float(row['knn']):.3f} vs "
+            f"{float(base['knn']):.3f} ({knn_gain:+.1f} points)."
+        )
+    if {"n_train", "n_test"} <= set(quality.columns):
+        sentences.append(
+            f"(Fitted on {int(base['n_train'])} images, scored on {int(base['n_test'])}.)"
+        )
+    return " ".join(sentences)
+
+
+def learned_reason(probe_accuracy: float, untrained_accuracy: float) -> str:
+    """The "did not learn" part of a *not testable here* reason (as
+    :func:`memloc.stats.claim_testability` words it), or "" when the probe beats the untrained
+    encoder's."""
+    if float(probe_accuracy) > float(untrained_accuracy):
+        return ""
+    return (
+        f"the encoders did not learn (probe accuracy {float(probe_accuracy):.3f}, untrained "
+        f"{float(untrained_accuracy):.3f})"
+    )
+
+
+@dataclass(frozen=True)
+class PairCheck:
+    """Did a pair learn and memorize? What a result page shows and passes to ``record_claim``.
+
+    Attributes
+    ----------
+    testable, reason : as :class:`memloc.stats.ClaimTestability` (``reason`` "" if testable).
+    learned : f's probe beats the untrained twin's (None: not checked).
+    memorized : some layer's S_C-vs-S_I contrast is significant after Holm over the layers
+        (None: not checked, e.g. f trained alone).
+    smallest_p : the smallest Holm-adjusted contrast p (NaN when not checked).
+    quality : :func:`pair_quality`'s table (None when the learned check is skipped).
+    markdown : the page's paragraph: the quality sentence, the memorization line and, when not
+        testable, the reason.
+    """
+
+    testable: bool
+    reason: str
+    learned: bool | None
+    memorized: bool | None
+    smallest_p: float
+    quality: pd.DataFrame | None
+    markdown: str
+
+    @property
+    def probe(self) -> tuple[float | None, float | None]:
+        """(f's probe accuracy, the untrained twin's), or (None, None) when not measured."""
+        if self.quality is None:
+            return None, None
+        return float(self.quality.loc["f", "probe"]), float(self.quality.loc["untrained", "probe"])
+
+
+def check_pair(
+    pair,
+    *,
+    learned: bool = True,
+    memorized: bool = True,
+    layermem=None,
+    quality: pd.DataFrame | None = None,
+    layers=None,
+    seed: int = 0,
+    name: str = "",
+) -> PairCheck:
+    """Both checks a claim about where a pair memorizes needs, in one call per result page.
+
+    - **learned** (``learned=True``): :func:`pair_quality` (f's, g's and the untrained twin's
+      linear probe and kNN on the split's downstream images, scored on the test split); f must
+      beat the twin's probe.
+    - **memorized** (``memorized=True``, needs g): T1's measurement of the pair
+      (:func:`memloc.experiments.layers.pair_layermem`, cached, so it is free when T1 ran with
+      the same sizes; or ``layermem``, a result already measured) and
+      :func:`memloc.experiments.layers.pair_testability`: some layer's S_C-vs-S_I contrast is
+      significant after Holm over the layers (``layers``: only those points).
+
+    Parameters
+    ----------
+    pair : a :class:`memloc.artifacts.EncoderPair`.
+    layermem, quality : measurements already made (LayerMemResult, :func:`pair_quality`'s
+        table), used instead of measuring them again.
+    seed : seed of the views of the LayerMem measurement (T1's default: 0).
+    name : what the pair is on the page (e.g. ``"SSL"``), prefixed to the paragraph.
+    """
+    from memloc.experiments.layers import pair_layermem, pair_testability
+
+    if not (learned or memorized):
+        raise ValueError("check_pair needs learned=True, memorized=True or both")
+    if memorized and pair.g is None and layermem is None:
+        raise ValueError(
+            "the pair has no g, so memorization (S_C vs S_I) cannot be checked; "
+            "pass memorized=False"
+        )
+    if learned and quality is None:
+        quality = pair_quality(pair)
+    quality = quality if learned else None
+    probe = untrained = None
+    if quality is not None:
+        probe, untrained = (
+            float(quality.loc["f", "probe"]),
+            float(quality.loc["untrained", "probe"]),
+        )
+    lines = [quality_markdown(quality)] if quality is not None else []
+    if memorized:
+        result = layermem if layermem is not None else pair_layermem(pair, seed=seed)
+        check = pair_testability(result, layers, probe_accuracy=probe, untrained_accuracy=untrained)
+        testable, reason, is_learned = check.testable, check.reason, check.learned
+        is_memorized, smallest = check.memorized, check.smallest_p
+        lines.append(
+            f"Memorized: {'yes' if is_memorized else 'no'} (smallest Holm-adjusted p of the "
+            f"per-layer S_C-vs-S_I contrast: {smallest:.3g})."
+        )
+    else:
+        why = learned_reason(probe, untrained)
+        testable, is_learned, is_memorized, smallest = not why, not why, None, float("nan")
+        reason = f"Not testable here: {why}." if why else ""
+    if not testable:
+        lines.append(f"*{reason}*")
+    prefix = f"**{name}.** " if name else ""
+    return PairCheck(
+        testable, reason, is_learned, is_memorized, smallest, quality, prefix + " ".join(lines)
+    )
+
+
+def combine_checks(checks: dict) -> tuple[bool, str]:
+    """Testable when every pair's check passes; the reason names the pairs that fail.
+
+    ``checks`` maps a page's name for a pair (``"SSL"``, ``"ResNet18"``) to its
+    :class:`PairCheck` (or any object with ``testable`` and ``reason``). For claims that need
+    every pair, e.g. T4's "in all frameworks".
+    """
+    failed = {label: c.reason for label, c in checks.items() if not c.testable}
+    if not failed:
+        return True, ""
+    parts = [
+        f"{label}: {reason.removeprefix('Not testable here: ').rstrip('.')}"
+        for label, reason in failed.items()
+    ]
+    return False, "Not testable here: " + "; ".join(parts) + "."
+
+
+def quality_table(pairs: dict) -> pd.DataFrame:
+    """:func:`pair_quality` of several pairs in one table (T4, A5): per pair, f's and the
+    untrained twin's probe and kNN accuracy, the probe margin in points and ``learned``
+    (margin > 0)."""
+    rows = {}
+    for label, pair in pairs.items():
+        q = pair_quality(pair)
+        rows[label] = {
+            "probe f": float(q.loc["f", "probe"]),
+            "probe untrained": float(q.loc["untrained", "probe"]),
+            "knn f": float(q.loc["f", "knn"]),
+            "knn untrained": float(q.loc["untrained", "knn"]),
+        }
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out["probe margin (points)"] = 100 * (out["probe f"] - out["probe untrained"])
+    out["learned"] = out["probe f"] > out["probe untrained"]
+    return out

@@ -2,6 +2,7 @@
 memorize (the S_C-vs-S_I contrast per layer), and what did its training cost."""
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,14 @@ from torch import nn
 
 from memloc.experiments.encoders import book_encoders
 from memloc.probe import knn_accuracy
-from memloc.regime import encoder_quality, memorization_strength, training_cost
+from memloc.regime import (
+    check_pair,
+    combine_checks,
+    encoder_quality,
+    memorization_strength,
+    quality_markdown,
+    training_cost,
+)
 from memloc.stats import holm
 
 
@@ -107,3 +115,90 @@ def test_the_regime_page_measures_every_encoder_of_the_book_once():
     assert {"simclr", "simsiam", "dino", "mae", "supervised"} <= frameworks
     assert any(r.privacy is not None for r in requests)  # F3c's private encoders
     assert {r.profile.arch for r in requests} >= {"resnet9", "vit_tiny", "resnet18", "resnet50"}
+
+
+# ------------------------------------------------------- the line and the check of a result page
+
+
+def _quality(f=0.843, g=0.85, untrained=0.788, knn_f=0.69, knn_untrained=0.713):
+    return pd.DataFrame(
+        {
+            "probe": [f, g, untrained],
+            "knn": [knn_f, 0.7, knn_untrained],
+            "n_train": 2000,
+            "n_test": 1000,
+        },
+        index=["f", "g", "untrained"],
+    )
+
+
+def test_quality_markdown_states_each_encoder_against_the_untrained_twin():
+    text = quality_markdown(_quality())
+    assert text.startswith(
+        "f's linear probe 0.843 vs 0.788 for the untrained twin (+5.5 points); "
+        "kNN 0.690 vs 0.713 (-2.3 points)."
+    )
+    assert "g's linear probe 0.850 vs 0.788 for the untrained twin (+6.2 points)" in text
+    assert text.endswith("(Fitted on 2000 images, scored on 1000.)")
+    only_f = quality_markdown(_quality(), ["f"])
+    assert "g's" not in only_f and "f's" in only_f
+    with pytest.raises(ValueError, match="no 'untrained' row"):
+        quality_markdown(_quality().drop(index="untrained"))
+    with pytest.raises(ValueError, match="no row"):
+        quality_markdown(_quality(), ["h"])
+
+
+def _memorized_result(shift):
+    """Hand-built per-image scores: candidates shifted by ``shift`` at the last 3 of 10 layers."""
+    from test_experiments_layers import POINTS, fake_result
+
+    rng = np.random.default_rng(0)
+    cand, indep = rng.normal(size=(100, 10)), rng.normal(size=(100, 10))
+    cand[:, 7:] += shift
+    return fake_result(cand, raw_i=indep, layers=POINTS)
+
+
+def test_check_pair_needs_both_learned_and_memorized():
+    pair = SimpleNamespace(g=object())
+    ok = check_pair(pair, quality=_quality(), layermem=_memorized_result(1.0))
+    assert ok.testable and ok.learned and ok.memorized and ok.reason == ""
+    assert ok.probe == (0.843, 0.788)
+    assert "f's linear probe 0.843" in ok.markdown and "Memorized: yes" in ok.markdown
+
+    unlearned = check_pair(pair, quality=_quality(f=0.70), layermem=_memorized_result(1.0))
+    assert not unlearned.testable and unlearned.learned is False and unlearned.memorized
+    assert "did not learn (probe accuracy 0.700, untrained 0.788)" in unlearned.reason
+    assert f"*{unlearned.reason}*" in unlearned.markdown
+
+    no_memory = check_pair(pair, quality=_quality(), layermem=_memorized_result(0.0))
+    assert not no_memory.testable and no_memory.learned and not no_memory.memorized
+    assert "did not memorize" in no_memory.reason and "Memorized: no" in no_memory.markdown
+
+
+def test_check_pair_learned_only_for_f_alone():
+    alone = SimpleNamespace(g=None)
+    learned = check_pair(alone, memorized=False, quality=_quality())
+    assert learned.testable and learned.memorized is None and np.isnan(learned.smallest_p)
+    tied = check_pair(alone, memorized=False, quality=_quality(f=0.788))
+    # A probe equal to the untrained twin's is not "above" it.
+    assert not tied.testable
+    assert tied.reason == (
+        "Not testable here: the encoders did not learn (probe accuracy 0.788, untrained 0.788)."
+    )
+    with pytest.raises(ValueError, match="has no g"):
+        check_pair(alone, quality=_quality())
+    with pytest.raises(ValueError, match="needs learned=True"):
+        check_pair(alone, learned=False, memorized=False)
+
+
+def test_combine_checks_names_the_pairs_that_fail():
+    pair = SimpleNamespace(g=object())
+    good = check_pair(pair, quality=_quality(), layermem=_memorized_result(1.0))
+    bad = check_pair(pair, quality=_quality(f=0.7), layermem=_memorized_result(1.0))
+    assert combine_checks({"SSL": good, "SL": good}) == (True, "")
+    testable, reason = combine_checks({"SimCLR": good, "DINO": bad})
+    assert not testable
+    assert reason == (
+        "Not testable here: DINO: the encoders did not learn (probe accuracy 0.700, "
+        "untrained 0.788)."
+    )
