@@ -176,3 +176,26 @@ def test_contrast_depth_trends_per_image_with_holm_and_testability():
         {"step": ([results["step"][0], results["step"][0]], r9)}, n_permutations=999
     )
     assert twice.loc[0, "t"] == pytest.approx(only_step.loc[0, "t"])
+
+
+def test_contrast_depth_trends_not_testable_when_an_encoder_did_not_learn():
+    r9 = _encoder("resnet9", width=0.125)
+    n_points = len(list(r9.measurement_points()))
+    rng = np.random.default_rng(1)
+    c, i = rng.normal(size=(150, n_points)), rng.normal(size=(150, n_points))
+    c[:, -3:] += 1.0  # both encoders memorized
+    results = {"SimCLR": (_result(r9, c, i), r9), "DINO": (_result(r9, c, i), r9)}
+    probes = {"SimCLR": (0.85, 0.79), "DINO": (0.78, 0.79)}
+    trends = ax.contrast_depth_trends(results, n_permutations=99, probes=probes)
+    trends = trends.set_index("setting")
+    assert trends["memorized"].all()
+    assert trends.loc["SimCLR", "learned"] and trends.loc["SimCLR", "reason"] == ""
+    assert not trends.loc["DINO", "learned"]
+    assert "did not learn (probe accuracy 0.780, untrained 0.790)" in trends.loc["DINO", "reason"]
+    overall = ax.all_trends(trends.reset_index(), statistic="t")
+    assert not overall["testable"]
+    assert "probe is not above the untrained twin's in DINO" in overall["reason"]
+    assert "SimCLR" not in overall["reason"]
+    # Without probe accuracies the learned check is skipped: testable on memorization alone.
+    unchecked = ax.all_trends(ax.contrast_depth_trends(results, n_permutations=99), statistic="t")
+    assert unchecked["testable"]

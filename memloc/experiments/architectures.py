@@ -87,7 +87,11 @@ def depth_trends(
 
 
 def contrast_depth_trends(
-    results: Mapping[str, tuple], *, n_permutations: int = 9999, seed: int = 0
+    results: Mapping[str, tuple],
+    *,
+    n_permutations: int = 9999,
+    seed: int = 0,
+    probes: Mapping[str, tuple[float, float]] | None = None,
 ) -> pd.DataFrame:
     """T1's depth test on the per-image scores of each encoder's main path, Holm over encoders.
 
@@ -96,20 +100,25 @@ def contrast_depth_trends(
     :func:`memloc.experiments.layers.contrast_depth_test` on the :func:`main_path` points
     (the candidates' per-image slopes against depth against the independents', permutation
     over images, one-sided) and :func:`memloc.experiments.layers.pair_testability` (did f
-    memorize at any point of the path?).
+    memorize at any point of the path? and, where ``probes`` gives the label's (f's probe
+    accuracy, the untrained twin's), e.g. from :func:`memloc.regime.quality_table`, did it
+    learn?).
 
     Returns one row per label: ``points``, ``t``, ``slope`` (difference of the mean slopes,
-    standard deviations per point), ``p``, ``p_holm``, ``memorized``, ``reason`` (why the
-    encoder's claim is not testable, or ""), ``rho`` and ``rho p`` (Spearman of the layer
-    means of the contrast, for comparison) and the contrast at the first and last point.
+    standard deviations per point), ``p``, ``p_holm``, ``memorized``, ``learned`` (None
+    without probe accuracies), ``reason`` (why the encoder's claim is not testable, or ""),
+    ``rho`` and ``rho p`` (Spearman of the layer means of the contrast, for comparison) and
+    the contrast at the first and last point.
     """
+    probes = probes or {}
     rows = []
     for label, (result, encoder) in results.items():
         first = result if not isinstance(result, list | tuple) else result[0]
         path = main_path(first.table, encoder)
         names = path["layer"].astype(str).tolist()
         test = contrast_depth_test(result, names, n_permutations=n_permutations, seed=seed)
-        check = pair_testability(result, names)
+        probe, untrained = probes.get(label, (None, None))
+        check = pair_testability(result, names, probe_accuracy=probe, untrained_accuracy=untrained)
         means = depth_trend(path, "contrast")
         rows.append(
             {
@@ -119,6 +128,7 @@ def contrast_depth_trends(
                 "slope": test.estimate,
                 "p": test.pvalue,
                 "memorized": check.memorized,
+                "learned": check.learned,
                 "reason": check.reason,
                 "rho": means.statistic,
                 "rho p": means.pvalue,
@@ -136,8 +146,8 @@ def all_trends(trends: pd.DataFrame, statistic: str = "rho") -> dict:
     that the trend holds in every encoder: ``statistic`` (the smallest value of the column
     ``statistic``: ``"rho"``, or ``"t"`` for the per-image test), ``p`` (the largest
     Holm-adjusted p), ``holds`` (every statistic positive), ``worst`` (the row with that p)
-    and, when the trends say which encoders memorized, ``testable`` (all of them did) and
-    ``reason`` (which did not, for a *not testable here* verdict)."""
+    and, when the trends say which encoders memorized (and learned), ``testable`` (all of
+    them did) and ``reason`` (which did not and why, for a *not testable here* verdict)."""
     worst = trends.loc[trends["p_holm"].idxmax()]
     out = {
         "statistic": float(trends[statistic].min()),
@@ -148,13 +158,25 @@ def all_trends(trends: pd.DataFrame, statistic: str = "rho") -> dict:
         "reason": "",
     }
     if "memorized" in trends:
-        failed = trends[~trends["memorized"].astype(bool)]
-        if len(failed):
+        memorized = trends["memorized"].astype(bool)
+        learned = trends["learned"] if "learned" in trends else pd.Series(None, trends.index)
+        # learned is None where the probe was not measured: that check counts as passed.
+        unlearned = learned.map(lambda v: v is False or v is np.False_)
+        reasons = []
+        if (~memorized).any():
+            reasons.append(
+                "no point of the main path has a significant S_C-vs-S_I contrast (Holm over "
+                f"the points) in {', '.join(trends.loc[~memorized, 'setting'])}"
+            )
+        if unlearned.any():
+            reasons.append(
+                "f's linear probe is not above the untrained twin's in "
+                f"{', '.join(trends.loc[unlearned, 'setting'])}"
+            )
+        if reasons:
             out["testable"] = False
             out["reason"] = (
-                "Not testable here: no point of the main path has a significant S_C-vs-S_I "
-                f"contrast (Holm over the points) in {', '.join(failed['setting'])}; the claim "
-                "is about every encoder."
+                "Not testable here: " + "; ".join(reasons) + "; the claim is about every encoder."
             )
     return out
 
