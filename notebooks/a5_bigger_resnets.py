@@ -28,6 +28,7 @@ n_seeds = None  # measurements per encoder pair (at least 2); None: 3 (2 at `qui
 n_points = None  # candidates evaluated; None: the profile's
 k_aug = None  # view pairs per image; None: the profile's
 score = "contrast"  # the T1 score the verdict uses
+check_learned = True  # the "learned" check: each f's linear probe against an untrained twin
 out_dir = "book/results/cpu/a5_bigger_resnets"
 
 # %%
@@ -42,6 +43,7 @@ from memloc.experiments import architectures as ax
 from memloc.experiments import layers as lx
 from memloc.experiments.encoders import a5_encoders
 from memloc.figures import new_figure, save_figure, save_table
+from memloc.regime import quality_table
 
 start = time.time()
 n_seeds = (2 if profile == "quick" else 3) if n_seeds is None else int(n_seeds)
@@ -97,6 +99,25 @@ save_figure(fig, out_dir, "layermem")
 fig
 
 # %% [markdown]
+# ## Did the encoders learn?
+#
+# Each encoder's f beside the untrained network of its architecture: linear-probe and kNN
+# accuracy on the split's downstream images, scored on the test split
+# (`memloc.regime.quality_table`). A claim about where an encoder memorizes says nothing when
+# its features are no better than random weights', so an encoder whose probe is not above its
+# untrained twin's makes the claim *not testable here*.
+
+# %%
+probes = None
+if check_learned:
+    quality = quality_table(pairs)
+    save_table(quality.rename_axis("setting").reset_index(), out_dir, "encoder_quality")
+    display(quality.round(3))
+    probes = {
+        label: (row["probe f"], row["probe untrained"]) for label, row in quality.iterrows()
+    }
+
+# %% [markdown]
 # ## Verdict
 #
 # T1's depth test on each ResNet, on the images: each image's score (raw SSLMem, averaged
@@ -106,11 +127,12 @@ fig
 # one-sided). Holm-adjusted over the three because the claim is that the trend holds in all
 # of them: supported when every adjusted p is below 0.05; *not testable here* when some
 # ResNet did not memorize (no point of its path with a significant S_C-vs-S_I contrast after
-# Holm over the points). Spearman's ρ of the mean contrast per point is listed beside it.
+# Holm over the points) or did not learn (its f's probe not above its untrained twin's).
+# Spearman's ρ of the mean contrast per point is listed beside it.
 
 # %%
 trends = ax.contrast_depth_trends(
-    {name: (measured[name], pairs[name].f) for name in archs}, seed=seed
+    {name: (measured[name], pairs[name].f) for name in archs}, seed=seed, probes=probes
 )
 save_table(trends, out_dir, "depth_trends")
 display(trends.round(4))
@@ -123,7 +145,8 @@ verdict = record_claim(
     test=f"per-image slope of SSLMem (mean of {n_seeds} measurements) against depth, "
     f"candidates vs S_I images, per ResNet ({', '.join(archs)}), Welch t with a permutation "
     "over images, one-sided, Holm over the ResNets (statistic: the smallest t, p: the "
-    "largest adjusted p)",
+    "largest adjusted p); testable if every ResNet memorized and its probe beats its "
+    "untrained twin's",
     statistic=overall["statistic"],
     p_value=overall["p"],
     holds=overall["holds"],

@@ -32,6 +32,7 @@ seed = 0  # seed of the augmented views of the measurement
 n_points = None  # candidates evaluated; None: the profile's (t4 table)
 k_aug = None  # view pairs per image; None: the profile's
 score = "contrast"  # the T1 score the verdict uses
+check_learned = True  # the "learned" check: each f's linear probe against an untrained twin
 out_dir = "book/results/cpu/t4_frameworks"
 
 # %%
@@ -46,6 +47,7 @@ from memloc.experiments import architectures as ax
 from memloc.experiments import layers as lx
 from memloc.experiments.encoders import t4_encoders
 from memloc.figures import new_figure, save_figure, save_table
+from memloc.regime import quality_table
 
 start = time.time()
 requests = t4_encoders(
@@ -137,6 +139,25 @@ save_figure(fig, out_dir, "shapes")
 fig
 
 # %% [markdown]
+# ## Did the encoders learn?
+#
+# Each encoder's f beside the untrained network of its architecture: linear-probe and kNN
+# accuracy on the split's downstream images, scored on the test split
+# (`memloc.regime.quality_table`). A claim about where an encoder memorizes says nothing when
+# its features are no better than random weights', so an encoder whose probe is not above its
+# untrained twin's makes the claim *not testable here*.
+
+# %%
+probes = None
+if check_learned:
+    quality = quality_table(pairs)
+    save_table(quality.rename_axis("setting").reset_index(), out_dir, "encoder_quality")
+    display(quality.round(3))
+    probes = {
+        label: (row["probe f"], row["probe untrained"]) for label, row in quality.iterrows()
+    }
+
+# %% [markdown]
 # ## Verdict
 #
 # T1's depth test on each encoder, on the images: each image's slope of its score (raw
@@ -146,12 +167,13 @@ fig
 # encoders because the claim is that the trend holds in **all** of them: supported when
 # every adjusted p is below 0.05. The claim is *not testable here* when some encoder did not
 # memorize (no point of its path with a significant S_C-vs-S_I contrast after Holm over the
-# points). Beside it, Spearman's ρ of each encoder's layer means, and how alike the
+# points) or did not learn (its f's linear probe not above its untrained twin's, table
+# above). Beside it, Spearman's ρ of each encoder's layer means, and how alike the
 # frameworks' curves of one architecture are (Spearman's ρ between curves, two-sided);
 # descriptions, not part of the verdict.
 
 # %%
-trends = ax.contrast_depth_trends(results, seed=seed)
+trends = ax.contrast_depth_trends(results, seed=seed, probes=probes)
 save_table(trends, out_dir, "depth_trends")
 display(trends.round(4))
 agreement = ax.curve_agreement(tables, score)
@@ -168,7 +190,8 @@ verdict = record_claim(
     test=f"per-image slope of SSLMem against depth, candidates vs S_I images, per encoder "
     f"({', '.join(tables)}), Welch t with a permutation over images, one-sided, Holm over "
     "encoders; supported if all adjusted p < 0.05 (statistic: the smallest t, p: the "
-    "largest adjusted p)",
+    "largest adjusted p); testable if every encoder memorized and its probe beats its "
+    "untrained twin's",
     statistic=overall["statistic"],
     p_value=overall["p"],
     holds=overall["holds"],
