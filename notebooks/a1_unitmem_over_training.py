@@ -43,7 +43,8 @@ from memloc.artifacts import encoder_pair
 from memloc.book import provenance, record_claim
 from memloc.experiments import units as U
 from memloc.figures import MODEL_COLORS, new_figure, save_figure, save_table
-from memloc.stats import spearman_trend
+from memloc.regime import check_pair
+from memloc.stats import holm, spearman_trend
 
 start = time.time()
 # None keeps the profile's value.
@@ -59,6 +60,20 @@ Markdown(
     f"{p.epochs} epochs. Layer {layer}; epochs measured: {', '.join(map(str, epochs))} "
     f"(0 = initialisation). N = {p.n_points} images per set, K = {p.k_aug} views."
 )
+
+# %% [markdown]
+# ## Did the encoders learn, and did f memorize?
+#
+# Memorization rising over training says nothing when the trained f learned or memorized
+# nothing. **Learned**: f's linear probe (fitted on the split's downstream images, scored on
+# the test split) above the untrained twin's. **Memorized**: some layer's S_C-vs-S_I contrast
+# of LayerMem is significant after Holm over the layers (T1's measurement of the same pair,
+# cached), an independent measurement rather than the UnitMem excess tested below.
+# Otherwise the claims are *not testable here*.
+
+# %%
+check = check_pair(pair)
+Markdown(check.markdown)
 
 # %% [markdown]
 # ## Mean UnitMem per epoch
@@ -111,7 +126,8 @@ fig
 # Spearman's ρ of the mean UnitMem (candidates) against the epoch, one-sided (rising), over
 # all measured epochs including the initialisation; and the same for the excess over the
 # held-out control. With few epochs the p-value cannot be small even for a perfect ordering
-# (with 5 epochs the smallest possible one-sided p is 1/120).
+# (with 5 epochs the smallest possible one-sided p is 1/120). The two p-values are
+# Holm-adjusted together (the verdicts use the adjusted ones).
 
 # %%
 cand = summary[summary["set"] == "candidates"]
@@ -119,31 +135,40 @@ trend = spearman_trend(cand["mean"], cand["epoch"], alternative="greater")
 trend_excess = spearman_trend(
     excess_summary["mean"], excess_summary["epoch"], alternative="greater"
 )
+# One family per page: Holm over its two claims.
+p_trend, p_excess = holm([trend.pvalue, trend_excess.pvalue])
+holm_note = "; Holm over the page's 2 claims"
 entries = [
     record_claim(
         out_dir,
         result="A1",
         claim=f"UnitMem of layer {layer} rises during training",
-        test=f"Spearman rho of mean UnitMem vs epoch ({len(cand)} epochs), one-sided",
+        test=f"Spearman rho of mean UnitMem vs epoch ({len(cand)} epochs), one-sided" + holm_note,
         statistic=trend.statistic,
-        p_value=trend.pvalue,
+        p_value=p_trend,
         holds=trend.statistic > 0,
         profile=profile,
+        testable=check.testable,
+        reason=check.reason,
     ),
     record_claim(
         out_dir,
         result="A1",
         claim=f"the excess of layer {layer}'s UnitMem over held-out images rises during training",
-        test="Spearman rho of mean (candidates − held-out) UnitMem vs epoch, one-sided",
+        test="Spearman rho of mean (candidates − held-out) UnitMem vs epoch, one-sided"
+        + holm_note,
         statistic=trend_excess.statistic,
-        p_value=trend_excess.pvalue,
+        p_value=p_excess,
         holds=trend_excess.statistic > 0,
         profile=profile,
+        testable=check.testable,
+        reason=check.reason,
     ),
 ]
 first, final = cand.iloc[0], cand.iloc[-1]
 Markdown(
-    U.verdict_markdown(entries)
+    ("" if check.testable else f"*{check.reason}*\n\n")
+    + U.verdict_markdown(entries)
     + f"\n\nMean UnitMem went from {first['mean']:.3f} at initialisation to "
     f"{final['mean']:.3f} at epoch {int(final['epoch'])} (held-out images: "
     f"{summary[summary['set'] == 'held-out']['mean'].iloc[-1]:.3f}). "

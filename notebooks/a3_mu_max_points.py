@@ -43,7 +43,8 @@ from memloc.artifacts import encoder_pair
 from memloc.book import provenance, record_claim
 from memloc.experiments import units as U
 from memloc.figures import MODEL_COLORS, image_gallery, new_figure, save_figure, save_table
-from memloc.stats import spearman_trend
+from memloc.regime import check_pair
+from memloc.stats import holm, spearman_trend
 
 start = time.time()
 # None keeps the profile's value.
@@ -174,37 +175,61 @@ save_figure(fig, out_dir, "dominating_images")
 fig
 
 # %% [markdown]
+# ## Did the encoders learn, and did f memorize?
+#
+# The Top-k images are ranked by SSLMem, which ranks nothing when f learned or memorized
+# nothing. **Learned**: f's linear probe (fitted on the split's downstream images, scored on
+# the test split) above the untrained twin's. **Memorized**: some layer's S_C-vs-S_I
+# contrast of LayerMem is significant after Holm over the layers, on the same measurement
+# that ranks the images (T1's, cached). Otherwise the claims are *not testable here*.
+
+# %%
+check = check_pair(pair, layermem=sslmem)
+Markdown(check.markdown)
+
+# %% [markdown]
 # ## Verdict
+#
+# Both claims are one-sided binomial tests against chance (k/N); their two p-values are
+# Holm-adjusted together (the verdicts use the adjusted ones).
 
 # %%
 pooled = shares[(shares["encoder"] == "f, candidates") & (shares["layer"] == "all")].iloc[0]
+# One family per page: Holm over its two claims.
+p_units, p_images = holm([pooled["p_value"], pooled["distinct_p"]])
+holm_note = "; Holm over the page's 2 claims"
 entries = [
     record_claim(
         out_dir,
         result="A3",
         claim="the top units' μ_max images are high-SSLMem images (above chance)",
         test=f"share of top-{top_fraction:.0%} units (all layers) whose μ_max image is in the "
-        f"Top-{k} by SSLMem vs chance {k / n:.3f}, one-sided binomial over units",
+        f"Top-{k} by SSLMem vs chance {k / n:.3f}, one-sided binomial over units" + holm_note,
         statistic=pooled["fraction"],
-        p_value=pooled["p_value"],
+        p_value=p_units,
         holds=pooled["fraction"] > k / n,
         profile=profile,
+        testable=check.testable,
+        reason=check.reason,
     ),
     record_claim(
         out_dir,
         result="A3",
         claim="the top units' μ_max images are high-SSLMem images (distinct images)",
         test=f"share of the distinct μ_max images of the top units in the Top-{k} vs chance, "
-        "one-sided binomial over images",
+        "one-sided binomial over images" + holm_note,
         statistic=pooled["distinct_fraction"],
-        p_value=pooled["distinct_p"],
+        p_value=p_images,
         holds=pooled["distinct_fraction"] > k / n,
         profile=profile,
+        testable=check.testable,
+        reason=check.reason,
     ),
 ]
 others = shares[(shares["layer"] == "all") & (shares["encoder"] != "f, candidates")]
 Markdown(
-    U.verdict_markdown(entries)
+    ("" if check.testable else f"*{check.reason}*\n\n")
+    + U.verdict_markdown(entries)
     + f"\n\nf: {int(pooled['n_hits'])} of {int(pooled['n_units'])} top units "
     f"({pooled['fraction']:.1%}) have their μ_max on a Top-{k} image, against {k / n:.1%} by "
     f"chance; per layer the share ranges from "
