@@ -58,6 +58,8 @@ from memloc.experiments import downstream as D
 from memloc.experiments import interventions as I
 from memloc.experiments import units as U
 from memloc.figures import new_figure, save_figure, save_table
+from memloc.regime import check_pair
+from memloc.stats import holm
 
 start = time.time()
 if n_random < 3:
@@ -139,33 +141,59 @@ save_figure(fig, out_dir, "swap_accuracy_change")
 fig
 
 # %% [markdown]
+# ## Did the encoders learn, and did f memorize?
+#
+# The layers are ranked by how much f memorizes there, which ranks nothing when f learned or
+# memorized nothing. **Learned**: f's linear probe (fitted on the split's downstream images,
+# scored on the test split) above the untrained twin's. **Memorized**: some layer's
+# S_C-vs-S_I contrast of LayerMem is significant after Holm over the layers, on the same
+# measurement that ranks the layers (T1's, cached). Otherwise the claims are *not testable
+# here*.
+
+# %%
+check = check_pair(pair, layermem=result)
+Markdown(check.markdown)
+
+# %% [markdown]
 # ## Verdict
+#
+# Per claim an intersection-union over k and data set; the page's p-values are then
+# Holm-adjusted together (the verdicts use the adjusted ones).
 
 # %%
 tests = D.swap_tests(acc)
 save_table(tests, out_dir, "swap_tests")
 display(tests.round(4))
-entries = []
+claims = []
 for rule, name in D.SCORES.items():
     part = tests[tests["rule"] == rule]
     for which, direction in (("most", "more"), ("least", "less")):
         t, p_value = D.intersection_union(part[f"t_{which}"], part[f"p_{which}"])
-        entries.append(
-            record_claim(
-                out_dir,
-                result="A7",
-                claim=f"swapping the {which} memorizing layers by {name} moves probe accuracy "
-                f"{direction} than swapping random layers",
-                test=f"one-sided prediction t of |change| against {n_random} random sets, per k "
-                f"in {list(ks)} and data set ({len(part)} tests); intersection-union: min t, max p",
-                statistic=t,
-                p_value=None if pd.isna(p_value) else p_value,
-                holds=bool(t > 0),
-                profile=profile,
-            )
-        )
+        claims.append((name, which, direction, len(part), t, p_value))
+# One family per page: Holm over its claims (a claim with nothing to test does not count).
+adjusted = holm([c[-1] for c in claims])
+holm_note = f"; Holm over the page's {int((~pd.isna(adjusted)).sum())} tests"
+entries = [
+    record_claim(
+        out_dir,
+        result="A7",
+        claim=f"swapping the {which} memorizing layers by {name} moves probe accuracy "
+        f"{direction} than swapping random layers",
+        test=f"one-sided prediction t of |change| against {n_random} random sets, per k "
+        f"in {list(ks)} and data set ({n_tests} tests); intersection-union: min t, max p"
+        + holm_note,
+        statistic=t,
+        p_value=None if pd.isna(p_adj) else p_adj,
+        holds=bool(t > 0),
+        profile=profile,
+        testable=check.testable,
+        reason=check.reason,
+    )
+    for (name, which, direction, n_tests, t, _), p_adj in zip(claims, adjusted, strict=True)
+]
 Markdown(
-    U.verdict_markdown(entries)
+    ("" if check.testable else f"*{check.reason}*\n\n")
+    + U.verdict_markdown(entries)
     + f"\n\nThe full ordering |most| > mean |random| > |least| holds in "
     f"{int(tests['ordered'].sum())} of {len(tests)} settings."
 )

@@ -43,6 +43,7 @@ from memloc.experiments import architectures as ax
 from memloc.experiments import units as U
 from memloc.experiments.encoders import f3a_encoders
 from memloc.figures import save_figure, save_table, unitmem_distributions
+from memloc.regime import check_pair, combine_checks
 
 start = time.time()
 requests = f3a_encoders(
@@ -94,6 +95,21 @@ save_figure(fig, out_dir, "unitmem_by_dataset")
 fig
 
 # %% [markdown]
+# ## Did the encoders learn?
+#
+# Each data set's f beside the untrained network of the same architecture: linear-probe and
+# kNN accuracy on that data set's images outside f's training set, scored on its test split.
+# A count of memorizing units of an encoder that learned nothing says nothing about how the
+# data shape memorization, so the claim is *not testable here* unless every f's probe is
+# above its untrained twin's. (f is trained alone on most data sets, so there is no g for
+# the S_C-vs-S_I check; the random-initialisation control stands in for it below.)
+
+# %%
+checks = {name: check_pair(pair, memorized=False, name=name) for name, pair in pairs.items()}
+testable, reason = combine_checks(checks)
+Markdown("\n\n".join(c.markdown for c in checks.values()))
+
+# %% [markdown]
 # ## Verdict
 #
 # Does the share of memorizing units differ between the data sets? A test of the (above,
@@ -124,11 +140,14 @@ verdict = record_claim(
     statistic=float(stat),
     p_value=float(p),
     profile=profile,
+    testable=testable,
+    reason=reason,
 )
 shares = ", ".join(f"{r['dataset']} {100 * r['share']:.0f}%" for _, r in summary.iterrows())
 display(
     Markdown(
-        f"**{verdict['verdict'].capitalize()} at profile `{profile}`.** Units of layer "
+        ("" if testable else f"*{reason}*\n\n")
+        + f"**{verdict['verdict'].capitalize()} at profile `{profile}`.** Units of layer "
         f"`{layer}` above the random-init {quantile:.0%} quantile: {shares} (p = {p:.3g}). "
         f"Mean UnitMem: "
         + ", ".join(f"{r['dataset']} {r['mean']:.3f}" for _, r in summary.iterrows())

@@ -66,6 +66,8 @@ from memloc.experiments import downstream as D
 from memloc.experiments import interventions as I
 from memloc.experiments import units as U
 from memloc.figures import new_figure, save_figure, save_table
+from memloc.regime import check_pair
+from memloc.stats import holm
 
 start = time.time()
 # The quick profile only exercises the code (the tests run it): fewer seeds and images.
@@ -171,17 +173,46 @@ save_figure(fig, out_dir, "finetune_accuracy")
 fig
 
 # %% [markdown]
+# ## Did the encoders learn, and did f memorize?
+#
+# The layers are ranked by how much f memorizes there, which ranks nothing when f learned or
+# memorized nothing. **Learned**: f's linear probe (fitted on the split's downstream images,
+# scored on the test split) above the untrained twin's. **Memorized**: some layer's
+# S_C-vs-S_I contrast of LayerMem is significant after Holm over the layers, on the same
+# measurement that ranks the layers (T1's, cached). Otherwise the claims are *not testable
+# here*.
+
+# %%
+check = check_pair(pair, layermem=result)
+Markdown(check.markdown)
+
+# %% [markdown]
 # ## Verdict
+#
+# Per ranking an intersection-union over k; the two rankings' p-values are then
+# Holm-adjusted together (the verdicts use the adjusted ones).
 
 # %%
 tests = D.finetune_tests(acc)
 save_table(tests, out_dir, "paired_tests")
 display(tests.round(4))
-entries = []
+per_rule = {}
 for rule, name in D.SCORES.items():
     part = tests[tests["rule"] == rule]
-    t, p_value = D.intersection_union(part["t"], part["p"])
+    per_rule[rule] = (part, *D.intersection_union(part["t"], part["p"]))
+# One family per page: Holm over its claims (a ranking with nothing to compare does not count).
+adjusted = dict(zip(per_rule, holm([v[2] for v in per_rule.values()]), strict=True))
+holm_note = f"; Holm over the page's {int(sum(not pd.isna(v) for v in adjusted.values()))} tests"
+entries = []
+for rule, name in D.SCORES.items():
+    part, t, _ = per_rule[rule]
+    p_value = adjusted[rule]
     compared = part[~part["same"]]
+    # Where the most memorizing layers are the last ones, the claim has nothing to test.
+    nothing = (
+        f"Not testable here: by {name}, the most memorizing layers are the last layers at "
+        f"every k in {list(ks)}, so there is nothing to compare."
+    )
     entries.append(
         record_claim(
             out_dir,
@@ -189,14 +220,13 @@ for rule, name in D.SCORES.items():
             claim=f"fine-tuning the layers with the highest {name} beats fine-tuning the same "
             "number of last layers",
             test=f"one-sided paired t over {n_seeds} seeds per k in {list(ks)} where the sets "
-            f"differ ({len(compared)} of {len(part)}); intersection-union: min t, max p",
+            f"differ ({len(compared)} of {len(part)}); intersection-union: min t, max p"
+            + holm_note,
             statistic=t,
             p_value=None if pd.isna(p_value) else p_value,
             holds=bool((compared["difference"] > 0).all()),
-            # Where the most memorizing layers are the last ones, the claim has nothing to test.
-            testable=len(compared) > 0,
-            reason=f"Not testable here: by {name}, the most memorizing layers are the last "
-            f"layers at every k in {list(ks)}, so there is nothing to compare.",
+            testable=check.testable and len(compared) > 0,
+            reason=check.reason or (nothing if len(compared) == 0 else ""),
             profile=profile,
         )
     )
@@ -213,7 +243,8 @@ if least:
         f"p < 0.05) in {len(beats)} of {len(compared)} comparisons where the sets differ."
     )
 Markdown(
-    U.verdict_markdown(entries)
+    ("" if check.testable else f"*{check.reason}*\n\n")
+    + U.verdict_markdown(entries)
     + "".join(
         f"\n\nBy {r.rule}, the {r.k} most memorizing layer(s) are the last ones ({r.last}): "
         "nothing to compare."

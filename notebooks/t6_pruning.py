@@ -67,6 +67,8 @@ from memloc.book import paper_numbers, provenance, record_claim
 from memloc.experiments import interventions as I
 from memloc.experiments import units as U
 from memloc.figures import new_figure, save_figure, save_table
+from memloc.regime import check_pair
+from memloc.stats import holm
 
 start = time.time()
 # None keeps the profile's value.
@@ -162,11 +164,26 @@ save_figure(fig, out_dir, "pruning_accuracy")
 fig
 
 # %% [markdown]
+# ## Did the encoders learn, and did f memorize?
+#
+# Pruning by UnitMem says something about memorization only when f learned and memorized.
+# **Learned**: f's linear probe (fitted on the split's downstream images, scored on the test
+# split) above the untrained twin's. **Memorized**: some layer's S_C-vs-S_I contrast of
+# LayerMem is significant after Holm over the layers (T1's measurement of the same pair,
+# cached), a measurement independent of the UnitMem ranking the prunings use. Otherwise the
+# claims are *not testable here*.
+
+# %%
+check = check_pair(pair)
+Markdown(check.markdown)
+
+# %% [markdown]
 # ## Verdict
 #
 # The per-setting tests come first, then one verdict for each half of the claim (every
 # setting and data set must reject), then the count of settings where the full ordering
-# holds.
+# holds. The two p-values of the halves are Holm-adjusted together (the verdicts use the
+# adjusted ones); the count has no p-value.
 
 # %%
 tests = I.ordering_tests(acc)
@@ -180,6 +197,9 @@ t_top, p_top = I.all_settings_test(tests, "top")
 t_low, p_low = I.all_settings_test(tests, "low")
 n_ordered = int(tests["ordered"].sum())
 where = f"{len(parsed)} settings × {len(datasets)} data set(s)"
+# One family per page: Holm over its two tested claims.
+p_top, p_low = holm([p_top, p_low])
+holm_note = "; Holm over the page's 2 tests"
 entries = [
     record_claim(
         out_dir,
@@ -187,11 +207,13 @@ entries = [
         claim="pruning the highest-UnitMem units lowers probe accuracy more than pruning "
         "random units",
         test=f"one-sided prediction t of top against {n_random} random seeds, per setting "
-        f"({where}); intersection-union: min t, max p",
+        f"({where}); intersection-union: min t, max p" + holm_note,
         statistic=t_top,
         p_value=p_top,
         holds=t_top > 0,
         profile=profile,
+        testable=check.testable,
+        reason=check.reason,
     ),
     record_claim(
         out_dir,
@@ -199,11 +221,13 @@ entries = [
         claim="pruning the lowest-UnitMem units lowers probe accuracy less than pruning "
         "random units",
         test=f"one-sided prediction t of low against {n_random} random seeds, per setting "
-        f"({where}); intersection-union: min t, max p",
+        f"({where}); intersection-union: min t, max p" + holm_note,
         statistic=t_low,
         p_value=p_low,
         holds=t_low > 0,
         profile=profile,
+        testable=check.testable,
+        reason=check.reason,
     ),
     record_claim(
         out_dir,
@@ -213,10 +237,13 @@ entries = [
         statistic=n_ordered,
         holds=n_ordered == n_settings,
         profile=profile,
+        testable=check.testable,
+        reason=check.reason,
     ),
 ]
 Markdown(
-    U.verdict_markdown(entries)
+    ("" if check.testable else f"*{check.reason}*\n\n")
+    + U.verdict_markdown(entries)
     + f"\n\nTop below random at p < 0.05 in {int((tests['p_top'] < 0.05).sum())} of "
     f"{n_settings} settings, low above random in {int((tests['p_low'] < 0.05).sum())}; "
     f"the full ordering holds in {n_ordered} of {n_settings}."
