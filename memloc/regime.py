@@ -13,7 +13,10 @@ measures both for an encoder pair, and what the training cost:
 - :func:`pair_quality`: :func:`encoder_quality` of a cached pair beside its untrained twin.
 
 Whether a claim is testable on a pair follows from the last two
-(:func:`memloc.stats.claim_testability`).
+(:func:`memloc.stats.claim_testability`). Each result page runs both in one call,
+:func:`check_pair` (with :func:`quality_markdown`, the page's line "f's linear probe ... vs
+... for the untrained twin"); :func:`combine_checks` joins several pairs' checks and
+:func:`quality_table` tabulates several pairs (T4, A5, F3c).
 
 The paper (Wang et al., NeurIPS 2024) trains its encoders to convergence on CIFAR-10; on a
 laptop CPU the book must choose a regime where both checks pass (``benchmarks/regime.py``
