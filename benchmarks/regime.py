@@ -48,6 +48,13 @@ CONFIGS: dict[str, dict] = {
     "w05-b64-jit-e200": {"width": 0.5, "batch_size": 64, "epochs": 200, **SNAPSHOTS},
     "w1-b64-jit": {"width": 1.0, "batch_size": 64, **SNAPSHOTS},
     "w05-b64-jit-lr3e-3": {"width": 0.5, "batch_size": 64, "lr": 3e-3, **SNAPSHOTS},
+    "w05-b64-mildjit-e300": {
+        "width": 0.5,
+        "batch_size": 64,
+        "epochs": 300,
+        **MILD_JITTER,
+        "snapshot_epochs": (50, 100, 200, 300),
+    },
 }
 
 
