@@ -1,4 +1,5 @@
-"""The ``memloc`` command: ``info``, ``train``, ``layermem``, ``unitmem``, ``classmem``."""
+"""The ``memloc`` command: ``info``, ``train``, ``layermem``, ``unitmem``, ``classmem``,
+``bundle`` (export, import and check a results bundle, :mod:`memloc.bundle`)."""
 
 from __future__ import annotations
 
@@ -259,6 +260,41 @@ def cmd_unitmem(args, classes: bool = False) -> None:
     _write(units, args, kind, pair, extra, start)
 
 
+def cmd_bundle(args) -> None:
+    from memloc import bundle
+    from memloc.artifacts import cache_root
+
+    if args.bundle_command == "export":
+        contents = bundle.export_bundle(args.out, args.profile, args.cache_dir)
+        size = Path(args.out).stat().st_size / 2**20
+        print(
+            f"wrote {args.out} ({size:.1f} MiB): {len(contents.entries)} encoders of profile "
+            f"{args.profile!r}, {len(contents.measurements)} stored measurement files"
+        )
+        if contents.missing:
+            print(
+                f"left out {len(contents.missing)} encoders that are not complete in the cache: "
+                + ", ".join(contents.missing)
+            )
+    elif args.bundle_command == "import":
+        report = bundle.import_bundle(args.source, args.cache_dir, sha256=args.sha256)
+        print(
+            f"imported {args.source} (profile {report.profile!r}) into "
+            f"{cache_root(args.cache_dir)}: {len(report.imported)} encoders added, "
+            f"{len(report.kept)} already complete and kept, {report.measurements_added} "
+            f"measurement files added, {report.measurements_kept} kept; archive SHA-256 "
+            f"{report.archive_sha256}"
+        )
+    else:
+        present, missing = bundle.plan_status(args.profile, args.cache_dir)
+        total = len(present) + len(missing)
+        print(f"profile {args.profile!r}: {len(present)} of {total} encoders of the book cached")
+        for name in missing:
+            print(f"  to train: {name}")
+        if missing and args.check:
+            raise SystemExit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="memloc", description=__doc__)
     parser.add_argument("--cache-dir", default=None, help="encoder cache (default ./cache)")
@@ -321,6 +357,18 @@ def main(argv: list[str] | None = None) -> None:
                 help="running: the scripts' never-reset running mean over the classes so far",
             )
 
+    p = sub.add_parser("bundle", help="export, import or check a results bundle of the book")
+    bundle_sub = p.add_subparsers(dest="bundle_command", required=True)
+    b = bundle_sub.add_parser("export", help="pack the book's encoders and measurements")
+    b.add_argument("--profile", default="cpu")
+    b.add_argument("out", help="the archive to write, e.g. memloc-cpu.tar")
+    b = bundle_sub.add_parser("import", help="fetch, verify and unpack a bundle into the cache")
+    b.add_argument("source", help="a path or a URL (https://, file://, ...)")
+    b.add_argument("--sha256", default=None, help="the archive's SHA-256, checked when given")
+    b = bundle_sub.add_parser("status", help="which of the book's encoders the cache holds")
+    b.add_argument("--profile", default="cpu")
+    b.add_argument("--check", action="store_true", help="exit 1 when any encoder is missing")
+
     args = parser.parse_args(argv)
     try:
         if args.command == "info":
@@ -333,6 +381,8 @@ def main(argv: list[str] | None = None) -> None:
             cmd_unitmem(args)
         elif args.command == "classmem":
             cmd_unitmem(args, classes=True)
+        elif args.command == "bundle":
+            cmd_bundle(args)
     except (KeyError, ValueError, FileNotFoundError, RuntimeError) as err:
         # Bad input (unknown profile, layer, dataset; missing data): one line, no traceback.
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
