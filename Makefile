@@ -10,8 +10,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: help venv data book test lint format system-deps clean-book
 
 help:
-	@echo "make book [PROFILE=quick|cpu|paper] [EXECUTOR=slurm] [KEEP_GOING=1]"
+	@echo "make book [PROFILE=quick|cpu|paper] [EXECUTOR=slurm] [KEEP_GOING=1] [BUNDLE=url|path]"
 	@echo "                                      set up, get data, train, run notebooks, build the book"
+	@echo "                                      (BUNDLE: import a results bundle first, train only what it lacks)"
 	@echo "make test                             lint and run the test suite (quick profile)"
 	@echo "make data                             get Fashion-MNIST (download or Debian package)"
 
@@ -45,8 +46,11 @@ system-deps:
 # Every profile needs Fashion-MNIST: the quick book's transfer results use it as their second
 # data set (digits' partner). The build is the Snakemake workflow in workflow/Snakefile, on all
 # cores; EXECUTOR=slurm submits its jobs to a cluster (profiles/slurm/config.yaml);
-# KEEP_GOING=1 runs the other notebooks when one fails.
+# KEEP_GOING=1 runs the other notebooks when one fails. BUNDLE=<url or path> imports a results
+# bundle (`memloc bundle export`) into the cache first: Snakemake then finds those encoders'
+# weights and trains none of them.
 book: venv data
+	$(if $(BUNDLE),$(PY) -m memloc.cli bundle import $(BUNDLE))
 	$(PY) -m memloc.book --profile $(PROFILE) --cores all \
 	  $(if $(EXECUTOR),--executor $(EXECUTOR)) $(if $(KEEP_GOING),--keep-going)
 
