@@ -18,6 +18,7 @@ other instead of writing the same files.
 
 from __future__ import annotations
 
+import _thread
 import dataclasses
 import fcntl
 import hashlib
@@ -27,6 +28,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -446,6 +448,41 @@ def get_encoder(
     return entry
 
 
+# How often a training worker checks that its parent is alive, and how long it then gives the
+# training's own cleanup (get_encoder removes an entry that cannot be resumed) before it exits.
+PARENT_POLL_S = 0.5
+ORPHAN_GRACE_S = 5.0
+
+
+def exit_with_parent(parent_pid: int, poll_s: float = PARENT_POLL_S) -> threading.Thread:
+    """Make this process exit when ``parent_pid`` is no longer its parent (it died).
+
+    A worker of :func:`encoder_pair`'s process pool runs this first (the pool's initializer):
+    after a ``kill -9`` of the parent, the workers would otherwise finish their training as
+    orphans, holding the cache locks and the memory. A daemon thread polls ``os.getppid()``
+    (an orphan is re-parented, so the value changes); when the parent is gone it interrupts
+    the main thread, so that the training's cleanup runs, and ends the process with
+    ``os._exit`` after :data:`ORPHAN_GRACE_S` whatever the main thread is doing. Portable, and
+    without ``PR_SET_PDEATHSIG``'s catch that it fires when the spawning *thread* ends.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_s)
+        print(
+            f"memloc: training worker {os.getpid()}: its parent {parent_pid} died; exiting",
+            file=sys.stderr,
+            flush=True,
+        )
+        _thread.interrupt_main()
+        time.sleep(ORPHAN_GRACE_S)
+        os._exit(1)
+
+    watcher = threading.Thread(target=watch, name="memloc-exit-with-parent", daemon=True)
+    watcher.start()
+    return watcher
+
+
 def _train_worker(
     spec_dict: dict, cache_dir: str, device: str | None, position: int, progress: bool = True
 ) -> str:
@@ -548,7 +585,13 @@ def encoder_pair(
         parallel = dev.type == "cpu" and (os.cpu_count() or 1) >= 2
     entries = {}
     if parallel and len(todo) == 2:
-        with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn")) as pool:
+        # The workers exit when this process dies (exit_with_parent), even by kill -9.
+        with ProcessPoolExecutor(
+            max_workers=2,
+            mp_context=get_context("spawn"),
+            initializer=exit_with_parent,
+            initargs=(os.getpid(),),
+        ) as pool:
             futures = {
                 r: pool.submit(_train_worker, specs[r].to_dict(), str(root), str(dev), i, progress)
                 for i, r in enumerate(todo)
