@@ -157,6 +157,16 @@ def _read_notebook(source: Path):
     return nb
 
 
+def notebook_parameters(name: str, notebooks_dir: str | Path = NOTEBOOKS_DIR) -> list[str]:
+    """The names of notebook ``name``'s parameters cell, read as Papermill reads them (what it
+    may inject without its "Passed unknown parameter" warning)."""
+    from papermill.translators import PythonTranslator
+
+    notebook = _read_notebook(Path(notebooks_dir) / f"{name}.py")
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    return [parameter.name for parameter in PythonTranslator.inspect(cell)]
+
+
 def _cell_line(source: Path, cell_source: str) -> int | None:
     """Line of ``notebooks/<name>.py`` where a cell's first non-empty line stands."""
     first = next((ln for ln in cell_source.splitlines() if ln.strip()), None)
@@ -225,13 +235,14 @@ def run_notebook(
     cwd: Path = ROOT,
     parameters: dict | None = None,
     verbose: bool = False,
+    run: str | None = None,
 ) -> RunRecord:
     """Execute one result notebook (the workflow's ``notebook`` job decides when).
 
-    Papermill injects ``profile``, ``out_dir = <results_dir>/<profile>/<name>/`` (relative to
-    ``cwd``) and ``parameters``. The executed notebook becomes
-    ``<results_dir>/<profile>/<name>.ipynb`` only when every cell ran; a failing run leaves
-    ``<name>.failed.ipynb`` and ``<name>.error.txt`` instead.
+    Papermill injects ``profile``, ``out_dir = <results_dir>/<run>/<name>/`` (relative to
+    ``cwd``; ``run`` None: the profile's name) and ``parameters``. The executed notebook
+    becomes ``<results_dir>/<run>/<name>.ipynb`` only when every cell ran; a failing run
+    leaves ``<name>.failed.ipynb`` and ``<name>.error.txt`` instead.
 
     Raises
     ------
@@ -247,7 +258,7 @@ def run_notebook(
     source = Path(notebooks_dir) / f"{nb.name}.py"
     if not source.exists():
         raise FileNotFoundError(f"no notebook {source} for the result {nb.name!r}")
-    out_root = Path(results_dir) / profile
+    out_root = Path(results_dir) / (run or profile)
     output = out_root / f"{nb.name}.ipynb"
     running = out_root / f"{nb.name}.running.ipynb"
     failed = out_root / f"{nb.name}.failed.ipynb"
@@ -375,11 +386,13 @@ def collect_claims(
     profile: str,
     results_dir: Path = BOOK_DIR / "results",
     notebooks_dir: Path = NOTEBOOKS_DIR,
+    run: str | None = None,
 ) -> list[dict]:
-    """One row per claim recorded by the notebooks executed at ``profile``; a result without
-    an executed notebook or without a verdict gets a row saying which."""
+    """One row per claim recorded by the notebooks executed at ``profile`` (in the results of
+    ``run``, None: the profile's own); a result without an executed notebook or without a
+    verdict gets a row saying which."""
     rows = []
-    out_root = Path(results_dir) / profile
+    out_root = Path(results_dir) / (run or profile)
     for nb in notebooks:
         verdict = out_root / nb.name / "verdict.json"
         executed = (out_root / f"{nb.name}.ipynb").exists()
@@ -414,10 +427,28 @@ def _md_cell(text) -> str:
     return "" if text is None else str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def claims_markdown(rows: list[dict], profile: str, pages: set[str] = frozenset()) -> str:
-    """The claims table as Markdown; results whose page is in ``pages`` link to it."""
+def claims_markdown(
+    rows: list[dict],
+    profile: str,
+    pages: set[str] = frozenset(),
+    *,
+    dataset: str | None = None,
+    run: str | None = None,
+    profile_overrides: dict | None = None,
+) -> str:
+    """The claims table as Markdown; results whose page is in ``pages`` link to it. The header
+    names the profile, the data set and, for a run other than the profile's own (your data,
+    changed profile keys), the run and the keys it changed."""
+    header = f"Profile of this build: **{profile}**"
+    if run and run != profile:
+        header = f"Run **{run}** of this build: profile `{profile}`"
+        if profile_overrides:
+            changed = ", ".join(f"`{k}={json.dumps(v)}`" for k, v in profile_overrides.items())
+            header += f" with {_md_cell(changed)}"
+    if dataset:
+        header += f", data set `{_md_cell(dataset)}`"
     lines = [
-        f"Profile of this build: **{profile}**.",
+        header + ".",
         "",
         "| Result | The paper's claim | Test computed | Statistic | p-value | Verdict |",
         "|---|---|---|---|---|---|",
@@ -485,12 +516,17 @@ def profiles_markdown() -> str:
 TRAIN_DIR = "_train"  # <results>/_train/: specs and benchmarks of the train jobs (any profile)
 
 
-def timings_markdown(notebooks: list[ResultNotebook], results_dir: Path) -> str:
+def timings_markdown(
+    notebooks: list[ResultNotebook], results_dir: Path, runs: list[str] | None = None
+) -> str:
     """Minutes per job of the workflow, from Snakemake's ``benchmark:`` files, for every
     profile with a plan (``<profile>/plan.json``, written by ``workflow/Snakefile``):
     each notebook job (``<profile>/benchmarks/<name>.tsv``), each train job of the profile's
     encoders (``_train/benchmarks/<entry>.tsv``) and their sum (the jobs' CPU-side cost; with
-    several cores, jobs run side by side and the build's wall time is shorter)."""
+    several cores, jobs run side by side and the build's wall time is shorter).
+
+    ``runs`` None: the profiles' own runs (a run on other data has its own book); else those
+    runs (``<run>/plan.json``)."""
     from memloc.workflow import benchmark_seconds
 
     results_dir = Path(results_dir)
@@ -498,6 +534,9 @@ def timings_markdown(notebooks: list[ResultNotebook], results_dir: Path) -> str:
     for plan_path in sorted(results_dir.glob("*/plan.json")):
         profile = plan_path.parent.name
         plan = json.loads(plan_path.read_text())
+        own_run = plan.get("run", profile) == plan.get("profile", profile)
+        if (profile not in runs) if runs is not None else not own_run:
+            continue
         for name in plan["notebooks"]:
             seconds = benchmark_seconds(plan_path.parent / "benchmarks" / f"{name}.tsv")
             if seconds is not None:
@@ -614,8 +653,15 @@ def write_pages(
     book_dir: Path = BOOK_DIR,
     results_dir: Path | None = None,
     notebooks_dir: Path = NOTEBOOKS_DIR,
+    run: str | None = None,
+    pages_dir: Path | None = None,
 ) -> Path:
     """Write what the book shows for ``profile``; returns the generated ToC's path.
+
+    The executed notebooks are read from ``<results_dir>/<run>/`` (``run`` None: the profile's
+    name) and the pages below are written to ``pages_dir`` (None: ``results_dir``, the
+    profile's book; a run on other data writes into its own book's ``results/``). The run's
+    ``plan.json`` (written by the workflow) gives the data set the claims page names.
 
     - ``results/<name>.ipynb``: the executed notebook (stable path whatever the profile),
     - ``results/claims.csv`` and ``results/claims_table.md`` (included by ``claims.md``),
@@ -625,33 +671,46 @@ def write_pages(
     """
     book_dir = Path(book_dir)
     results_dir = Path(results_dir) if results_dir else book_dir / "results"
-    results_dir.mkdir(parents=True, exist_ok=True)
-    out_root = results_dir / profile
-    for stale in results_dir.glob("*.ipynb"):  # the book shows one profile, never a mix
+    pages_dir = Path(pages_dir) if pages_dir else results_dir
+    pages_dir.mkdir(parents=True, exist_ok=True)
+    run = run or profile
+    out_root = results_dir / run
+    plan_path = out_root / "plan.json"
+    plan = json.loads(plan_path.read_text()) if plan_path.exists() else {}
+    for stale in pages_dir.glob("*.ipynb"):  # the book shows one profile, never a mix
         stale.unlink()
     present = set()
     for nb in notebooks:
         executed = out_root / f"{nb.name}.ipynb"
         if executed.exists():  # the notebook job writes it only when every cell ran
-            shutil.copyfile(executed, results_dir / f"{nb.name}.ipynb")
+            shutil.copyfile(executed, pages_dir / f"{nb.name}.ipynb")
             present.add(nb.page)
     # Sphinx never deletes output pages, so a result left out of this build would linger.
     for page in (book_dir / "_build" / "html" / "results").glob("*.html"):
         if RESULTS_PREFIX + page.stem not in present:
             page.unlink()
 
-    rows = collect_claims(notebooks, profile, results_dir, notebooks_dir)
-    with (results_dir / "claims.csv").open("w", newline="") as fh:
+    rows = collect_claims(notebooks, profile, results_dir, notebooks_dir, run=run)
+    with (pages_dir / "claims.csv").open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=CLAIM_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    (results_dir / "claims_table.md").write_text(claims_markdown(rows, profile, present))
-    (results_dir / "profiles_table.md").write_text(profiles_markdown())
-    (results_dir / "timings_table.md").write_text(timings_markdown(notebooks, results_dir))
-    (results_dir / "api_reference.md").write_text(api_markdown())
+    claims = claims_markdown(
+        rows,
+        profile,
+        present,
+        dataset=plan.get("dataset"),
+        run=run,
+        profile_overrides=plan.get("profile_overrides"),
+    )
+    (pages_dir / "claims_table.md").write_text(claims)
+    (pages_dir / "profiles_table.md").write_text(profiles_markdown())
+    timings = timings_markdown(notebooks, results_dir, runs=None if run == profile else [run])
+    (pages_dir / "timings_table.md").write_text(timings)
+    (pages_dir / "api_reference.md").write_text(api_markdown())
 
     tree = yaml.safe_load((book_dir / "_toc.yml").read_text())
-    toc = results_dir / "_toc.yml"
+    toc = pages_dir / "_toc.yml"
     header = "# Generated by memloc.book from book/_toc.yml: edit that file, not this one.\n"
     toc.write_text(header + yaml.safe_dump(_filter_toc(tree, present), sort_keys=False))
     return toc
@@ -685,11 +744,18 @@ def build_html(book_dir: Path = BOOK_DIR, toc: Path | None = None) -> Path:
 
 def provenance(**extra) -> dict:
     """What a result notebook records at its end: git commit, versions, machine, plus
-    ``extra`` (profile, encoder hashes, wall time, ...)."""
+    ``extra`` (profile, encoder hashes, wall time, ...). Given ``profile`` (and the run's
+    ``profile_overrides``) and no ``dataset``, it names the data set of that profile, so
+    that every result page says which data it measured."""
     import numpy
     import torch
 
     from memloc import __version__
+    from memloc.profiles import load_profile
+
+    if "profile" in extra and "dataset" not in extra:
+        overrides = extra.get("profile_overrides") or {}
+        extra = {"dataset": load_profile(extra["profile"], **overrides).dataset, **extra}
 
     try:
         commit = subprocess.run(
@@ -746,9 +812,26 @@ def _notebooks_to_run(dry_run_output: str) -> set[str]:
     return names
 
 
+def check_only(names: list[str] | None, notebooks_dir: Path = NOTEBOOKS_DIR) -> list[str]:
+    """The notebooks to execute: ``names`` (``--only``), each checked against the ToC and the
+    notebooks that exist, or all of those. An unknown name is an error before anything runs
+    (one line, listing the valid names)."""
+    present = [nb.name for nb in result_notebooks() if (notebooks_dir / f"{nb.name}.py").exists()]
+    unknown = [name for name in names or [] if name not in present]
+    if unknown:
+        raise ValueError(
+            f"--only {unknown[0]}: no such result notebook; valid names: {', '.join(present)}"
+        )
+    return [name for name in present if not names or name in names]
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m memloc.book``: runs the book's Snakemake workflow (``workflow/Snakefile``,
-    see :mod:`memloc.workflow`) and reports a failing notebook by name and cell."""
+    see :mod:`memloc.workflow`) and reports a failing notebook by name and cell.
+
+    ``--only``, ``--param`` and ``--run`` are checked before Snakemake starts
+    (:func:`check_only`, :func:`memloc.workflow.resolve_run`), so a misspelt name or a
+    parameter no job would use stops the build before anything trains."""
     from memloc import workflow
     from memloc.profiles import profile_names
 
@@ -761,7 +844,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", metavar="NAME", help="run only this notebook")
     parser.add_argument("--force", action="store_true", help="re-execute even if unchanged")
     parser.add_argument("--keep-going", action="store_true", help="run the rest after a failure")
-    parser.add_argument("--param", action="append", metavar="KEY=VALUE", help="extra parameter")
+    parser.add_argument(
+        "--param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a profile key (changes every encoder and notebook, e.g. dataset=imagefolder:DIR) "
+        "or a parameter of the notebooks to run",
+    )
+    parser.add_argument(
+        "--run",
+        default=None,
+        metavar="NAME",
+        help="name of the results folder book/results/NAME/ and its own book; default: the "
+        "profile, or e.g. quick-imagefolder-<folder> when --param changes profile keys",
+    )
     parser.add_argument("--list", action="store_true", help="list the notebooks and their status")
     parser.add_argument("--no-build", action="store_true", help="execute, skip jupyter-book")
     parser.add_argument("--cores", default="all", help="Snakemake's --cores (default: all)")
@@ -769,6 +865,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="show the jobs, run nothing")
     args = parser.parse_args(argv)
     config = {"params": _parse_params(args.param)}
+    try:
+        selected = check_only(args.only)
+        run = workflow.resolve_run(args.profile, config["params"], selected, run=args.run)
+    except (KeyError, ValueError) as err:
+        parser.exit(2, f"python -m memloc.book: error: {err.args[0] if err.args else err}\n")
+    config["run"] = run.name
     if args.only:
         config["only"] = args.only
     if args.no_build:
@@ -783,8 +885,11 @@ def main(argv: list[str] | None = None) -> int:
             return result.returncode
         to_run = _notebooks_to_run(result.stdout + result.stderr)
         notebooks = result_notebooks()
-        out_root = BOOK_DIR / "results" / args.profile
-        print(f"{len(notebooks)} result notebooks in book/_toc.yml; at profile {args.profile!r}:")
+        out_root = BOOK_DIR / "results" / run.name
+        print(
+            f"{len(notebooks)} result notebooks in book/_toc.yml; at profile {args.profile!r}, "
+            f"run {run.name!r} (data set {run.dataset}):"
+        )
         for nb in notebooks:
             if not (NOTEBOOKS_DIR / f"{nb.name}.py").exists():
                 state = "no source yet"
@@ -813,7 +918,7 @@ def main(argv: list[str] | None = None) -> int:
     returncode = subprocess.run(cmd, cwd=ROOT).returncode
     if returncode != 0:
         # Snakemake's own report names the job; the notebook's error names the cell.
-        out_root = BOOK_DIR / "results" / args.profile
+        out_root = BOOK_DIR / "results" / run.name
         for error in sorted(out_root.glob("*.error.txt")):
             if error.stat().st_mtime >= start:
                 print(f"\nbook build stopped: {error.read_text()}", file=sys.stderr)

@@ -187,6 +187,25 @@ def fit_to_data(profile: Profile, n_total: int) -> Profile:
     )
 
 
+def merge_overrides(profile_overrides: dict | None, **values) -> dict:
+    """The profile keys a result notebook applies to its profile: the run's
+    ``profile_overrides`` (the profile keys of the book's ``--param``, the same the train jobs
+    apply) and the notebook's own parameters that are profile keys (``dataset``, ``arch``,
+    ``n_points``, ...; None keeps the profile's value). A key given both ways with two values
+    is a ValueError naming it."""
+    out = dict(profile_overrides or {})
+    for key, value in values.items():
+        if value is None:
+            continue
+        if key in out and out[key] != value:
+            raise ValueError(
+                f"profile key {key} is {out[key]!r} in profile_overrides and {value!r} as a "
+                "notebook parameter: give it once"
+            )
+        out[key] = value
+    return out
+
+
 def profile_names() -> list[str]:
     """The profiles defined in ``profiles.toml``, in file order."""
     with PROFILE_FILE.open("rb") as fh:

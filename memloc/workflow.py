@@ -90,40 +90,238 @@ class BookPlan:
     encoders: dict = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     notebooks: dict[str, list[str]] = field(default_factory=dict)
+    run: BookRun | None = None
 
     def to_dict(self) -> dict:
         return {
             "profile": self.profile,
+            "run": self.run.name if self.run else self.profile,
+            "dataset": self.run.dataset if self.run else None,
+            "profile_overrides": self.run.profile_overrides if self.run else {},
             "parameters": self.parameters,
             "encoders": {name: self.labels[name] for name in self.encoders},
             "notebooks": self.notebooks,
         }
 
 
-def profile_overrides(parameters: dict) -> dict:
-    """The parameters that are profile keys (``seed``, ``dataset``, ...): the notebooks apply
-    them to the shared pair, so the plan does too."""
+def profile_keys() -> list[str]:
+    """The keys a ``--param`` may set on the profile (every field but its name and text)."""
     from memloc.profiles import Profile
 
-    keys = {f.name for f in dataclasses.fields(Profile)} - {"name", "description"}
+    return [f.name for f in dataclasses.fields(Profile) if f.name not in ("name", "description")]
+
+
+def profile_overrides(parameters: dict) -> dict:
+    """The parameters that are profile keys (``seed``, ``dataset``, ``epochs``, ...). They
+    change the profile itself: the train jobs and every notebook (its ``profile_overrides``
+    parameter) apply them alike, whatever a notebook's parameter of the same name means."""
+    keys = set(profile_keys())
     return {k: v for k, v in parameters.items() if k in keys and v is not None}
 
 
-def book_plan(profile: str, notebooks: list[str], parameters: dict | None = None) -> BookPlan:
-    """Every encoder the notebooks need at ``profile``, each once, named by its cache entry.
+# Parameters the workflow sets itself: a --param may not.
+RESERVED_PARAMETERS = ("profile", "out_dir", "profile_overrides")
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
-    A notebook with its own list in :data:`memloc.experiments.encoders.NOTEBOOK_ENCODERS`
-    reads that list (:func:`memloc.experiments.encoders.notebook_encoders`, called with exactly
-    the parameters Papermill injects: ``profile`` and ``parameters``; the rest keep the
-    notebook's defaults, which the encoder functions share); every other notebook reads the
-    shared SimCLR and supervised pairs.
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.]+", "-", str(text)).strip("-")
+
+
+def dataset_slug(dataset: str) -> str:
+    """A data set's name as part of a run name: ``imagefolder:/x/mine`` -> ``imagefolder-mine``
+    (the folder's own name), ``fashion-mnist`` as it is."""
+    if ":" in dataset:
+        kind, where = dataset.split(":", 1)
+        return _slug(f"{kind}-{Path(where).expanduser().resolve().name}")
+    return _slug(dataset)
+
+
+def default_run_name(profile: str, overrides: dict) -> str:
+    """The run's name when ``--run`` is not given: the profile's name for the profile as it is,
+    else the profile, the data set (when changed) and the other changed keys, e.g.
+    ``quick-imagefolder-mine`` or ``quick-epochs4``; a long list of keys becomes a hash."""
+    if not overrides:
+        return profile
+    parts = [profile]
+    if "dataset" in overrides:
+        parts.append(dataset_slug(overrides["dataset"]))
+    others = {k: v for k, v in sorted(overrides.items()) if k != "dataset"}
+    if others:
+        keys = "-".join(_slug(f"{k}{json.dumps(v)}") for k, v in others.items())
+        if len(keys) > 40:
+            keys = "p" + hashlib.sha256(json.dumps(others, sort_keys=True).encode()).hexdigest()[:8]
+        parts.append(keys)
+    return "-".join(parts)
+
+
+@dataclass(frozen=True)
+class BookRun:
+    """One build of the book: a profile, the profile keys changed by ``--param`` and the
+    notebooks' own parameters, under a name. The run ``<profile>`` (no profile key changed) is
+    the profile's book (``book/``, results in ``book/results/<profile>/``); any other run has
+    its results in ``book/results/<name>/`` and its own book in ``book/results/<name>/book/``,
+    so that a run on your own data never touches the quick, cpu or paper results."""
+
+    name: str
+    profile: str
+    profile_overrides: dict
+    notebook_parameters: dict
+    dataset: str
+
+    @property
+    def is_profile_book(self) -> bool:
+        return self.name == self.profile
+
+    def parameters_for(self, name: str, accepted: list[str] | set[str]) -> dict:
+        """What Papermill injects into notebook ``name`` (besides ``profile`` and ``out_dir``):
+        the run's ``profile_overrides`` and those notebook parameters it declares (``KEY`` for
+        every notebook declaring it, ``<name>.KEY`` for this one alone)."""
+        out = {k: v for k, v in self.notebook_parameters.items() if k in accepted}
+        for key, value in self.notebook_parameters.items():
+            if key.startswith(name + "."):
+                out[key.split(".", 1)[1]] = value
+        if "profile_overrides" in accepted:
+            out["profile_overrides"] = self.profile_overrides
+        return out
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def resolve_run(
+    profile: str,
+    parameters: dict | None,
+    notebooks: list[str],
+    *,
+    run: str | None = None,
+    notebooks_dir: str | Path | None = None,
+) -> BookRun:
+    """Sort the ``--param`` values of a book build and name the run; the one place that does.
+
+    A profile key (:func:`profile_keys`) changes the profile, for the train jobs and every
+    notebook alike (their ``profile_overrides``), whatever a notebook parameter of the same
+    name means (T1's ``seed`` seeds its views). Any other key must be a parameter of at least
+    one of ``notebooks`` (the ones to execute), which alone receive it; ``NAME.KEY`` sets
+    notebook ``NAME``'s parameter ``KEY`` alone (``t1_layermem.seed=3``). Anything else is an
+    error *before* anything trains: an unknown key, a key no notebook to execute declares
+    (Papermill would ignore it with a warning), a reserved one (``profile``, ``out_dir``,
+    ``profile_overrides``), a bad profile value, profile keys for a notebook without a
+    ``profile_overrides`` parameter. ``run`` None: :func:`default_run_name`.
+
+    Raises
+    ------
+    ValueError
+        One line naming the key and listing the valid ones.
     """
-    from memloc.experiments.encoders import NOTEBOOK_ENCODERS, EncoderRequest, notebook_encoders
+    from memloc import book
     from memloc.profiles import load_profile
 
     parameters = dict(parameters or {})
-    plan = BookPlan(profile, parameters)
-    base = load_profile(profile, **profile_overrides(parameters))
+    reserved = sorted(set(parameters) & set(RESERVED_PARAMETERS))
+    if reserved:
+        raise ValueError(
+            f"--param {reserved[0]} is set by the workflow itself; use --profile for the "
+            "profile and --run for the results folder"
+        )
+    keys = profile_keys()
+    accepted = {
+        name: book.notebook_parameters(name, notebooks_dir or book.NOTEBOOKS_DIR)
+        for name in notebooks
+    }
+    declared = sorted({key for names in accepted.values() for key in names} - set(keys))
+    declared = [k for k in declared if k not in RESERVED_PARAMETERS]
+    for key in parameters:
+        if "." in key:  # one notebook's own parameter
+            name, own = key.split(".", 1)
+            if name not in accepted:
+                raise ValueError(
+                    f"--param {key}: {name} is not a notebook to run; notebooks to run: "
+                    f"{', '.join(notebooks) or 'none'}"
+                )
+            valid = [k for k in accepted[name] if k not in RESERVED_PARAMETERS]
+            if own not in valid:
+                raise ValueError(
+                    f"--param {key}: {name} has no parameter {own}; its parameters: "
+                    f"{', '.join(valid)}"
+                )
+        elif key not in keys and key not in declared:
+            raise ValueError(
+                f"--param {key}: not a profile key and not a parameter of the notebooks to run "
+                f"({', '.join(notebooks) or 'none'}); profile keys: {', '.join(keys)}; "
+                f"notebook parameters: {', '.join(declared) or 'none'}"
+            )
+    asked = profile_overrides(parameters)
+    deaf = [name for name, names in accepted.items() if "profile_overrides" not in names]
+    if asked and deaf:
+        raise ValueError(
+            f"--param {next(iter(asked))}: notebook {deaf[0]} has no profile_overrides "
+            "parameter, so it would use the profile unchanged; add "
+            "`profile_overrides = {}` to its parameters cell and apply it"
+        )
+    base = load_profile(profile)
+    try:
+        resolved = load_profile(profile, **asked)
+    except (KeyError, ValueError) as err:
+        raise ValueError(f"--param: {err.args[0] if err.args else err}") from None
+    # Keys set to the profile's own value change nothing, and so do not rename the run.
+    changed = {k: v for k, v in asked.items() if getattr(resolved, k) != getattr(base, k)}
+    name = run or default_run_name(profile, changed)
+    if not RUN_NAME.fullmatch(name):
+        raise ValueError(
+            f"--run {name!r}: a run name is letters, digits, '_', '.', '-' (a folder name)"
+        )
+    if name != profile and name in _profile_names():
+        raise ValueError(f"--run {name}: the {name} profile's results; choose another name")
+    if name == profile and changed:
+        raise ValueError(
+            f"--run {name} holds the {profile} profile's own results, and --param changes "
+            f"{', '.join(sorted(changed))}: choose another run name (default: "
+            f"{default_run_name(profile, changed)})"
+        )
+    return BookRun(
+        name=name,
+        profile=profile,
+        profile_overrides=asked,
+        notebook_parameters={k: v for k, v in parameters.items() if k not in keys},
+        dataset=resolved.dataset,
+    )
+
+
+def _profile_names() -> list[str]:
+    from memloc.profiles import AUTO, profile_names
+
+    return [*profile_names(), AUTO]
+
+
+def book_plan(
+    profile: str,
+    notebooks: list[str],
+    parameters: dict | None = None,
+    *,
+    run: BookRun | None = None,
+    notebooks_dir: str | Path | None = None,
+) -> BookPlan:
+    """Every encoder the notebooks need at ``profile``, each once, named by its cache entry.
+
+    ``parameters`` (the ``--param`` values) are sorted by :func:`resolve_run` unless ``run``
+    is given: profile keys change every encoder, the rest go to the notebooks declaring them.
+    A notebook with its own list in :data:`memloc.experiments.encoders.NOTEBOOK_ENCODERS`
+    reads that list (:func:`memloc.experiments.encoders.notebook_encoders`, called with exactly
+    the parameters Papermill injects: ``profile``, ``profile_overrides`` and the notebook's
+    own; the rest keep the notebook's defaults, which the encoder functions share); every other
+    notebook reads the shared SimCLR and supervised pairs.
+    """
+    from memloc import book
+    from memloc.experiments.encoders import NOTEBOOK_ENCODERS, EncoderRequest, notebook_encoders
+    from memloc.profiles import load_profile
+
+    notebooks_dir = notebooks_dir or book.NOTEBOOKS_DIR
+    if run is None:
+        run = resolve_run(profile, parameters, notebooks, notebooks_dir=notebooks_dir)
+    plan = BookPlan(profile, dict(parameters or {}))
+    plan.run = run
+    base = load_profile(profile, **run.profile_overrides)
     shared = [
         EncoderRequest(f"shared {framework} pair", base, framework)
         for framework in SHARED_FRAMEWORKS
@@ -141,8 +339,9 @@ def book_plan(profile: str, notebooks: list[str], parameters: dict | None = None
     shared_entries = add(shared)
     for name in notebooks:
         if name in NOTEBOOK_ENCODERS:
-            requests = notebook_encoders(name, {**parameters, "profile": profile})
-            plan.notebooks[name] = list(dict.fromkeys(add(requests)))
+            accepted = book.notebook_parameters(name, notebooks_dir)
+            injected = {**run.parameters_for(name, accepted), "profile": profile}
+            plan.notebooks[name] = list(dict.fromkeys(add(notebook_encoders(name, injected))))
         else:  # a notebook without its own list reads the shared pairs
             plan.notebooks[name] = shared_entries
     return plan
@@ -157,6 +356,22 @@ def write_if_changed(path: str | Path, text: str) -> bool:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, text.encode())
     return True
+
+
+def stage_book(source: str | Path, target: str | Path) -> Path:
+    """The book's sources (the files at the top of ``book/``: chapters, ``_config.yml``,
+    ``_toc.yml``, bibliography, figures) copied into ``target``: the own book of a run other
+    than a profile's, built there so that it never overwrites the profile's book. A file is
+    rewritten only when it changed, so that Sphinx rebuilds only what did."""
+    target = Path(target)
+    for path in sorted(Path(source).iterdir()):
+        if path.is_file() and not path.name.startswith("."):
+            copy = target / path.name
+            content = path.read_bytes()
+            if not copy.exists() or copy.read_bytes() != content:
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_bytes(copy, content)
+    return target
 
 
 def write_spec(spec, folder: str | Path) -> Path:
@@ -201,16 +416,17 @@ def code_hash(sources: list[Path] | None = None, root: Path | None = None) -> st
     return h.hexdigest()
 
 
-def write_code_digest(path: str | Path, profile: str) -> bool:
+def write_code_digest(path: str | Path, profile: str, overrides: dict | None = None) -> bool:
     """The notebooks' code input: memloc's version, :func:`code_hash` and the resolved
-    profile, rewritten only when one of them changes. Returns whether it was rewritten."""
+    profile (with the run's profile ``overrides``), rewritten only when one of them changes.
+    Returns whether it was rewritten."""
     from memloc import __version__
     from memloc.profiles import load_profile
 
     content = {
         "memloc_version": __version__,
         "memloc_code_sha256": code_hash(),
-        "profile": load_profile(profile).to_dict(),
+        "profile": load_profile(profile, **(overrides or {})).to_dict(),
     }
     return write_if_changed(path, json.dumps(content, sort_keys=True, indent=1) + "\n")
 
@@ -373,11 +589,14 @@ def main(argv: list[str] | None = None) -> int:
     nb = sub.add_parser("notebook", help="execute one result notebook with Papermill")
     nb.add_argument("name")
     nb.add_argument("--profile", required=True)
+    nb.add_argument("--run", default=None, help="results folder name (default: the profile)")
     nb.add_argument("--parameters", default="{}", help="JSON of the injected parameters")
     nb.add_argument("--notebooks-dir", default="notebooks")
     nb.add_argument("--results-dir", default="book/results")
     pages = sub.add_parser("pages", help="write the claims page and the generated ToC")
     pages.add_argument("--profile", required=True)
+    pages.add_argument("--run", default=None, help="results folder name (default: the profile)")
+    pages.add_argument("--book-dir", default=None, help="the run's own book (default: the ToC's)")
     pages.add_argument("--toc", default="book/_toc.yml")
     pages.add_argument("--notebooks-dir", default="notebooks")
     pages.add_argument("--results-dir", default="book/results")
@@ -403,6 +622,7 @@ def main(argv: list[str] | None = None) -> int:
                 results_dir=Path(args.results_dir),
                 cwd=Path.cwd(),
                 parameters=json.loads(args.parameters),
+                run=args.run,
             )
         except book.NotebookFailed as err:
             print(f"\nbook build stopped: {err}", file=sys.stderr)
@@ -411,12 +631,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     toc = Path(args.toc)
     notebooks = book.result_notebooks(toc)
+    book_dir = Path(args.book_dir) if args.book_dir else toc.parent
+    own_book = book_dir.resolve() != toc.parent.resolve()
+    if own_book:  # a run other than a profile's: its own copy of the book
+        stage_book(toc.parent, book_dir)
     book.write_pages(
         notebooks,
         args.profile,
-        book_dir=toc.parent,
+        book_dir=book_dir,
         results_dir=Path(args.results_dir),
         notebooks_dir=Path(args.notebooks_dir),
+        run=args.run,
+        pages_dir=book_dir / "results" if own_book else None,
     )
     return 0
 

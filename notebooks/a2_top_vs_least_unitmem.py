@@ -25,6 +25,7 @@
 
 # %% tags=["parameters"]
 profile = "cpu"
+profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
 dataset = None
 arch = None
 framework = "simclr"
@@ -46,12 +47,14 @@ from memloc.artifacts import cache_root, encoder_pair
 from memloc.book import provenance, record_claim
 from memloc.experiments import units as U
 from memloc.figures import image_gallery, new_figure, save_figure, save_table
+from memloc.profiles import merge_overrides
 from memloc.regime import check_pair
 from memloc.stats import holm, top_indices
 
 start = time.time()
 # None keeps the profile's value.
-overrides = dict(
+overrides = merge_overrides(
+    profile_overrides,
     dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug, top_k=top_k
 )
 pair = encoder_pair(profile, framework, progress=False, **overrides)
@@ -244,6 +247,7 @@ fig
 # %%
 info = provenance(
     profile=profile,
+    profile_overrides=profile_overrides,
     encoder_hashes=pair.hashes,
     top_k=k,
     n_points=n,

@@ -21,6 +21,7 @@
 
 # %% tags=["parameters"]
 profile = "cpu"
+profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
 dataset = None
 arch = None
 framework = "simclr"
@@ -43,12 +44,14 @@ from memloc.artifacts import encoder_pair
 from memloc.book import provenance, record_claim
 from memloc.experiments import units as U
 from memloc.figures import MODEL_COLORS, image_gallery, new_figure, save_figure, save_table
+from memloc.profiles import merge_overrides
 from memloc.regime import check_pair
 from memloc.stats import holm, spearman_trend
 
 start = time.time()
 # None keeps the profile's value.
-overrides = dict(
+overrides = merge_overrides(
+    profile_overrides,
     dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug, top_k=top_k
 )
 pair = encoder_pair(profile, framework, progress=False, **overrides)
@@ -246,6 +249,7 @@ Markdown(
 # %%
 info = provenance(
     profile=profile,
+    profile_overrides=profile_overrides,
     encoder_hashes=pair.hashes,
     top_k=k,
     top_fraction=top_fraction,

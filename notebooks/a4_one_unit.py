@@ -43,6 +43,7 @@
 
 # %% tags=["parameters"]
 profile = "cpu"
+profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
 dataset = None
 arch = None
 framework = "simclr"
@@ -72,12 +73,16 @@ from memloc.book import provenance, record_claim
 from memloc.experiments import interventions as I
 from memloc.experiments import units as U
 from memloc.figures import image_gallery, new_figure, save_figure, save_table
+from memloc.profiles import merge_overrides
 from memloc.regime import check_pair
 from memloc.stats import holm
 
 start = time.time()
 # None keeps the profile's value.
-overrides = dict(dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug)
+overrides = merge_overrides(
+    profile_overrides,
+    dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug,
+)
 pair = encoder_pair(profile, framework, progress=False, **overrides)
 p = pair.profile
 layer = layer or U.last_conv_layer(pair.f)
@@ -288,6 +293,7 @@ Markdown(
 # %%
 info = provenance(
     profile=profile,
+    profile_overrides=profile_overrides,
     encoder_hashes=pair.hashes,
     layer=layer,
     units=units,

@@ -19,6 +19,7 @@
 
 # %% tags=["parameters"]
 profile = "cpu"
+profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
 dataset = None  # None: the profile's data set
 arch = None  # unused: the ResNets are listed in `archs`
 archs = ["resnet18", "resnet34", "resnet50"]
@@ -49,7 +50,13 @@ start = time.time()
 n_seeds = (2 if profile == "quick" else 3) if n_seeds is None else int(n_seeds)
 pairs, runs, measured = {}, {}, {}
 requests = a5_encoders(
-    profile, archs=archs, framework=framework, dataset=dataset, n_points=n_points, k_aug=k_aug
+    profile,
+    archs=archs,
+    framework=framework,
+    dataset=dataset,
+    n_points=n_points,
+    k_aug=k_aug,
+    profile_overrides=profile_overrides,
 )
 for request in requests:
     name = request.label
@@ -173,6 +180,7 @@ display(
 # %%
 provenance(
     profile=profile,
+    profile_overrides=profile_overrides,
     framework=framework,
     encoder_hashes={name: pair.hashes for name, pair in pairs.items()},
     wall_time_s=round(time.time() - start, 1),

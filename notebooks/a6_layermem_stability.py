@@ -17,6 +17,7 @@
 
 # %% tags=["parameters"]
 profile = "cpu"
+profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
 dataset = None  # None: the profile's data set
 arch = None  # None: the profile's architecture (ResNet9)
 framework = "simclr"
@@ -40,10 +41,14 @@ from memloc.artifacts import encoder_pair
 from memloc.book import provenance, record_claim
 from memloc.experiments import layers as lx
 from memloc.figures import new_figure, save_figure, save_table
+from memloc.profiles import merge_overrides
 
 start = time.time()
 # None keeps the profile's value.
-overrides = dict(dataset=dataset, arch=arch)
+overrides = merge_overrides(
+    profile_overrides,
+    dataset=dataset, arch=arch,
+)
 pair = encoder_pair(profile, framework, progress=False, **overrides)
 n_max = min(len(pair.splits.candidate), pair.profile.n_points if n_points is None else n_points)
 # Per-image rankings need K >= 20, but layer means are stable at K = 10 (measured for the
@@ -187,6 +192,7 @@ display(
 # %%
 provenance(
     profile=profile,
+    profile_overrides=profile_overrides,
     framework=framework,
     encoder_hashes=pair.hashes,
     measurement={

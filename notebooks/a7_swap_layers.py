@@ -32,6 +32,7 @@
 
 # %% tags=["parameters"]
 profile = "cpu"
+profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
 dataset = None
 arch = None
 framework = "simclr"
@@ -58,6 +59,7 @@ from memloc.experiments import downstream as D
 from memloc.experiments import interventions as I
 from memloc.experiments import units as U
 from memloc.figures import new_figure, save_figure, save_table
+from memloc.profiles import merge_overrides
 from memloc.regime import check_pair
 from memloc.stats import holm
 
@@ -65,7 +67,11 @@ start = time.time()
 if n_random < 3:
     raise ValueError(f"n_random must be at least 3 (a spread over seeds), got {n_random}")
 pair, result, scores = D.pair_layer_scores(
-    profile, framework, seed=seed, score=score, dataset=dataset, arch=arch
+    profile,
+    framework,
+    seed=seed,
+    score=score,
+    **merge_overrides(profile_overrides, dataset=dataset, arch=arch),
 )
 p = pair.profile
 donor_name = donor_dataset or I.default_other_dataset(p.dataset)
@@ -204,6 +210,7 @@ Markdown(
 # %%
 info = provenance(
     profile=profile,
+    profile_overrides=profile_overrides,
     encoder_hashes=pair.hashes,
     donor={"dataset": donor_name, "epochs": donor_epochs, "entry": donor_entry.name},
     score=score,

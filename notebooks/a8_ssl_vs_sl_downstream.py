@@ -26,6 +26,7 @@
 
 # %% tags=["parameters"]
 profile = "cpu"
+profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
 dataset = None
 arch = None
 ssl_framework = "simclr"
@@ -45,10 +46,14 @@ from memloc.book import provenance, record_claim
 from memloc.experiments import downstream as D
 from memloc.experiments import interventions as I
 from memloc.figures import new_figure, save_figure, save_table
+from memloc.profiles import merge_overrides
 from memloc.stats import holm
 
 start = time.time()
-overrides = dict(dataset=dataset, arch=arch)
+overrides = merge_overrides(
+    profile_overrides,
+    dataset=dataset, arch=arch,
+)
 ssl = encoder_pair(profile, ssl_framework, progress=False, **overrides)
 sl = encoder_pair(profile, "supervised", progress=False, **overrides)
 p = ssl.profile
@@ -158,6 +163,7 @@ Markdown(
 # %%
 info = provenance(
     profile=profile,
+    profile_overrides=profile_overrides,
     encoder_hashes={"ssl": ssl.hashes, "sl": sl.hashes},
     probe_sets={name: {**s.sizes, "source": s.source} for name, s in sets.items()},
     skipped=skipped,

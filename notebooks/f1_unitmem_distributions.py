@@ -23,6 +23,7 @@
 
 # %% tags=["parameters"]
 profile = "cpu"
+profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
 dataset = None
 arch = None
 framework = "simclr"  # the SSL framework; the SL baseline is always "supervised"
@@ -51,12 +52,16 @@ from memloc.figures import (
     unitmem_distributions,
 )
 from memloc.metrics import unitmem_forward_shift
+from memloc.profiles import merge_overrides
 from memloc.regime import check_pair, combine_checks
 from memloc.stats import holm
 
 start = time.time()
 # None keeps the profile's value.
-overrides = dict(dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug)
+overrides = merge_overrides(
+    profile_overrides,
+    dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug,
+)
 ssl_pair = encoder_pair(profile, framework, progress=False, **overrides)
 sl_pair = encoder_pair(profile, "supervised", progress=False, **overrides)
 p = ssl_pair.profile
@@ -303,6 +308,7 @@ else:
 # %%
 info = provenance(
     profile=profile,
+    profile_overrides=profile_overrides,
     encoder_hashes={"SSL": ssl_pair.hashes, "SL": sl_pair.hashes},
     n_points=ssl.config["n_points"],
     k_aug=ssl.config["k_aug"],

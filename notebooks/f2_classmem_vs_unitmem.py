@@ -23,6 +23,7 @@
 
 # %% tags=["parameters"]
 profile = "cpu"
+profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
 dataset = None
 arch = None
 framework = "simclr"  # the SSL framework; the SL baseline is always "supervised"
@@ -44,12 +45,16 @@ from memloc.artifacts import encoder_pair
 from memloc.book import provenance, record_claim
 from memloc.experiments import units as U
 from memloc.figures import save_figure, save_table, scatter_classmem_unitmem
+from memloc.profiles import merge_overrides
 from memloc.regime import check_pair, combine_checks
 from memloc.stats import holm
 
 start = time.time()
 # None keeps the profile's value.
-overrides = dict(dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug)
+overrides = merge_overrides(
+    profile_overrides,
+    dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug,
+)
 ssl_pair = encoder_pair(profile, framework, progress=False, **overrides)
 sl_pair = encoder_pair(profile, "supervised", progress=False, **overrides)
 p = ssl_pair.profile
@@ -255,6 +260,7 @@ Markdown(
 # %%
 info = provenance(
     profile=profile,
+    profile_overrides=profile_overrides,
     encoder_hashes={"SSL": ssl_pair.hashes, "SL": sl_pair.hashes},
     n_points=n,
     k_aug=ssl.config["k_aug"],

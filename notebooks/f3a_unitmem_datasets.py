@@ -20,6 +20,7 @@
 
 # %% tags=["parameters"]
 profile = "cpu"
+profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
 dataset = None  # unused: the data sets are listed in `datasets`
 datasets = None  # None: SVHN, CIFAR-10, STL10 at `paper`; else the profile's and the other offline one
 arch = None  # None: the profile's architecture (ResNet9)
@@ -47,7 +48,13 @@ from memloc.regime import check_pair, combine_checks
 
 start = time.time()
 requests = f3a_encoders(
-    profile, datasets=datasets, arch=arch, framework=framework, n_points=n_points, k_aug=k_aug
+    profile,
+    datasets=datasets,
+    arch=arch,
+    framework=framework,
+    n_points=n_points,
+    k_aug=k_aug,
+    profile_overrides=profile_overrides,
 )
 base = requests[0].profile
 datasets = [request.label for request in requests]
@@ -161,6 +168,7 @@ display(
 # %%
 provenance(
     profile=profile,
+    profile_overrides=profile_overrides,
     framework=framework,
     encoder_hashes={name: pair.hashes for name, pair in pairs.items()},
     unitmem=results[datasets[0]].config,

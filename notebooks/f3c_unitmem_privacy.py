@@ -26,6 +26,7 @@
 
 # %% tags=["parameters"]
 profile = "cpu"
+profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
 dataset = None  # None: the profile's data set
 arch = None  # None: the profile's (ResNet9 with GroupNorm); or a ViT
 framework = "simsiam"  # a framework DP-SGD can train: simsiam or supervised
@@ -68,6 +69,7 @@ requests = f3c_encoders(
     max_grad_norm=max_grad_norm,
     n_points=n_points,
     k_aug=k_aug,
+    profile_overrides=profile_overrides,
 )
 p = requests[0].profile
 targets = [request.epsilon for request in requests]  # ascending, then the non-private ∞
@@ -255,6 +257,7 @@ display(
 # %%
 provenance(
     profile=profile,
+    profile_overrides=profile_overrides,
     framework=framework,
     encoder_hashes={f"{e:g}": pair.hashes for e, pair in pairs.items()},
     privacy=accounting.to_dict("records"),

@@ -27,6 +27,7 @@
 
 # %% tags=["parameters"]
 profile = "cpu"
+profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
 n_probe = 2000  # probe training and test images (at most)
 out_dir = "book/results/cpu/r0_regime"
 
@@ -44,7 +45,7 @@ from memloc.regime import TARGET_MARGIN, TARGET_T, pair_regime
 
 start = time.time()
 rows, t_by_layer, hashes = [], {}, {}
-for request in book_encoders(profile):
+for request in book_encoders(profile, profile_overrides=profile_overrides):
     pair = request.get()
     p = pair.profile
     row, t = pair_regime(pair, n_probe=n_probe)
@@ -128,6 +129,7 @@ for row in table.itertuples():
 # %%
 info = provenance(
     profile=profile,
+    profile_overrides=profile_overrides,
     encoder_hashes=hashes,
     n_probe=n_probe,
     wall_time_s=round(time.time() - start, 1),

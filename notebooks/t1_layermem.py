@@ -18,6 +18,7 @@
 
 # %% tags=["parameters"]
 profile = "cpu"
+profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
 dataset = None  # None: the profile's data set
 arch = None  # None: the profile's architecture (ResNet9)
 framework = "simclr"
@@ -41,11 +42,15 @@ from memloc.artifacts import encoder_pair
 from memloc.book import paper_numbers, provenance, record_claim
 from memloc.experiments import layers as lx
 from memloc.figures import image_gallery, layermem_plot, new_figure, save_figure, save_table
+from memloc.profiles import merge_overrides
 from memloc.stats import holm
 
 start = time.time()
 # None keeps the profile's value.
-overrides = dict(dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug, top_k=top_k)
+overrides = merge_overrides(
+    profile_overrides,
+    dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug, top_k=top_k,
+)
 pair = encoder_pair(profile, framework, progress=False, **overrides)
 result = lx.pair_layermem(pair, seed=seed, variant=variant)
 cfg = result.config
@@ -418,6 +423,7 @@ display(
 # %%
 provenance(
     profile=profile,
+    profile_overrides=profile_overrides,
     framework=framework,
     encoder_hashes=pair.hashes,
     measurement=cfg,

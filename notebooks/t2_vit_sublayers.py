@@ -22,6 +22,7 @@
 
 # %% tags=["parameters"]
 profile = "cpu"
+profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
 dataset = None  # None: the profile's data set
 arch = None  # None: the ViT of the profile's t2 table (ViT-Tiny)
 framework = "simclr"
@@ -46,7 +47,13 @@ from memloc.stats import holm
 
 start = time.time()
 (request,) = t2_encoders(
-    profile, framework=framework, dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug
+    profile,
+    framework=framework,
+    dataset=dataset,
+    arch=arch,
+    n_points=n_points,
+    k_aug=k_aug,
+    profile_overrides=profile_overrides,
 )
 p = request.profile
 pair = request.get()
@@ -199,6 +206,7 @@ display(
 # %%
 provenance(
     profile=profile,
+    profile_overrides=profile_overrides,
     framework=framework,
     encoder_hashes=pair.hashes,
     measurement=cfg,

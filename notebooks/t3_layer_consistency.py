@@ -18,6 +18,7 @@
 
 # %% tags=["parameters"]
 profile = "cpu"
+profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
 dataset = None  # None: the profile's data set
 arch = None  # None: the profile's architecture (ResNet9)
 framework = "simclr"
@@ -41,10 +42,14 @@ from memloc.artifacts import encoder_pair
 from memloc.book import provenance, record_claim
 from memloc.experiments import layers as lx
 from memloc.figures import MODEL_COLORS, new_figure, save_figure, save_table
+from memloc.profiles import merge_overrides
 
 start = time.time()
 # None keeps the profile's value.
-overrides = dict(dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug)
+overrides = merge_overrides(
+    profile_overrides,
+    dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug,
+)
 pair = encoder_pair(profile, framework, progress=False, **overrides)
 # The same measurement as T1 (same arguments): reused from the cache when T1 ran first.
 result = lx.pair_layermem(pair, seed=seed, variant=variant)
@@ -236,6 +241,7 @@ display(
 # %%
 provenance(
     profile=profile,
+    profile_overrides=profile_overrides,
     framework=framework,
     encoder_hashes=pair.hashes,
     measurement={**cfg, "overlap_k": k},

@@ -23,6 +23,7 @@
 
 # %% tags=["parameters"]
 profile = "cpu"
+profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
 dataset = None  # None: the profile's data set
 arch = None  # the ResNet of the comparison; None: the profile's (ResNet9)
 framework = None  # unused (this notebook compares frameworks); kept for the common interface
@@ -58,6 +59,7 @@ requests = t4_encoders(
     dataset=dataset,
     n_points=n_points,
     k_aug=k_aug,
+    profile_overrides=profile_overrides,
 )
 pairs, tables, results = {}, {}, {}
 for request in requests:
@@ -217,6 +219,7 @@ display(
 # %%
 provenance(
     profile=profile,
+    profile_overrides=profile_overrides,
     encoder_hashes={label: pair.hashes for label, pair in pairs.items()},
     wall_time_s=round(time.time() - start, 1),
 )

@@ -38,6 +38,7 @@
 
 # %% tags=["parameters"]
 profile = "cpu"
+profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
 dataset = None
 arch = None
 framework = "simclr"
@@ -66,6 +67,7 @@ from memloc.experiments import downstream as D
 from memloc.experiments import interventions as I
 from memloc.experiments import units as U
 from memloc.figures import new_figure, save_figure, save_table
+from memloc.profiles import merge_overrides
 from memloc.regime import check_pair
 from memloc.stats import holm
 
@@ -78,7 +80,11 @@ n_test = (500 if quick else 2000) if n_test is None else n_test
 if n_seeds < 2:
     raise ValueError(f"n_seeds must be at least 2 for the paired test, got {n_seeds}")
 pair, result, scores = D.pair_layer_scores(
-    profile, framework, seed=seed, score=score, dataset=dataset, arch=arch
+    profile,
+    framework,
+    seed=seed,
+    score=score,
+    **merge_overrides(profile_overrides, dataset=dataset, arch=arch),
 )
 p = pair.profile
 other = downstream or I.default_other_dataset(p.dataset)
@@ -259,6 +265,7 @@ Markdown(
 # %%
 info = provenance(
     profile=profile,
+    profile_overrides=profile_overrides,
     encoder_hashes=pair.hashes,
     score=score,
     layermem_config=result.config,

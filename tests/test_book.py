@@ -80,7 +80,9 @@ def _workflow(project, **config):
     the plan names are stand-in files, since these notebooks load none."""
     from memloc import workflow
 
-    plan = workflow.book_plan("quick", ["g1_good", "b2_bad"], config.get("params"))
+    plan = workflow.book_plan(
+        "quick", ["g1_good", "b2_bad"], config.get("params"), notebooks_dir=project / "notebooks"
+    )
     for entry in plan.encoders:
         (project / "cache" / entry).mkdir(parents=True, exist_ok=True)
         (project / "cache" / entry / "model.safetensors").touch()
@@ -115,13 +117,14 @@ def test_failure_names_notebook_and_cell_and_keeps_others(project):
     assert "planted failure" in (out / "b2_bad.error.txt").read_text()
     mtime = (out / "g1_good.ipynb").stat().st_mtime
 
-    # A changed parameter: executed again, seeing the new value.
-    assert _workflow(project, params={"seed": 3}).returncode != 0  # b2_bad still fails
+    # A changed parameter: executed again, seeing the new value. (`seed` alone would be the
+    # profile key, naming another run; `g1_good.seed` is this notebook's own parameter.)
+    assert _workflow(project, params={"g1_good.seed": 3}).returncode != 0  # b2_bad still fails
     assert json.loads((out / "g1_good" / "seen.json").read_text())["seed"] == 3
     assert (out / "g1_good.ipynb").stat().st_mtime > mtime
     # Unchanged inputs: kept.
     mtime = (out / "g1_good.ipynb").stat().st_mtime
-    _workflow(project, params={"seed": 3})
+    _workflow(project, params={"g1_good.seed": 3})
     assert (out / "g1_good.ipynb").stat().st_mtime == mtime
 
     # The pages: only the executed result in the ToC, its verdict in the claims table.

@@ -4,7 +4,9 @@ notebook.
 The notebook and the book's driver ask for the same list: ``make book`` trains the encoders
 first, with progress bars in the terminal, and the notebook then finds them in the cache.
 Each function takes the notebook's parameters; None means the profile's (or the notebook's
-documented) default.
+documented) default. ``profile_overrides`` are the run's profile keys (the book's ``--param``
+profile keys, :func:`memloc.workflow.resolve_run`): applied to every encoder after the
+experiment's own sizes, as the notebook applies them.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from memloc.artifacts import EncoderPair, encoder_pair, f_encoder
 from memloc.experiments.architectures import dataset_profile
 from memloc.experiments.interventions import default_other_dataset
 from memloc.privacy import PrivacyConfig
-from memloc.profiles import Profile, load_profile
+from memloc.profiles import Profile, load_profile, merge_overrides
 
 T4_FRAMEWORKS = ("simclr", "simsiam", "dino")  # on the ResNet of the profile's t4 sizes
 T4_VIT_FRAMEWORKS = ("simclr", "mae")  # on the ViT of the profile's t2 sizes
@@ -56,12 +58,20 @@ class EncoderRequest:
 
 
 def t2_encoders(
-    profile, *, framework="simclr", dataset=None, arch=None, n_points=None, k_aug=None
+    profile,
+    *,
+    framework="simclr",
+    dataset=None,
+    arch=None,
+    n_points=None,
+    k_aug=None,
+    profile_overrides=None,
 ) -> list[EncoderRequest]:
     """T2: one ViT pair at the profile's t2 sizes."""
-    p = load_profile(
-        profile, experiment="t2", dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug
+    keys = merge_overrides(
+        profile_overrides, dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug
     )
+    p = load_profile(profile, experiment="t2", **keys)
     if not p.arch.startswith("vit"):
         raise ValueError(f"T2 needs a ViT; arch={p.arch!r}. Use vit_tiny, vit_small or vit_base")
     return [EncoderRequest(f"{p.arch} {framework}", p, framework)]
@@ -76,6 +86,7 @@ def t4_encoders(
     dataset=None,
     n_points=None,
     k_aug=None,
+    profile_overrides=None,
 ) -> list[EncoderRequest]:
     """T4: the ResNet under each of ``frameworks`` (t4 sizes), the ViT under each of
     ``vit_frameworks`` (t2 sizes). None: the paper's lists at ``paper``, else SimCLR, SimSiam
@@ -85,11 +96,12 @@ def t4_encoders(
         frameworks = T4_PAPER_FRAMEWORKS if paper else T4_FRAMEWORKS
     if vit_frameworks is None:
         vit_frameworks = T4_PAPER_VIT_FRAMEWORKS if paper else T4_VIT_FRAMEWORKS
-    sizes = dict(dataset=dataset, n_points=n_points, k_aug=k_aug)
-    settings = [
-        (load_profile(profile, experiment="t4", arch=arch, **sizes), fw) for fw in frameworks
-    ]
-    settings += [(load_profile(profile, experiment="t2", **sizes), fw) for fw in vit_frameworks]
+    sizes = merge_overrides(profile_overrides, dataset=dataset, n_points=n_points, k_aug=k_aug)
+    # The run's arch is the ResNet's: the ViT side keeps the t2 table's ViT.
+    vit_sizes = {k: v for k, v in sizes.items() if k != "arch"}
+    resnet = merge_overrides(sizes, arch=arch)
+    settings = [(load_profile(profile, experiment="t4", **resnet), fw) for fw in frameworks]
+    settings += [(load_profile(profile, experiment="t2", **vit_sizes), fw) for fw in vit_frameworks]
     return [EncoderRequest(f"{p.arch} {fw}", p, fw) for p, fw in settings]
 
 
@@ -101,13 +113,15 @@ def a5_encoders(
     dataset=None,
     n_points=None,
     k_aug=None,
+    profile_overrides=None,
 ) -> list[EncoderRequest]:
-    """A5: one pair per ResNet at the profile's a5 sizes."""
+    """A5: one pair per ResNet at the profile's a5 sizes (the run's ``arch`` is not used:
+    the ResNets are ``archs``)."""
     requests = []
+    keys = merge_overrides(profile_overrides, dataset=dataset, n_points=n_points, k_aug=k_aug)
+    keys.pop("arch", None)
     for name in A5_ARCHS if archs is None else archs:
-        p = load_profile(
-            profile, experiment="a5", arch=name, dataset=dataset, n_points=n_points, k_aug=k_aug
-        )
+        p = load_profile(profile, experiment="a5", arch=name, **keys)
         requests.append(EncoderRequest(name, p, framework))
     return requests
 
@@ -120,13 +134,15 @@ def f3a_encoders(
     framework="simclr",
     n_points=None,
     k_aug=None,
+    profile_overrides=None,
 ) -> list[EncoderRequest]:
     """F3a: f alone on each data set, with the recipe and sizes of the profile's f3a table.
 
     ``datasets`` None: SVHN, CIFAR-10 and STL10 at ``paper``; elsewhere the profile's data set
     and the other one available offline.
     """
-    base = load_profile(profile, experiment="f3a", arch=arch, n_points=n_points, k_aug=k_aug)
+    keys = merge_overrides(profile_overrides, arch=arch, n_points=n_points, k_aug=k_aug)
+    base = load_profile(profile, experiment="f3a", **keys)
     if datasets is None:
         if base.name == "paper":
             datasets = F3A_PAPER_DATASETS
@@ -149,12 +165,14 @@ def f3c_encoders(
     max_grad_norm=1.0,
     n_points=None,
     k_aug=None,
+    profile_overrides=None,
 ) -> list[EncoderRequest]:
     """F3c: f trained with DP-SGD at each ε (ascending), then the same recipe without DP-SGD
     (ε = ∞) as the reference."""
-    p = load_profile(
-        profile, experiment="f3c", dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug
+    keys = merge_overrides(
+        profile_overrides, dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug
     )
+    p = load_profile(profile, experiment="f3c", **keys)
     if epsilons is None:
         epsilons = F3C_QUICK_EPSILONS if p.name == "quick" else F3C_EPSILONS
     requests = [
@@ -166,18 +184,19 @@ def f3c_encoders(
     return requests + [EncoderRequest("no DP", p, framework, pair=False)]
 
 
-def book_encoders(profile) -> list[EncoderRequest]:
-    """Every encoder the book trains at ``profile``, each once: the shared SimCLR and supervised
-    pairs, then each notebook's own (with the notebook's defaults). The regime page measures
-    them all."""
-    p = load_profile(profile)
+def book_encoders(profile, *, profile_overrides=None) -> list[EncoderRequest]:
+    """Every encoder the book trains at ``profile`` (with the run's ``profile_overrides``),
+    each once: the shared SimCLR and supervised pairs, then each notebook's own (with the
+    notebook's defaults). The regime page measures them all."""
+    p = load_profile(profile, **(profile_overrides or {}))
     requests = [EncoderRequest("resnet simclr (shared)", p, "simclr")]
     requests.append(EncoderRequest("resnet supervised (shared)", p, "supervised"))
     for name, function in NOTEBOOK_ENCODERS.items():
         if function is book_encoders:
             continue
         prefix = name.split("_", 1)[0].upper()
-        requests += [dataclasses.replace(r, label=f"{prefix} {r.label}") for r in function(profile)]
+        own = function(profile, profile_overrides=profile_overrides)
+        requests += [dataclasses.replace(r, label=f"{prefix} {r.label}") for r in own]
     unique = {}
     for r in requests:
         unique.setdefault((r.profile, r.framework, r.privacy, r.pair), r)
