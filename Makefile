@@ -48,9 +48,9 @@ system-deps:
 # cores; EXECUTOR=slurm submits its jobs to a cluster (profiles/slurm/config.yaml);
 # KEEP_GOING=1 runs the other notebooks when one fails. BUNDLE=<url or path> imports a results
 # bundle (`memloc bundle export`) into the cache first: Snakemake then finds those encoders'
-# weights and trains none of them.
+# weights and trains none of them; BUNDLE_SHA256=<hash> also pins the archive itself.
 book: venv data
-	$(if $(BUNDLE),$(PY) -m memloc.cli bundle import $(BUNDLE))
+	$(if $(BUNDLE),$(PY) -m memloc.cli bundle import '$(BUNDLE)' $(if $(BUNDLE_SHA256),--sha256 $(BUNDLE_SHA256)))
 	$(PY) -m memloc.book --profile $(PROFILE) --cores all \
 	  $(if $(EXECUTOR),--executor $(EXECUTOR)) $(if $(KEEP_GOING),--keep-going)
 
