@@ -833,14 +833,15 @@ def main(argv: list[str] | None = None) -> int:
     (:func:`check_only`, :func:`memloc.workflow.resolve_run`), so a misspelt name or a
     parameter no job would use stops the build before anything trains."""
     from memloc import workflow
-    from memloc.profiles import profile_names
+    from memloc.profiles import AUTO, profile_names
 
     parser = argparse.ArgumentParser(
         prog="python -m memloc.book",
         description="Build the book with its Snakemake workflow: train the encoders, execute "
         "the result notebooks with Papermill, write the claims page, run Jupyter Book.",
     )
-    parser.add_argument("--profile", default="cpu", choices=profile_names())
+    # auto: split sizes derived from the data (memloc.profiles.AUTO), for a folder of your own.
+    parser.add_argument("--profile", default="cpu", choices=[*profile_names(), AUTO])
     parser.add_argument("--only", action="append", metavar="NAME", help="run only this notebook")
     parser.add_argument("--force", action="store_true", help="re-execute even if unchanged")
     parser.add_argument("--keep-going", action="store_true", help="run the rest after a failure")

@@ -221,7 +221,9 @@ def _table(name: str) -> dict:
     with PROFILE_FILE.open("rb") as fh:
         table = tomllib.load(fh)
     if name == AUTO:
-        base = {k: v for k, v in table[AUTO_BASE].items() if k != "experiments"}
+        # The base's experiment tables too (t2's ViT, f3c's GroupNorm, ...), so that every
+        # result of the book has its encoders; split_shares then sets the split sizes.
+        base = dict(table[AUTO_BASE])
         return {
             **base,
             "description": f"the {AUTO_BASE} recipe with split sizes derived from the data "

@@ -31,6 +31,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,6 +92,7 @@ class BookPlan:
     labels: dict[str, str] = field(default_factory=dict)
     notebooks: dict[str, list[str]] = field(default_factory=dict)
     run: BookRun | None = None
+    skipped: dict[str, str] = field(default_factory=dict)  # notebook -> why it has no encoders
 
     def to_dict(self) -> dict:
         return {
@@ -264,6 +266,9 @@ def resolve_run(
         resolved = load_profile(profile, **asked)
     except (KeyError, ValueError) as err:
         raise ValueError(f"--param: {err.args[0] if err.args else err}") from None
+    # The values as the profile holds them (Snakemake's --config may hand "2" for 2), as
+    # JSON types (lists, not tuples) for Papermill.
+    asked = {k: _json_type(getattr(resolved, k)) for k in asked}
     # Keys set to the profile's own value change nothing, and so do not rename the run.
     changed = {k: v for k, v in asked.items() if getattr(resolved, k) != getattr(base, k)}
     name = run or default_run_name(profile, changed)
@@ -288,6 +293,10 @@ def resolve_run(
     )
 
 
+def _json_type(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
 def _profile_names() -> list[str]:
     from memloc.profiles import AUTO, profile_names
 
@@ -301,6 +310,7 @@ def book_plan(
     *,
     run: BookRun | None = None,
     notebooks_dir: str | Path | None = None,
+    optional: Collection[str] = (),
 ) -> BookPlan:
     """Every encoder the notebooks need at ``profile``, each once, named by its cache entry.
 
@@ -311,6 +321,10 @@ def book_plan(
     the parameters Papermill injects: ``profile``, ``profile_overrides`` and the notebook's
     own; the rest keep the notebook's defaults, which the encoder functions share); every other
     notebook reads the shared SimCLR and supervised pairs.
+
+    A notebook in ``optional`` (listed, but not to be executed this time) whose encoders do
+    not apply to the run (ValueError, e.g. T2's ViT on a profile without one) is left out of
+    the plan, in ``plan.skipped`` with the reason; any other notebook's error stops the plan.
     """
     from memloc import book
     from memloc.experiments.encoders import NOTEBOOK_ENCODERS, EncoderRequest, notebook_encoders
@@ -341,7 +355,14 @@ def book_plan(
         if name in NOTEBOOK_ENCODERS:
             accepted = book.notebook_parameters(name, notebooks_dir)
             injected = {**run.parameters_for(name, accepted), "profile": profile}
-            plan.notebooks[name] = list(dict.fromkeys(add(notebook_encoders(name, injected))))
+            try:
+                requests = notebook_encoders(name, injected)
+            except ValueError as err:
+                if name not in optional:
+                    raise
+                plan.skipped[name] = str(err)
+                continue
+            plan.notebooks[name] = list(dict.fromkeys(add(requests)))
         else:  # a notebook without its own list reads the shared pairs
             plan.notebooks[name] = shared_entries
     return plan
@@ -460,6 +481,37 @@ def benchmark_seconds(path: str | Path) -> float | None:
     return float(rows[-1][header.index("s")])
 
 
+CONFIG_JSON = "json:"
+
+
+def config_value(value) -> str:
+    """A ``--config`` value that reaches the Snakefile with its types.
+
+    Snakemake reads a ``--config`` value with YAML's BaseLoader, which turns every number and
+    boolean inside a mapping or list into a string (``--param check_learned=false`` would
+    reach the notebook as the true string ``"false"``). A mapping or list therefore goes as
+    ``json:<compact JSON>``, one YAML plain scalar (no space, no ``#``: both escaped inside
+    JSON strings), which the Snakefile decodes with :func:`decode_config_value`."""
+    if isinstance(value, (dict, list)):
+        text = json.dumps(value, separators=(",", ":"))
+        return CONFIG_JSON + text.replace(" ", "\\u0020").replace("#", "\\u0023")
+    return json.dumps(value)
+
+
+def decode_config_value(value, default):
+    """A config value as :func:`config_value` wrote it (or as a config file holds it)."""
+    if value is None:
+        return default
+    if isinstance(value, str):
+        if value.startswith(CONFIG_JSON):
+            return json.loads(value[len(CONFIG_JSON) :])
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
 def snakemake_command(
     profile: str,
     *,
@@ -475,7 +527,7 @@ def snakemake_command(
     values = {"profile": profile, **(config or {})}
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE)]
     cmd += ["--directory", str(ROOT), "--cores", str(cores)]
-    cmd += ["--config"] + [f"{k}={json.dumps(v)}" for k, v in values.items()]
+    cmd += ["--config"] + [f"{k}={config_value(v)}" for k, v in values.items()]
     if executor == "slurm":
         cmd += ["--executor", "slurm", "--workflow-profile", str(SLURM_PROFILE)]
     elif executor not in (None, "", "local"):
