@@ -215,3 +215,45 @@ def test_dry_run_on_an_image_folder_writes_only_its_own_run(tmp_path):
     # T1 reads the shared pairs (4 encoders), trained on the folder.
     assert len(plan["notebooks"]["t1_layermem"]) == 4
     assert all("-imagefolder" in entry for entry in plan["notebooks"]["t1_layermem"])
+
+
+@pytest.mark.slow
+def test_a_run_on_an_image_folder_trains_and_executes_what_it_was_asked(tmp_path):
+    """The whole path on a folder of 120 PNGs: the train jobs and T1 use the same encoders,
+    trained with the --param keys, and the pages name the run and the data set (about two
+    minutes on two cores; the Jupyter Book build is left out)."""
+    import os
+
+    folder = _image_folder(tmp_path / "mine")
+    results, cache = tmp_path / "results", tmp_path / "cache"
+    params = {"dataset": f"imagefolder:{folder}", "epochs": 2, "supervised_epochs": 1}
+    config = {
+        "results": str(results),
+        "cache": str(cache),
+        "params": {**params, "check_learned": False},
+        "only": ["t1_layermem"],
+        "build": False,
+        "run": "mine",
+    }
+    cmd = workflow.snakemake_command("auto", config=config, cores="2") + ["--nolock"]
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    plan = json.loads((results / "mine" / "plan.json").read_text())
+    entries = plan["notebooks"]["t1_layermem"]
+    for entry in entries:  # trained with the asked epochs
+        spec = json.loads((cache / entry / "config.json").read_text())
+        framework = entry.split("-")[1]
+        key = "supervised_epochs" if framework == "supervised" else "epochs"
+        assert spec["train"]["epochs"] == params[key], (entry, spec["train"])
+    executed = (results / "mine" / "t1_layermem.ipynb").read_text()
+    # T1 measured the pair the train jobs made (its provenance lists the entries' hashes)
+    # and names the folder.
+    for entry in entries[:2]:
+        assert entry.rsplit("-", 1)[1] in executed
+    assert f'\\"dataset\\": \\"imagefolder:{folder}\\"' in executed
+    header = (results / "mine" / "book" / "results" / "claims_table.md").read_text()
+    assert header.startswith("Run **mine** of this build: profile `auto`")
+    assert f"data set `imagefolder:{folder}`" in header.splitlines()[0]
+    assert not (results / "auto").exists() and not (results / "claims.csv").exists()
