@@ -55,12 +55,12 @@ book: venv data
 	  $(if $(EXECUTOR),--executor $(EXECUTOR)) $(if $(KEEP_GOING),--keep-going)
 
 lint: venv
-	$(VENV)/bin/ruff check memloc tests benchmarks
-	$(VENV)/bin/ruff format --check memloc tests benchmarks
+	$(VENV)/bin/ruff check memloc tests benchmarks notebooks
+	$(VENV)/bin/ruff format --check memloc tests benchmarks notebooks
 
 format: venv
-	$(VENV)/bin/ruff format memloc tests benchmarks
-	$(VENV)/bin/ruff check --fix memloc tests benchmarks
+	$(VENV)/bin/ruff format memloc tests benchmarks notebooks
+	$(VENV)/bin/ruff check --fix memloc tests benchmarks notebooks
 
 # The tests read the real Fashion-MNIST files, so a fresh machine gets them first.
 test: venv system-deps data lint

@@ -19,6 +19,22 @@
 # **Variant.** UnitMem as the paper defines it (`rest = mean`), K views of the SSL encoder's
 # training augmentations; raw UnitMem, with the held-out control beside it and its excess.
 
+# %%
+import json
+import time
+
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+
+from memloc.artifacts import encoder_pair
+from memloc.book import provenance, record_claim
+from memloc.experiments import units as U
+from memloc.figures import MODEL_COLORS, new_figure, save_figure, save_table
+from memloc.profiles import merge_overrides
+from memloc.regime import check_pair
+from memloc.stats import holm, spearman_trend
+
 # %% tags=["parameters"]
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
@@ -33,26 +49,10 @@ rest = "mean"
 out_dir = "book/results/cpu/a1_unitmem_over_training"
 
 # %%
-import json
-import time
-
-import numpy as np
-import pandas as pd
-from IPython.display import Markdown
-
-from memloc.artifacts import encoder_pair
-from memloc.book import provenance, record_claim
-from memloc.experiments import units as U
-from memloc.figures import MODEL_COLORS, new_figure, save_figure, save_table
-from memloc.profiles import merge_overrides
-from memloc.regime import check_pair
-from memloc.stats import holm, spearman_trend
-
 start = time.time()
 # None keeps the profile's value.
 overrides = merge_overrides(
-    profile_overrides,
-    dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug,
+    profile_overrides, dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug
 )
 pair = encoder_pair(profile, framework, progress=False, **overrides)
 p = pair.profile
@@ -123,7 +123,7 @@ if max(epochs) / max(min(e for e in epochs if e > 0), 1) > 20:
     for a in axes[0]:
         a.set_xscale("symlog", linthresh=1)
 save_figure(fig, out_dir, "unitmem_over_training")
-fig
+display(fig)
 
 # %% [markdown]
 # ## Verdict
@@ -160,8 +160,7 @@ entries = [
         out_dir,
         result="A1",
         claim=f"the excess of layer {layer}'s UnitMem over held-out images rises during training",
-        test="Spearman rho of mean (candidates − held-out) UnitMem vs epoch, one-sided"
-        + holm_note,
+        test="Spearman rho of mean (candidates − held-out) UnitMem vs epoch, one-sided" + holm_note,
         statistic=trend_excess.statistic,
         p_value=p_excess,
         holds=trend_excess.statistic > 0,

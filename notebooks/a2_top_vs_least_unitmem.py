@@ -23,19 +23,6 @@
 # there comes from what the images look like). UnitMem as the paper defines it
 # (`rest = mean`), K views of the SSL encoder's training augmentations.
 
-# %% tags=["parameters"]
-profile = "cpu"
-profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
-dataset = None
-arch = None
-framework = "simclr"
-seed = None
-n_points = None
-k_aug = None
-top_k = None
-rest = "mean"
-out_dir = "book/results/cpu/a2_top_vs_least_unitmem"
-
 # %%
 import json
 import time
@@ -51,11 +38,30 @@ from memloc.profiles import merge_overrides
 from memloc.regime import check_pair
 from memloc.stats import holm, top_indices
 
+# %% tags=["parameters"]
+profile = "cpu"
+profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
+dataset = None
+arch = None
+framework = "simclr"
+seed = None
+n_points = None
+k_aug = None
+top_k = None
+rest = "mean"
+out_dir = "book/results/cpu/a2_top_vs_least_unitmem"
+
+# %%
 start = time.time()
 # None keeps the profile's value.
 overrides = merge_overrides(
     profile_overrides,
-    dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug, top_k=top_k
+    dataset=dataset,
+    arch=arch,
+    seed=seed,
+    n_points=n_points,
+    k_aug=k_aug,
+    top_k=top_k,
 )
 pair = encoder_pair(profile, framework, progress=False, **overrides)
 p = pair.profile
@@ -135,7 +141,7 @@ axes[0, 0].set_ylabel("mean UnitMem")
 axes[0, 0].legend(fontsize=8)
 fig.suptitle("UnitMem over D' = Top-k vs Least-k images (* one-sided Welch p < 0.05)")
 save_figure(fig, out_dir, "top_vs_least")
-fig
+display(fig)
 
 # %%
 shown = tests.pivot(index="layer", columns="encoder", values=["difference", "t", "welch_p"])
@@ -239,7 +245,7 @@ fig = image_gallery(
     title=f"Most (top row) and least (bottom row) memorized candidates, SSLMem at {last}",
 )
 save_figure(fig, out_dir, "top_least_images")
-fig
+display(fig)
 
 # %% [markdown]
 # ## Provenance

@@ -19,20 +19,6 @@
 # them). UnitMem as the paper defines it (`rest = mean`), K views of the SSL encoder's
 # training augmentations.
 
-# %% tags=["parameters"]
-profile = "cpu"
-profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
-dataset = None
-arch = None
-framework = "simclr"
-seed = None
-n_points = None
-k_aug = None
-top_k = None
-top_fraction = 0.1
-rest = "mean"
-out_dir = "book/results/cpu/a3_mu_max_points"
-
 # %%
 import json
 import time
@@ -48,11 +34,31 @@ from memloc.profiles import merge_overrides
 from memloc.regime import check_pair
 from memloc.stats import holm, spearman_trend
 
+# %% tags=["parameters"]
+profile = "cpu"
+profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
+dataset = None
+arch = None
+framework = "simclr"
+seed = None
+n_points = None
+k_aug = None
+top_k = None
+top_fraction = 0.1
+rest = "mean"
+out_dir = "book/results/cpu/a3_mu_max_points"
+
+# %%
 start = time.time()
 # None keeps the profile's value.
 overrides = merge_overrides(
     profile_overrides,
-    dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug, top_k=top_k
+    dataset=dataset,
+    arch=arch,
+    seed=seed,
+    n_points=n_points,
+    k_aug=k_aug,
+    top_k=top_k,
 )
 pair = encoder_pair(profile, framework, progress=False, **overrides)
 p = pair.profile
@@ -109,7 +115,7 @@ ax.set(xlabel="layer", ylabel="share of top units")
 ax.set_title(f"Top units whose μ_max image is in the Top-{k} by SSLMem")
 ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 save_figure(fig, out_dir, "mu_max_share")
-fig
+display(fig)
 
 # %%
 display(
@@ -175,7 +181,7 @@ fig = image_gallery(
     title="Candidates that give the most units their μ_max",
 )
 save_figure(fig, out_dir, "dominating_images")
-fig
+display(fig)
 
 # %% [markdown]
 # ## Did the encoders learn, and did f memorize?
@@ -230,14 +236,16 @@ entries = [
     ),
 ]
 others = shares[(shares["layer"] == "all") & (shares["encoder"] != "f, candidates")]
+per_layer_share = shares[(shares["encoder"] == "f, candidates") & (shares["layer"] != "all")][
+    "fraction"
+]
 Markdown(
     ("" if check.testable else f"*{check.reason}*\n\n")
     + U.verdict_markdown(entries)
     + f"\n\nf: {int(pooled['n_hits'])} of {int(pooled['n_units'])} top units "
     f"({pooled['fraction']:.1%}) have their μ_max on a Top-{k} image, against {k / n:.1%} by "
     f"chance; per layer the share ranges from "
-    f"{shares[(shares['encoder'] == 'f, candidates') & (shares['layer'] != 'all')]['fraction'].min():.0%}"
-    f" to {shares[(shares['encoder'] == 'f, candidates') & (shares['layer'] != 'all')]['fraction'].max():.0%}. "
+    f"{per_layer_share.min():.0%} to {per_layer_share.max():.0%}. "
     + "Controls: "
     + "; ".join(f"{r.encoder} {r.fraction:.1%} (p = {r.p_value:.2g})" for r in others.itertuples())
     + ". The poster gives no numbers for this figure; compare the shape."

@@ -41,6 +41,24 @@
 # neither reading raised the high unit's UnitMem or moved its $\mu_{\max}$ to the image.
 # The paper's SimSiam objective has no negatives at all.
 
+# %%
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+from IPython.display import Markdown, display
+
+from memloc.artifacts import cache_root, encoder_pair
+from memloc.book import provenance, record_claim
+from memloc.experiments import interventions as I
+from memloc.experiments import units as U
+from memloc.figures import image_gallery, new_figure, save_figure, save_table
+from memloc.profiles import merge_overrides
+from memloc.regime import check_pair
+from memloc.stats import holm
+
 # %% tags=["parameters"]
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
@@ -60,28 +78,10 @@ image_seed = 0  # draws the planted image
 out_dir = "book/results/cpu/a4_one_unit"
 
 # %%
-import json
-import time
-
-import numpy as np
-import pandas as pd
-import torch
-from IPython.display import Markdown, display
-
-from memloc.artifacts import cache_root, encoder_pair
-from memloc.book import provenance, record_claim
-from memloc.experiments import interventions as I
-from memloc.experiments import units as U
-from memloc.figures import image_gallery, new_figure, save_figure, save_table
-from memloc.profiles import merge_overrides
-from memloc.regime import check_pair
-from memloc.stats import holm
-
 start = time.time()
 # None keeps the profile's value.
 overrides = merge_overrides(
-    profile_overrides,
-    dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug,
+    profile_overrides, dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug
 )
 pair = encoder_pair(profile, framework, progress=False, **overrides)
 p = pair.profile
@@ -165,7 +165,7 @@ for ax, (which, r) in zip(axes[0], planted.items(), strict=True):
     ax.legend(fontsize=8, loc="upper left")
 fig.suptitle(f"UnitMem of every unit of layer {layer}, before vs after training one unit")
 save_figure(fig, out_dir, "unitmem_before_after")
-fig
+display(fig)
 
 # %% [markdown]
 # ## Where the trained unit's maximum sits
@@ -187,7 +187,7 @@ for ax, (which, r) in zip(axes[0], planted.items(), strict=True):
     ax.set(xlabel="candidate image", ylabel=r"$\mu_u(x)$", title=f"{which} unit {r.unit}")
     ax.legend(fontsize=8)
 save_figure(fig, out_dir, "mu_per_image")
-fig
+display(fig)
 
 # %%
 fig = image_gallery(
@@ -197,7 +197,7 @@ fig = image_gallery(
     size=1.6,
 )
 save_figure(fig, out_dir, "images")
-fig
+display(fig)
 
 # %% [markdown]
 # ## Did the encoder learn?
@@ -273,9 +273,7 @@ for which, r in planted.items():
             reason=check.reason,
         )
     )
-display(
-    Markdown(("" if check.testable else f"*{check.reason}*\n\n") + U.verdict_markdown(entries))
-)
+display(Markdown(("" if check.testable else f"*{check.reason}*\n\n") + U.verdict_markdown(entries)))
 Markdown(
     "\n".join(
         f"- {which} unit {s['unit']}: UnitMem {s['unitmem_before']:.3f} → "

@@ -17,6 +17,20 @@
 # |S_S| = |S_C| = |S_I| = 500 (the profile file's `a5` table). Measured on one core: ResNet50
 # at width 1 on 32×32 images trains at 6 pairs per second, at width 0.25 on 16×16 at 101.
 
+# %%
+import time
+
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+
+from memloc.book import provenance, record_claim
+from memloc.experiments import architectures as ax
+from memloc.experiments import layers as lx
+from memloc.experiments.encoders import a5_encoders
+from memloc.figures import new_figure, save_figure, save_table
+from memloc.regime import quality_table
+
 # %% tags=["parameters"]
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
@@ -33,19 +47,6 @@ check_learned = True  # the "learned" check: each f's linear probe against an un
 out_dir = "book/results/cpu/a5_bigger_resnets"
 
 # %%
-import time
-
-import numpy as np
-import pandas as pd
-from IPython.display import Markdown, display
-
-from memloc.book import provenance, record_claim
-from memloc.experiments import architectures as ax
-from memloc.experiments import layers as lx
-from memloc.experiments.encoders import a5_encoders
-from memloc.figures import new_figure, save_figure, save_table
-from memloc.regime import quality_table
-
 start = time.time()
 n_seeds = (2 if profile == "quick" else 3) if n_seeds is None else int(n_seeds)
 pairs, runs, measured = {}, {}, {}
@@ -95,15 +96,23 @@ for ax_, name in zip(axes[0], archs, strict=True):
     s = summaries[name]
     x = np.arange(len(s))
     for col, style in (("layermem", ":"), (score, "-")):
-        ax_.errorbar(x, s[f"{col} mean"], yerr=s[f"{col} std"], ls=style, marker="o", ms=3,
-                     capsize=2, label=col)
+        ax_.errorbar(
+            x,
+            s[f"{col} mean"],
+            yerr=s[f"{col} std"],
+            ls=style,
+            marker="o",
+            ms=3,
+            capsize=2,
+            label=col,
+        )
     ax_.axhline(0, color="0.5", lw=0.8)
     ax_.set_xticks(x, s["layer"], rotation=90, fontsize=6)
     ax_.set_title(name)
     ax_.set_xlabel("measurement point")
 ax_.legend(fontsize=8)
 save_figure(fig, out_dir, "layermem")
-fig
+display(fig)
 
 # %% [markdown]
 # ## Did the encoders learn?
@@ -120,9 +129,7 @@ if check_learned:
     quality = quality_table(pairs)
     save_table(quality.rename_axis("setting").reset_index(), out_dir, "encoder_quality")
     display(quality.round(3))
-    probes = {
-        label: (row["probe f"], row["probe untrained"]) for label, row in quality.iterrows()
-    }
+    probes = {label: (row["probe f"], row["probe untrained"]) for label, row in quality.iterrows()}
 
 # %% [markdown]
 # ## Verdict

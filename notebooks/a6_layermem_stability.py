@@ -15,6 +15,19 @@
 # f-vs-g offset of each layer (see T1), and an offset that is the same for every n would make
 # the raw layer profile look stable whatever the metric does with memorization.
 
+# %%
+import time
+
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+
+from memloc.artifacts import encoder_pair
+from memloc.book import provenance, record_claim
+from memloc.experiments import layers as lx
+from memloc.figures import new_figure, save_figure, save_table
+from memloc.profiles import merge_overrides
+
 # %% tags=["parameters"]
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
@@ -31,24 +44,9 @@ variant = "views"  # "views": the paper's definition; "original": the authors' s
 out_dir = "book/results/cpu/a6_layermem_stability"
 
 # %%
-import time
-
-import numpy as np
-import pandas as pd
-from IPython.display import Markdown, display
-
-from memloc.artifacts import encoder_pair
-from memloc.book import provenance, record_claim
-from memloc.experiments import layers as lx
-from memloc.figures import new_figure, save_figure, save_table
-from memloc.profiles import merge_overrides
-
 start = time.time()
 # None keeps the profile's value.
-overrides = merge_overrides(
-    profile_overrides,
-    dataset=dataset, arch=arch,
-)
+overrides = merge_overrides(profile_overrides, dataset=dataset, arch=arch)
 pair = encoder_pair(profile, framework, progress=False, **overrides)
 n_max = min(len(pair.splits.candidate), pair.profile.n_points if n_points is None else n_points)
 # Per-image rankings need K >= 20, but layer means are stable at K = 10 (measured for the
@@ -121,7 +119,7 @@ for ax, (score, title) in zip(
 axes[0, 0].set_ylabel("LayerMem (mean ± std over seeds)")
 axes[0, 1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 save_figure(fig, out_dir, "layermem_vs_n")
-fig
+display(fig)
 
 # %% [markdown]
 # ## The normaliser grows with n

@@ -30,22 +30,6 @@
 # distribution (and another whether `least` lies below it). The verdict on each ranking
 # requires every k and data set to reject (intersection–union, as in T6).
 
-# %% tags=["parameters"]
-profile = "cpu"
-profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
-dataset = None
-arch = None
-framework = "simclr"
-seed = 0  # seed of the augmented views of the LayerMem measurement (T1's)
-score = "contrast"  # LayerMem column that ranks the layers ("layermem": the paper's raw score)
-ks = [1, 2, 3]  # numbers of swapped layers
-n_random = 5  # random layer sets per k (at least 3)
-donor_dataset = None  # None: digits, or fashion-mnist when the profile's data set is digits
-donor_epochs = 30  # training epochs of the donor encoder
-n_probe_train = 2000  # probe training images per data set (at most)
-n_probe_test = 2000  # probe test images per data set (at most)
-out_dir = "book/results/cpu/a7_swap_layers"
-
 # %%
 import json
 import time
@@ -63,6 +47,23 @@ from memloc.profiles import merge_overrides
 from memloc.regime import check_pair
 from memloc.stats import holm
 
+# %% tags=["parameters"]
+profile = "cpu"
+profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
+dataset = None
+arch = None
+framework = "simclr"
+seed = 0  # seed of the augmented views of the LayerMem measurement (T1's)
+score = "contrast"  # LayerMem column that ranks the layers ("layermem": the paper's raw score)
+ks = [1, 2, 3]  # numbers of swapped layers
+n_random = 5  # random layer sets per k (at least 3)
+donor_dataset = None  # None: digits, or fashion-mnist when the profile's data set is digits
+donor_epochs = 30  # training epochs of the donor encoder
+n_probe_train = 2000  # probe training images per data set (at most)
+n_probe_test = 2000  # probe test images per data set (at most)
+out_dir = "book/results/cpu/a7_swap_layers"
+
+# %%
 start = time.time()
 if n_random < 3:
     raise ValueError(f"n_random must be at least 3 (a spread over seeds), got {n_random}")
@@ -144,7 +145,7 @@ for row, rule in enumerate(D.SCORES):
 axes[0, 0].legend(fontsize=8)
 fig.suptitle(f"Probe accuracy change after swapping f's layers with the {donor_name} encoder's")
 save_figure(fig, out_dir, "swap_accuracy_change")
-fig
+display(fig)
 
 # %% [markdown]
 # ## Did the encoders learn, and did f memorize?

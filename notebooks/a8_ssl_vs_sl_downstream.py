@@ -24,17 +24,6 @@
 # **Verdict.** Because the paper states no claim, the claims page lists A8 as *context*: the
 # differences and their tests are shown, and no claim is marked supported or not.
 
-# %% tags=["parameters"]
-profile = "cpu"
-profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
-dataset = None
-arch = None
-ssl_framework = "simclr"
-other_datasets = None  # None: digits, or fashion-mnist when the profile's data set is digits
-n_probe_train = 2000  # probe training images per data set (at most)
-n_probe_test = 2000  # probe test images per data set (at most)
-out_dir = "book/results/cpu/a8_ssl_vs_sl_downstream"
-
 # %%
 import json
 import time
@@ -49,11 +38,20 @@ from memloc.figures import new_figure, save_figure, save_table
 from memloc.profiles import merge_overrides
 from memloc.stats import holm
 
+# %% tags=["parameters"]
+profile = "cpu"
+profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
+dataset = None
+arch = None
+ssl_framework = "simclr"
+other_datasets = None  # None: digits, or fashion-mnist when the profile's data set is digits
+n_probe_train = 2000  # probe training images per data set (at most)
+n_probe_test = 2000  # probe test images per data set (at most)
+out_dir = "book/results/cpu/a8_ssl_vs_sl_downstream"
+
+# %%
 start = time.time()
-overrides = merge_overrides(
-    profile_overrides,
-    dataset=dataset, arch=arch,
-)
+overrides = merge_overrides(profile_overrides, dataset=dataset, arch=arch)
 ssl = encoder_pair(profile, ssl_framework, progress=False, **overrides)
 sl = encoder_pair(profile, "supervised", progress=False, **overrides)
 p = ssl.profile
@@ -100,7 +98,7 @@ ax.set(ylabel="probe accuracy (%)", ylim=(0, 100))
 ax.legend(fontsize=8)
 fig.suptitle("Linear-probe accuracy with 95% Wilson intervals")
 save_figure(fig, out_dir, "probe_accuracy")
-fig
+display(fig)
 
 # %% [markdown]
 # ## SSL against SL on the same test images

@@ -21,18 +21,6 @@
 # same images, views and initial weights), so the excess over it moves both distributions by
 # the same amount per layer and a test on it equals the test on raw UnitMem.
 
-# %% tags=["parameters"]
-profile = "cpu"
-profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
-dataset = None
-arch = None
-framework = "simclr"  # the SSL framework; the SL baseline is always "supervised"
-seed = None
-n_points = None
-k_aug = None
-rest = "mean"
-out_dir = "book/results/cpu/f1_unitmem_distributions"
-
 # %%
 import json
 import time
@@ -56,11 +44,23 @@ from memloc.profiles import merge_overrides
 from memloc.regime import check_pair, combine_checks
 from memloc.stats import holm
 
+# %% tags=["parameters"]
+profile = "cpu"
+profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
+dataset = None
+arch = None
+framework = "simclr"  # the SSL framework; the SL baseline is always "supervised"
+seed = None
+n_points = None
+k_aug = None
+rest = "mean"
+out_dir = "book/results/cpu/f1_unitmem_distributions"
+
+# %%
 start = time.time()
 # None keeps the profile's value.
 overrides = merge_overrides(
-    profile_overrides,
-    dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug,
+    profile_overrides, dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug
 )
 ssl_pair = encoder_pair(profile, framework, progress=False, **overrides)
 sl_pair = encoder_pair(profile, "supervised", progress=False, **overrides)
@@ -116,7 +116,7 @@ fig = unitmem_distributions(
     title="UnitMem per layer: trained encoders and their controls",
 )
 save_figure(fig, out_dir, "unitmem_distributions")
-fig
+display(fig)
 
 # %%
 fig = unitmem_distributions(
@@ -126,7 +126,7 @@ fig = unitmem_distributions(
     title="UnitMem per layer, SSL vs SL (violins)",
 )
 save_figure(fig, out_dir, "unitmem_violins")
-fig
+display(fig)
 
 # %% [markdown]
 # The memorization part: for every unit, UnitMem on its training images minus UnitMem of the
@@ -154,7 +154,7 @@ ax.set(xlabel="layer", ylabel="UnitMem: candidates − held-out")
 ax.set_title("Excess over the held-out control, per unit")
 ax.legend(title=None, fontsize=8)
 save_figure(fig, out_dir, "excess_over_heldout")
-fig
+display(fig)
 
 # %% [markdown]
 # ## Per-layer means and the excess over the controls

@@ -21,6 +21,21 @@
 # comparison of UnitMem − ClassMem, which the paper's claim is really about, does not depend
 # on it.
 
+# %%
+import json
+import time
+
+import pandas as pd
+from IPython.display import Markdown, display
+
+from memloc.artifacts import encoder_pair
+from memloc.book import provenance, record_claim
+from memloc.experiments import units as U
+from memloc.figures import save_figure, save_table, scatter_classmem_unitmem
+from memloc.profiles import merge_overrides
+from memloc.regime import check_pair, combine_checks
+from memloc.stats import holm
+
 # %% tags=["parameters"]
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
@@ -35,25 +50,10 @@ rest = "mean"
 out_dir = "book/results/cpu/f2_classmem_vs_unitmem"
 
 # %%
-import json
-import time
-
-import pandas as pd
-from IPython.display import Markdown
-
-from memloc.artifacts import encoder_pair
-from memloc.book import provenance, record_claim
-from memloc.experiments import units as U
-from memloc.figures import save_figure, save_table, scatter_classmem_unitmem
-from memloc.profiles import merge_overrides
-from memloc.regime import check_pair, combine_checks
-from memloc.stats import holm
-
 start = time.time()
 # None keeps the profile's value.
 overrides = merge_overrides(
-    profile_overrides,
-    dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug,
+    profile_overrides, dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug
 )
 ssl_pair = encoder_pair(profile, framework, progress=False, **overrides)
 sl_pair = encoder_pair(profile, "supervised", progress=False, **overrides)
@@ -116,7 +116,7 @@ fig = scatter_classmem_unitmem(
     scores, hue="model", title="ClassMem vs UnitMem per unit (candidates, true labels)"
 )
 save_figure(fig, out_dir, "classmem_vs_unitmem")
-fig
+display(fig)
 
 # %% [markdown]
 # ## Per-layer means

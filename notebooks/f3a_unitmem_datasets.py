@@ -18,20 +18,6 @@
 # Sizes: at the `cpu` profile T4's sizes (|S_S| = |S_C| = 500, 100 epochs; the Fashion-MNIST
 # f is T4's SimCLR f). UnitMem follows the paper's definition (`rest="mean"`).
 
-# %% tags=["parameters"]
-profile = "cpu"
-profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
-dataset = None  # unused: the data sets are listed in `datasets`
-datasets = None  # None: SVHN, CIFAR-10, STL10 at `paper`; else the profile's and the other offline one
-arch = None  # None: the profile's architecture (ResNet9)
-framework = "simclr"
-seed = None  # seed of the views; None: the profile's seed
-n_points = None  # N candidates and N held-out images; None: the profile's (f3a table)
-k_aug = None  # augmentations per image; None: the profile's
-rest = "mean"  # "mean": the paper's UnitMem; "median": the authors' scripts
-quantile = 0.95  # a unit memorizes above this quantile of the random-init units
-out_dir = "book/results/cpu/f3a_unitmem_datasets"
-
 # %%
 import time
 
@@ -46,6 +32,22 @@ from memloc.experiments.encoders import f3a_encoders
 from memloc.figures import save_figure, save_table, unitmem_distributions
 from memloc.regime import check_pair, combine_checks
 
+# %% tags=["parameters"]
+profile = "cpu"
+profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
+dataset = None  # unused: the data sets are listed in `datasets`
+# None: SVHN, CIFAR-10, STL10 at `paper`; else the profile's and the other offline one
+datasets = None
+arch = None  # None: the profile's architecture (ResNet9)
+framework = "simclr"
+seed = None  # seed of the views; None: the profile's seed
+n_points = None  # N candidates and N held-out images; None: the profile's (f3a table)
+k_aug = None  # augmentations per image; None: the profile's
+rest = "mean"  # "mean": the paper's UnitMem; "median": the authors' scripts
+quantile = 0.95  # a unit memorizes above this quantile of the random-init units
+out_dir = "book/results/cpu/f3a_unitmem_datasets"
+
+# %%
 start = time.time()
 requests = f3a_encoders(
     profile,
@@ -99,7 +101,7 @@ fig = unitmem_distributions(
     units.assign(layer=units["dataset"]), hue="encoder", title=f"UnitMem of layer {layer}"
 )
 save_figure(fig, out_dir, "unitmem_by_dataset")
-fig
+display(fig)
 
 # %% [markdown]
 # ## Did the encoders learn?

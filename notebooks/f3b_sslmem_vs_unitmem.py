@@ -27,6 +27,21 @@
 # UnitMem; f never saw them, so a correlation there comes from the images, not from
 # memorization).
 
+# %%
+import json
+import time
+
+import pandas as pd
+from IPython.display import Markdown, display
+
+from memloc.artifacts import encoder_pair
+from memloc.book import provenance, record_claim
+from memloc.experiments import units as U
+from memloc.figures import MODEL_COLORS, new_figure, save_figure, save_table
+from memloc.profiles import merge_overrides
+from memloc.regime import check_pair
+from memloc.stats import holm, spearman_trend
+
 # %% tags=["parameters"]
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
@@ -40,25 +55,10 @@ rest = "mean"
 out_dir = "book/results/cpu/f3b_sslmem_vs_unitmem"
 
 # %%
-import json
-import time
-
-import pandas as pd
-from IPython.display import Markdown
-
-from memloc.artifacts import encoder_pair
-from memloc.book import provenance, record_claim
-from memloc.experiments import units as U
-from memloc.figures import MODEL_COLORS, new_figure, save_figure, save_table
-from memloc.profiles import merge_overrides
-from memloc.regime import check_pair
-from memloc.stats import holm, spearman_trend
-
 start = time.time()
 # None keeps the profile's value.
 overrides = merge_overrides(
-    profile_overrides,
-    dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug,
+    profile_overrides, dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug
 )
 pair = encoder_pair(profile, framework, progress=False, **overrides)
 p = pair.profile
@@ -133,7 +133,7 @@ for ax, (name, (frame, scores)), color in zip(axes[0], driven.items(), colors, s
     ax.set_xlabel(f"calibrated SSLMem (layer {last})")
 axes[0, 0].set_ylabel(f"UnitMem of driven units (layer {last})")
 save_figure(fig, out_dir, "sslmem_vs_driven_unitmem")
-fig
+display(fig)
 
 # %% [markdown]
 # ## Verdict

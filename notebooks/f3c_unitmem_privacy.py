@@ -24,22 +24,6 @@
 # on |S_S| = |S_C| = 500 (the profile file's `f3c` table). DP-SGD runs at 60 images per second
 # on one core at width 0.5 (25 at width 1), against 154 for the same SimSiam without privacy.
 
-# %% tags=["parameters"]
-profile = "cpu"
-profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
-dataset = None  # None: the profile's data set
-arch = None  # None: the profile's (ResNet9 with GroupNorm); or a ViT
-framework = "simsiam"  # a framework DP-SGD can train: simsiam or supervised
-epsilons = None  # the private encoders' targets; None: 1, 4, 16, 64 (1, 16 at `quick`)
-delta = 1e-5
-max_grad_norm = 1.0
-seed = None  # seed of the views; None: the profile's seed
-n_points = None  # N candidates and N held-out images; None: the profile's (f3c table)
-k_aug = None  # augmentations per image; None: the profile's
-rest = "mean"  # "mean": the paper's UnitMem; "median": the authors' scripts
-quantile = 0.95  # a unit memorizes above this quantile of the random-init units
-out_dir = "book/results/cpu/f3c_unitmem_privacy"
-
 # %%
 import math
 import time
@@ -58,6 +42,23 @@ from memloc.figures import save_figure, save_table, unitmem_distributions
 from memloc.regime import check_pair, quality_table
 from memloc.stats import holm
 
+# %% tags=["parameters"]
+profile = "cpu"
+profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
+dataset = None  # None: the profile's data set
+arch = None  # None: the profile's (ResNet9 with GroupNorm); or a ViT
+framework = "simsiam"  # a framework DP-SGD can train: simsiam or supervised
+epsilons = None  # the private encoders' targets; None: 1, 4, 16, 64 (1, 16 at `quick`)
+delta = 1e-5
+max_grad_norm = 1.0
+seed = None  # seed of the views; None: the profile's seed
+n_points = None  # N candidates and N held-out images; None: the profile's (f3c table)
+k_aug = None  # augmentations per image; None: the profile's
+rest = "mean"  # "mean": the paper's UnitMem; "median": the authors' scripts
+quantile = 0.95  # a unit memorizes above this quantile of the random-init units
+out_dir = "book/results/cpu/f3c_unitmem_privacy"
+
+# %%
 start = time.time()
 requests = f3c_encoders(
     profile,
@@ -98,13 +99,14 @@ save_table(accounting, out_dir, "privacy_accounting")
 display(
     Markdown(
         f"Profile `{profile}` (f3c sizes): {p.dataset}, {p.arch} (width {p.width}, "
-        f"{'LayerNorm' if p.arch.startswith('vit') else 'GroupNorm'}), {framework}, {p.epochs} epochs, expected batch {p.batch_size}, on "
+        f"{'LayerNorm' if p.arch.startswith('vit') else 'GroupNorm'}), {framework}, "
+        f"{p.epochs} epochs, expected batch {p.batch_size}, on "
         f"|S_S| = {p.n_shared} + |S_C| = {p.n_candidate} images. UnitMem of layer `{layer}`, "
         f"N = {res.config['n_points']}, K = {res.config['k_aug']}, rest = `{rest}`. The "
         "privacy each encoder spent (∞: the non-private reference):"
     )
 )
-accounting
+display(accounting)
 
 # %% [markdown]
 # ## UnitMem per ε
@@ -133,7 +135,7 @@ units = pd.concat(
 # %%
 fig = unitmem_distributions(units, hue="encoder", title="UnitMem per layer and privacy level")
 save_figure(fig, out_dir, "unitmem_by_epsilon")
-fig
+display(fig)
 
 # %% [markdown]
 # ## Did the encoders learn?
@@ -183,8 +185,7 @@ if not memorizes:
     )
 if not reference_check.testable:
     reasons.append(
-        "non-private "
-        + reference_check.reason.removeprefix("Not testable here: ").rstrip(".")
+        "non-private " + reference_check.reason.removeprefix("Not testable here: ").rstrip(".")
     )
 testable = not reasons
 untestable = ("Not testable here: " + "; ".join(reasons) + ".") if reasons else ""
@@ -239,7 +240,8 @@ display(
         f"Among the private encoders alone, ρ of UnitMem against ε is "
         f"{private_trend.statistic:+.3f} (two-sided p = {private_trend.pvalue:.3g}).\n\n"
         f"**Privacy lowers UnitMem ({v1['verdict']}).** ρ = {trend.statistic:+.3f} over "
-        f"{len(lay)} units (p = {trend.pvalue:.3g}, Holm {p_trend:.3g}). Mean UnitMem of layer `{layer}`: "
+        f"{len(lay)} units (p = {trend.pvalue:.3g}, Holm {p_trend:.3g}). "
+        f"Mean UnitMem of layer `{layer}`: "
         + ", ".join(f"{r['encoder']} {r['mean']:.3f}" for _, r in summary.iterrows())
         + f"; non-private minus ε = {targets[0]:g}: "
         f"{private['unitmem'].mean() - lowest['unitmem'].mean():+.3f} "

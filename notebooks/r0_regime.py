@@ -25,12 +25,6 @@
 # measure memorization with UnitMem and its controls. Result pages whose encoders fail a check
 # record their claims as *not testable here*.
 
-# %% tags=["parameters"]
-profile = "cpu"
-profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
-n_probe = 2000  # probe training and test images (at most)
-out_dir = "book/results/cpu/r0_regime"
-
 # %%
 import json
 import time
@@ -43,15 +37,31 @@ from memloc.experiments.encoders import book_encoders
 from memloc.figures import new_figure, save_figure, save_table
 from memloc.regime import TARGET_MARGIN, TARGET_T, pair_regime
 
+# %% tags=["parameters"]
+profile = "cpu"
+profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
+n_probe = 2000  # probe training and test images (at most)
+out_dir = "book/results/cpu/r0_regime"
+
+# %%
 start = time.time()
 rows, t_by_layer, hashes = [], {}, {}
 for request in book_encoders(profile, profile_overrides=profile_overrides):
     pair = request.get()
     p = pair.profile
     row, t = pair_regime(pair, n_probe=n_probe)
-    rows.append({"encoder": request.label, "framework": request.framework, "arch": p.arch,
-                 "width": p.width, "images": p.n_shared + p.n_candidate, "epochs": p.epochs,
-                 "pair": pair.g is not None, **row})
+    rows.append(
+        {
+            "encoder": request.label,
+            "framework": request.framework,
+            "arch": p.arch,
+            "width": p.width,
+            "images": p.n_shared + p.n_candidate,
+            "epochs": p.epochs,
+            "pair": pair.g is not None,
+            **row,
+        }
+    )
     if len(t):
         t_by_layer[request.label] = t
     hashes[request.label] = pair.hashes
@@ -108,7 +118,7 @@ ax.axhline(0, color="0.8", linewidth=1)
 ax.set(xlabel="measurement point (depth →)", ylabel="contrast t (S_C vs S_I)")
 ax.legend(fontsize=7, ncols=2)
 save_figure(fig, out_dir, "contrast_by_layer")
-fig
+display(fig)
 
 # %%
 for row in table.itertuples():

@@ -16,20 +16,6 @@
 # per layer, the **calibrated** score (LayerMem minus that offset), the **scale-free** score
 # (unit-normalised layer outputs) and the **S_C-vs-S_I contrast** with its Welch t-value.
 
-# %% tags=["parameters"]
-profile = "cpu"
-profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
-dataset = None  # None: the profile's data set
-arch = None  # None: the profile's architecture (ResNet9)
-framework = "simclr"
-seed = 0  # seed of the augmented views of the measurement (training uses the profile's seed)
-n_points = None  # candidates evaluated (and as many held-out and S_I images); None: profile
-k_aug = None  # view pairs per image; None: the profile's
-top_k = None  # k of Top-k / Least-k; None: the profile's
-variant = "views"  # "views": the paper's definition; "original": the authors' script
-check_learned = True  # the "learned" check: f's linear probe against an untrained encoder's
-out_dir = "book/results/cpu/t1_layermem"
-
 # %%
 import time
 
@@ -45,11 +31,25 @@ from memloc.figures import image_gallery, layermem_plot, new_figure, save_figure
 from memloc.profiles import merge_overrides
 from memloc.stats import holm
 
+# %% tags=["parameters"]
+profile = "cpu"
+profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
+dataset = None  # None: the profile's data set
+arch = None  # None: the profile's architecture (ResNet9)
+framework = "simclr"
+seed = 0  # seed of the augmented views of the measurement (training uses the profile's seed)
+n_points = None  # candidates evaluated (and as many held-out and S_I images); None: profile
+k_aug = None  # view pairs per image; None: the profile's
+top_k = None  # k of Top-k / Least-k; None: the profile's
+variant = "views"  # "views": the paper's definition; "original": the authors' script
+check_learned = True  # the "learned" check: f's linear probe against an untrained encoder's
+out_dir = "book/results/cpu/t1_layermem"
+
+# %%
 start = time.time()
 # None keeps the profile's value.
 overrides = merge_overrides(
-    profile_overrides,
-    dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug, top_k=top_k,
+    profile_overrides, dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug, top_k=top_k
 )
 pair = encoder_pair(profile, framework, progress=False, **overrides)
 result = lx.pair_layermem(pair, seed=seed, variant=variant)
@@ -176,7 +176,7 @@ fig = layermem_plot(
     title=f"LayerMem per measurement point ({pair.profile.dataset}, profile {profile})",
 )
 save_figure(fig, out_dir, "layermem")
-fig
+display(fig)
 
 # %%
 fig, axes = new_figure(width=6.5, height=3.4)
@@ -198,7 +198,7 @@ ax.set_ylabel("score / max |score|")
 ax.set_title("Shape across layers, each curve scaled to its own maximum")
 ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 save_figure(fig, out_dir, "shape_vs_paper")
-fig
+display(fig)
 
 # %% [markdown]
 # ## The most and the least memorized candidates

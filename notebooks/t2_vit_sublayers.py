@@ -20,6 +20,18 @@
 # (measured: 10 against 53 pairs per second on one core), beyond the book's budget. The paper
 # uses a ViT-Base on CIFAR-10 at 500+ epochs; its numbers are not on the poster.
 
+# %%
+import time
+
+from IPython.display import Markdown, display
+
+from memloc.book import provenance, record_claim
+from memloc.experiments import architectures as ax
+from memloc.experiments import layers as lx
+from memloc.experiments.encoders import t2_encoders
+from memloc.figures import new_figure, save_figure, save_table
+from memloc.stats import holm
+
 # %% tags=["parameters"]
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
@@ -34,17 +46,6 @@ check_learned = True  # the "learned" check: f's linear probe against an untrain
 out_dir = "book/results/cpu/t2_vit_sublayers"
 
 # %%
-import time
-
-from IPython.display import Markdown, display
-
-from memloc.book import provenance, record_claim
-from memloc.experiments import architectures as ax
-from memloc.experiments import layers as lx
-from memloc.experiments.encoders import t2_encoders
-from memloc.figures import new_figure, save_figure, save_table
-from memloc.stats import holm
-
 start = time.time()
 (request,) = t2_encoders(
     profile,
@@ -109,7 +110,7 @@ a1.set_ylabel(f"Δ {score}")
 a1.set_title("A block's change, split")
 a1.legend(fontsize=7)
 save_figure(fig, out_dir, "blocks")
-fig
+display(fig)
 
 # %% [markdown]
 # ## Verdicts

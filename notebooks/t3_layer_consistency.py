@@ -16,6 +16,19 @@
 # any memorization, nearby layers may rank images alike. The same analysis on **held-out
 # images** that neither encoder saw is the control for that.
 
+# %%
+import time
+
+import pandas as pd
+import seaborn as sns
+from IPython.display import Markdown, display
+
+from memloc.artifacts import encoder_pair
+from memloc.book import provenance, record_claim
+from memloc.experiments import layers as lx
+from memloc.figures import MODEL_COLORS, new_figure, save_figure, save_table
+from memloc.profiles import merge_overrides
+
 # %% tags=["parameters"]
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
@@ -31,24 +44,10 @@ check_learned = True  # the "learned" check: f's linear probe against an untrain
 out_dir = "book/results/cpu/t3_layer_consistency"
 
 # %%
-import time
-
-import numpy as np
-import pandas as pd
-import seaborn as sns
-from IPython.display import Markdown, display
-
-from memloc.artifacts import encoder_pair
-from memloc.book import provenance, record_claim
-from memloc.experiments import layers as lx
-from memloc.figures import MODEL_COLORS, new_figure, save_figure, save_table
-from memloc.profiles import merge_overrides
-
 start = time.time()
 # None keeps the profile's value.
 overrides = merge_overrides(
-    profile_overrides,
-    dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug,
+    profile_overrides, dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug
 )
 pair = encoder_pair(profile, framework, progress=False, **overrides)
 # The same measurement as T1 (same arguments): reused from the cache when T1 ran first.
@@ -133,7 +132,7 @@ for row, name in enumerate(agreement):
     axes[row, 0].set_title(f"{name}: top-{k} overlap")
     axes[row, 1].set_title(f"{name}: Kendall τ")
 save_figure(fig, out_dir, "heatmaps")
-fig
+display(fig)
 
 # %% [markdown]
 # ## Agreement against distance in the encoder
@@ -161,7 +160,7 @@ ax.set_xlabel("distance in forward order (measurement points)")
 ax.set_ylabel("Kendall τ")
 ax.legend(fontsize=8)
 save_figure(fig, out_dir, "tau_vs_distance")
-fig
+display(fig)
 
 # %% [markdown]
 # ## Verdict

@@ -11,15 +11,29 @@
 # ViT with SimCLR and MAE (MAE needs a ViT: it masks patches); at the `paper` profile, the
 # paper's ResNet50 with SimCLR and DINO and ViT-Base with SimCLR, DINO and MAE. Every pair of
 # one architecture shares the split, the sizes, the epochs and the augmentations of the
-# measurement: only the framework differs. The score is T1's S_C-vs-S_I **contrast** (the f-vs-g offset cancels; see
-# the methods chapter); the depth test runs on each encoder's forward path (ResNet9: its ten
-# points; ViT: the twelve block outputs). The paper reports no numbers for T4 on the poster, so
-# there is no table to set beside ours.
+# measurement: only the framework differs. The score is T1's S_C-vs-S_I **contrast** (the
+# f-vs-g offset cancels; see the methods chapter); the depth test runs on each encoder's
+# forward path (ResNet9: its ten points; ViT: the twelve block outputs). The paper reports no
+# numbers for T4 on the poster, so there is no table to set beside ours.
 #
 # Sizes: at the `cpu` profile every pair trains on |S_S| = |S_C| = |S_I| = 500 images (the
 # profile file's `t4` table; ViT pairs use the `t2` table: ViT-Tiny with 8×8 patches,
 # 50 epochs), chosen from measured throughput so that the extra encoders fit the book's
 # budget.
+
+# %%
+import time
+
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+
+from memloc.book import provenance, record_claim
+from memloc.experiments import architectures as ax
+from memloc.experiments import layers as lx
+from memloc.experiments.encoders import t4_encoders
+from memloc.figures import new_figure, save_figure, save_table
+from memloc.regime import quality_table
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -37,19 +51,6 @@ check_learned = True  # the "learned" check: each f's linear probe against an un
 out_dir = "book/results/cpu/t4_frameworks"
 
 # %%
-import time
-
-import numpy as np
-import pandas as pd
-from IPython.display import Markdown, display
-
-from memloc.book import provenance, record_claim
-from memloc.experiments import architectures as ax
-from memloc.experiments import layers as lx
-from memloc.experiments.encoders import t4_encoders
-from memloc.figures import new_figure, save_figure, save_table
-from memloc.regime import quality_table
-
 start = time.time()
 requests = t4_encoders(
     profile,
@@ -138,7 +139,7 @@ for ax_, arch_name in zip(axes[0], archs, strict=True):
     ax_.set_ylabel(f"{score} / max |{score}|")
     ax_.legend(fontsize=8)
 save_figure(fig, out_dir, "shapes")
-fig
+display(fig)
 
 # %% [markdown]
 # ## Did the encoders learn?
@@ -155,9 +156,7 @@ if check_learned:
     quality = quality_table(pairs)
     save_table(quality.rename_axis("setting").reset_index(), out_dir, "encoder_quality")
     display(quality.round(3))
-    probes = {
-        label: (row["probe f"], row["probe untrained"]) for label, row in quality.iterrows()
-    }
+    probes = {label: (row["probe f"], row["probe untrained"]) for label, row in quality.iterrows()}
 
 # %% [markdown]
 # ## Verdict

@@ -36,6 +36,23 @@
 # there is nothing to compare: the table says so, and a ranking with nothing to compare at any
 # k is recorded as *not testable here*.
 
+# %%
+import json
+import time
+
+import pandas as pd
+from IPython.display import Markdown, display
+from tqdm.auto import tqdm
+
+from memloc.book import paper_numbers, provenance, record_claim
+from memloc.experiments import downstream as D
+from memloc.experiments import interventions as I
+from memloc.experiments import units as U
+from memloc.figures import new_figure, save_figure, save_table
+from memloc.profiles import merge_overrides
+from memloc.regime import check_pair
+from memloc.stats import holm
+
 # %% tags=["parameters"]
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
@@ -55,22 +72,6 @@ n_test = None  # downstream test images (at most); None: 2000 (500 at `quick`)
 out_dir = "book/results/cpu/t5_finetune_layers"
 
 # %%
-import json
-import time
-
-import pandas as pd
-from IPython.display import Markdown, display
-from tqdm.auto import tqdm
-
-from memloc.book import paper_numbers, provenance, record_claim
-from memloc.experiments import downstream as D
-from memloc.experiments import interventions as I
-from memloc.experiments import units as U
-from memloc.figures import new_figure, save_figure, save_table
-from memloc.profiles import merge_overrides
-from memloc.regime import check_pair
-from memloc.stats import holm
-
 start = time.time()
 # The quick profile only exercises the code (the tests run it): fewer seeds and images.
 quick = profile == "quick"
@@ -145,7 +146,7 @@ paper_side = pd.DataFrame(
 )
 save_table(paper_side, out_dir, "paper_numbers")
 display(ours.set_index(["choice", "k"]))
-paper_side
+display(paper_side)
 
 # %%
 colors = {
@@ -176,7 +177,7 @@ ax.set(xlabel="fine-tuned layers (k)", ylabel=f"{probe.name} test accuracy (%)")
 ax.legend(fontsize=8)
 fig.suptitle(f"Fine-tuning on {probe.name}: mean ± std over {n_seeds} seeds")
 save_figure(fig, out_dir, "finetune_accuracy")
-fig
+display(fig)
 
 # %% [markdown]
 # ## Did the encoders learn, and did f memorize?
@@ -203,7 +204,7 @@ tests = D.finetune_tests(acc)
 save_table(tests, out_dir, "paired_tests")
 display(tests.round(4))
 per_rule = {}
-for rule, name in D.SCORES.items():
+for rule in D.SCORES:
     part = tests[tests["rule"] == rule]
     per_rule[rule] = (part, *D.intersection_union(part["t"], part["p"]))
 # One family per page: Holm over its claims (a ranking with nothing to compare does not count).

@@ -39,6 +39,22 @@
 # CIFAR-10 numbers (top 53.04 vs random 58.09 ± 1.76) would give p ≈ 0.07 in one setting.
 # The full ordering top < random < low is reported as a plain count.
 
+# %%
+import json
+import time
+
+import pandas as pd
+from IPython.display import Markdown, display
+
+from memloc.artifacts import encoder_pair
+from memloc.book import paper_numbers, provenance, record_claim
+from memloc.experiments import interventions as I
+from memloc.experiments import units as U
+from memloc.figures import new_figure, save_figure, save_table
+from memloc.profiles import merge_overrides
+from memloc.regime import check_pair
+from memloc.stats import holm
+
 # %% tags=["parameters"]
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
@@ -57,26 +73,10 @@ n_probe_test = 2000  # probe test images per data set (at most)
 out_dir = "book/results/cpu/t6_pruning"
 
 # %%
-import json
-import time
-
-import pandas as pd
-from IPython.display import Markdown, display
-
-from memloc.artifacts import encoder_pair
-from memloc.book import paper_numbers, provenance, record_claim
-from memloc.experiments import interventions as I
-from memloc.experiments import units as U
-from memloc.figures import new_figure, save_figure, save_table
-from memloc.profiles import merge_overrides
-from memloc.regime import check_pair
-from memloc.stats import holm
-
 start = time.time()
 # None keeps the profile's value.
 overrides = merge_overrides(
-    profile_overrides,
-    dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug,
+    profile_overrides, dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug
 )
 pair = encoder_pair(profile, framework, progress=False, **overrides)
 p = pair.profile
@@ -120,7 +120,7 @@ table.round(2)
 # %%
 beside = I.paper_beside(table, paper_numbers("T6"), roles)
 save_table(beside.reset_index(), out_dir, "paper_beside_ours")
-beside
+display(beside)
 
 # %% [markdown]
 # What each strategy removed: the number of pruned units and their mean UnitMem (for random,
@@ -146,8 +146,8 @@ for ax, name in zip(axes[0], datasets, strict=True):
     base = 100 * part.loc[part["strategy"] == "none", "accuracy"].iloc[0]
     for j, strategy in enumerate(("top", "random", "low")):
         values = part[part["strategy"] == strategy].groupby(["scope", "fraction"], sort=False)
-        stats = values["accuracy"].agg(["mean", "std"]).reindex(
-            [(s.scope, s.fraction) for s in parsed]
+        stats = (
+            values["accuracy"].agg(["mean", "std"]).reindex([(s.scope, s.fraction) for s in parsed])
         )
         ax.errorbar(
             [i + (j - 1) * 0.2 for i in range(len(parsed))],
@@ -166,7 +166,7 @@ for ax, name in zip(axes[0], datasets, strict=True):
 axes[0, 0].legend(fontsize=8)
 fig.suptitle("Accuracy after pruning by UnitMem (random: mean ± std over seeds)")
 save_figure(fig, out_dir, "pruning_accuracy")
-fig
+display(fig)
 
 # %% [markdown]
 # ## Did the encoders learn, and did f memorize?
