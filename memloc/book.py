@@ -841,7 +841,12 @@ def main(argv: list[str] | None = None) -> int:
         "the result notebooks with Papermill, write the claims page, run Jupyter Book.",
     )
     # auto: split sizes derived from the data (memloc.profiles.AUTO), for a folder of your own.
-    parser.add_argument("--profile", default="cpu", choices=[*profile_names(), AUTO])
+    parser.add_argument(
+        "--profile",
+        default=None,
+        choices=[*profile_names(), AUTO],
+        help="default: cpu, or auto for --param dataset=imagefolder:DIR",
+    )
     parser.add_argument("--only", action="append", metavar="NAME", help="run only this notebook")
     parser.add_argument("--force", action="store_true", help="re-execute even if unchanged")
     parser.add_argument("--keep-going", action="store_true", help="run the rest after a failure")
@@ -866,10 +871,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="show the jobs, run nothing")
     args = parser.parse_args(argv)
     config = {"params": _parse_params(args.param)}
+    if args.profile is None:  # a folder of your own: sizes from the data, not cpu's 9,000
+        own = str(config["params"].get("dataset", "")).startswith("imagefolder:")
+        args.profile = AUTO if own else "cpu"
     try:
         selected = check_only(args.only)
         run = workflow.resolve_run(args.profile, config["params"], selected, run=args.run)
-    except (KeyError, ValueError) as err:
+        if not args.list:  # the data must fit the profile's sizes: say so before Snakemake
+            present = check_only(None)
+            optional = set(present) - set(selected)
+            workflow.book_plan(args.profile, present, run=run, optional=optional)
+    except (KeyError, ValueError, FileNotFoundError) as err:
         parser.exit(2, f"python -m memloc.book: error: {err.args[0] if err.args else err}\n")
     config["run"] = run.name
     if args.only:

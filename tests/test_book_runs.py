@@ -257,3 +257,16 @@ def test_a_run_on_an_image_folder_trains_and_executes_what_it_was_asked(tmp_path
     assert header.startswith("Run **mine** of this build: profile `auto`")
     assert f"data set `imagefolder:{folder}`" in header.splitlines()[0]
     assert not (results / "auto").exists() and not (results / "claims.csv").exists()
+
+
+def test_an_image_folder_defaults_to_auto_and_too_few_images_stop_before_snakemake(
+    tmp_path, no_snakemake, capsys
+):
+    folder = _image_folder(tmp_path / "small", per_class=15)  # 36 training images
+    with pytest.raises(SystemExit) as exit_info:
+        book.main(["--run", "mine", "--param", f"dataset=imagefolder:{folder}", "--dry-run"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    # The profile auto (shares of the data) was chosen; its minimum per set is not reached.
+    assert f"imagefolder:{folder} has 36 training images; split_shares" in err
+    assert "add images (at least 50)" in err and len(err.splitlines()) == 1
