@@ -25,7 +25,6 @@ import torch
 from torch import nn
 from torchvision.models import resnet as tv
 
-from memloc.models import register
 from memloc.models.base import (
     Add,
     Encoder,
@@ -34,6 +33,7 @@ from memloc.models.base import (
     check_width,
     scale_channels,
 )
+from memloc.models.registry import register
 
 
 class BasicBlock(tv.BasicBlock):

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from memloc.models import register
 from memloc.models.base import (
     Add,
     Encoder,
@@ -32,6 +31,7 @@ from memloc.models.base import (
     check_width,
     scale_channels,
 )
+from memloc.models.registry import register
 
 if TYPE_CHECKING:
     from torchvision.models._utils import IntermediateLayerGetter

@@ -33,8 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from memloc.models import register
 from memloc.models.base import Add, Encoder, MeasurementPoint, check_in_channels, check_width
+from memloc.models.registry import register
 
 # arch -> (dim, depth, num_heads), as in timm / the ViT paper.
 PRESETS = {
