@@ -270,3 +270,13 @@ def test_an_image_folder_defaults_to_auto_and_too_few_images_stop_before_snakema
     # The profile auto (shares of the data) was chosen; its minimum per set is not reached.
     assert f"imagefolder:{folder} has 36 training images; split_shares" in err
     assert "add images (at least 50)" in err and len(err.splitlines()) == 1
+
+
+def test_a_listed_notebook_whose_encoders_do_not_apply_is_left_out_only_when_not_asked_for():
+    params = {"t2_vit_sublayers.arch": "resnet9"}  # T2 needs a ViT
+    notebooks = ["t1_layermem", "t2_vit_sublayers"]
+    plan = workflow.book_plan("quick", notebooks, params, optional={"t2_vit_sublayers"})
+    assert "t2_vit_sublayers" not in plan.notebooks and "t1_layermem" in plan.notebooks
+    assert plan.skipped["t2_vit_sublayers"].startswith("T2 needs a ViT; arch='resnet9'")
+    with pytest.raises(ValueError, match="T2 needs a ViT"):
+        workflow.book_plan("quick", notebooks, params)
