@@ -6,6 +6,7 @@ import ast
 import hashlib
 import json
 import os
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -82,3 +83,37 @@ def code_digest(path: str | Path) -> bytes:
             ):
                 node.body = node.body[1:] or [ast.Pass()]
     return hashlib.sha256(ast.dump(tree).encode()).digest()
+
+
+def memloc_sources() -> list[Path]:
+    """memloc's Python sources: git's view (tracked plus untracked, not ignored) when the
+    checkout is a git repository, else every ``memloc/**/*.py``. Here, at the bottom layer,
+    so that the measurement stores and the workflow can both fingerprint code without
+    importing each other."""
+    package = Path(__file__).resolve().parent
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "memloc"],
+            cwd=package.parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        files = [package.parent / p for p in listed if p.endswith(".py")]
+    except (OSError, subprocess.CalledProcessError):
+        files = []
+    if not files:
+        files = list(package.rglob("*.py"))
+    return sorted(p for p in files if p.is_file())
+
+
+def code_hash(sources: list[Path] | None = None, root: Path | None = None) -> str:
+    """SHA-256 over ``sources``' :func:`memloc.utils.code_digest` (what they compute, not
+    their docstrings or comments) and their paths relative to ``root``; by default memloc's
+    sources (:func:`memloc_sources`) relative to the repository."""
+    root = Path(root) if root is not None else Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for path in memloc_sources() if sources is None else sources:
+        h.update(Path(path).relative_to(root).as_posix().encode() + b"\0")
+        h.update(code_digest(path) + b"\0")
+    return h.hexdigest()

@@ -35,7 +35,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from memloc.utils import atomic_write_bytes, code_digest, repo_root
+from memloc.utils import atomic_write_bytes, code_hash, repo_root
 
 ROOT = repo_root()
 SNAKEFILE = ROOT / "workflow" / "Snakefile"
@@ -405,42 +405,10 @@ def write_spec(spec, folder: str | Path) -> Path:
 # ----------------------------------------------------------------------------- code digest
 
 
-def memloc_sources() -> list[Path]:
-    """memloc's Python sources: git's view (tracked plus untracked, not ignored) when the
-    checkout is a git repository, else every ``memloc/**/*.py``."""
-    package = Path(__file__).resolve().parent
-    try:
-        listed = subprocess.run(
-            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "memloc"],
-            cwd=package.parent,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
-        files = [package.parent / p for p in listed if p.endswith(".py")]
-    except (OSError, subprocess.CalledProcessError):
-        files = []
-    if not files:
-        files = list(package.rglob("*.py"))
-    return sorted(p for p in files if p.is_file())
-
-
-def code_hash(sources: list[Path] | None = None, root: Path | None = None) -> str:
-    """SHA-256 over ``sources``' :func:`memloc.utils.code_digest` (what they compute, not
-    their docstrings or comments) and their paths relative to ``root``; by default memloc's
-    sources (:func:`memloc_sources`) relative to the repository."""
-    root = Path(root) if root is not None else Path(__file__).resolve().parent.parent
-    h = hashlib.sha256()
-    for path in memloc_sources() if sources is None else sources:
-        h.update(Path(path).relative_to(root).as_posix().encode() + b"\0")
-        h.update(code_digest(path) + b"\0")
-    return h.hexdigest()
-
-
 def write_code_digest(path: str | Path, profile: str, overrides: dict | None = None) -> bool:
-    """The notebooks' code input: memloc's version, :func:`code_hash` and the resolved
-    profile (with the run's profile ``overrides``), rewritten only when one of them changes.
-    Returns whether it was rewritten."""
+    """The notebooks' code input: memloc's version, :func:`memloc.utils.code_hash` and the
+    resolved profile (with the run's profile ``overrides``), rewritten only when one of them
+    changes. Returns whether it was rewritten."""
     from memloc import __version__
     from memloc.profiles import load_profile
 

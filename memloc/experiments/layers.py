@@ -56,7 +56,7 @@ from memloc.stats import (
     topk_overlap,
     welch_one_sided,
 )
-from memloc.utils import atomic_write_bytes, atomic_write_json, code_digest
+from memloc.utils import atomic_write_bytes, atomic_write_json, code_digest, memloc_sources
 
 CACHE_PREFIX = "layermem-"
 
@@ -71,8 +71,6 @@ _CONSUMERS = ("book.py", "figures.py", "cli.py", "experiments/")
 
 def _measurement_code_hash() -> str:
     """Hash of the code of memloc's sources a LayerMem measurement can depend on."""
-    from memloc.workflow import memloc_sources
-
     package = Path(__file__).resolve().parent.parent
     h = hashlib.sha256()
     for path in memloc_sources():
