@@ -17,7 +17,7 @@ from memloc.augment import AugmentPolicy
 from memloc.book import paper_numbers
 from memloc.experiments import interventions as I
 from memloc.experiments import units as U
-from memloc.metrics import unitmem
+from memloc.metrics import UnitMemResult, unitmem
 from memloc.models.base import MeasurementPoint
 from memloc.probe import features, probe_accuracy
 from memloc.splits import Splits
@@ -31,7 +31,11 @@ pytestmark = [
 def result_from_mu(mu: dict[str, np.ndarray]):
     points = [MeasurementPoint(name, name, "conv") for name in mu]
     n = next(iter(mu.values())).shape[0]
-    return U._unitmem_from_mu(mu, points, n, {"k_aug": 0, "seed": 0, "n_points": n}, "mean")
+    # The scores of stored mean activations: the public UnitMemResult.rescore, as the
+    # measurement store computes them.
+    config = {"k_aug": 0, "seed": 0, "n_points": n}
+    stored = UnitMemResult(pd.DataFrame(), mu, np.arange(n), "unitmem", points, config)
+    return stored.rescore("mean")
 
 
 # ----------------------------------------------------------------------------- probe sets

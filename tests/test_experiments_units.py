@@ -16,7 +16,7 @@ from torch import nn
 from memloc.artifacts import build_encoder, encoder_spec
 from memloc.augment import AugmentPolicy
 from memloc.experiments import units as U
-from memloc.metrics import layermem, unitmem
+from memloc.metrics import UnitMemResult, layermem, unitmem
 from memloc.models import create
 from memloc.models.base import MeasurementPoint
 from memloc.profiles import load_profile
@@ -30,7 +30,11 @@ def result_from_mu(mu: dict[str, np.ndarray], rest: str = "mean"):
     """A UnitMemResult from hand-written mean activations (layers in dict order)."""
     points = [MeasurementPoint(name, name, "conv") for name in mu]
     n = next(iter(mu.values())).shape[0]
-    return U._unitmem_from_mu(mu, points, n, {"k_aug": 0, "seed": 0, "n_points": n}, rest)
+    # The scores of stored mean activations: the public UnitMemResult.rescore, as the
+    # measurement store computes them.
+    config = {"k_aug": 0, "seed": 0, "n_points": n}
+    stored = UnitMemResult(pd.DataFrame(), mu, np.arange(n), "unitmem", points, config)
+    return stored.rescore(rest)
 
 
 def toy_encoder():
