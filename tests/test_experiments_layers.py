@@ -340,16 +340,20 @@ def tiny_pair(n=12, seed=0):
 
 def test_pair_layermem_caches_the_measurement(tmp_path, monkeypatch):
     pair = tiny_pair()
-    sizes = {"candidate": 12, "heldout": 12, "independent": 12}
-    measurement = L._cache_stem(pair, sizes, 2, 2, 0, "views").rsplit("-", 1)[0]
-    stale = tmp_path / f"{measurement}-oldcode.json"  # the same measurement, older code
-    stale.write_text("{}")
     first = L.pair_layermem(pair, cache_dir=tmp_path)
     assert first.config["n_points"] == {"candidate": 12, "independent": 12, "heldout": 12}
     assert {"contrast", "calibrated", "top_layermem"} <= set(first.table.columns)
-    assert len(list(tmp_path.glob("layermem-*.json"))) == 1
-    assert not stale.exists()
-    assert len(list(tmp_path.glob(f"{measurement}-*"))) == 3  # json, table, points
+    (stored,) = tmp_path.glob("layermem-*.json")  # layermem-<measurement>-<code>.json
+    measurement = stored.stem.rsplit("-", 1)[0]
+    written = sorted(p.name for p in tmp_path.glob(f"{measurement}-*"))
+    assert len(written) == 3  # json, table, points
+    # The same measurement stored by older code (another code hash) is measured again and
+    # replaced: its files are renamed to what older code would have written.
+    for path in tmp_path.glob(f"{measurement}-*"):
+        path.rename(path.with_name(path.name.replace(stored.stem, f"{measurement}-oldcode")))
+    renewed = L.pair_layermem(pair, cache_dir=tmp_path)
+    assert sorted(p.name for p in tmp_path.glob(f"{measurement}-*")) == written
+    pd.testing.assert_frame_equal(renewed.table, first.table)  # same seed, same scores
 
     def refuse(*args, **kwargs):
         raise AssertionError("layermem ran although the result was cached")
@@ -374,18 +378,28 @@ def test_pair_layermem_caches_the_measurement(tmp_path, monkeypatch):
     assert len(list(tmp_path.glob("layermem-*.json"))) == 1
 
 
-def test_measurement_code_hash_ignores_only_the_consumers(monkeypatch):
-    import memloc.book
-
-    sources = memloc.book.memloc_sources()
-    full = L._measurement_code_hash()
+def test_stored_measurement_survives_edits_of_consumers_only(tmp_path, monkeypatch):
+    """The stored LayerMem names the code it depends on: a module that only consumes
+    measurements (book, figures, experiments/ other than layers.py) can change without a new
+    measurement; a module the measurement runs (the metric, activations, layers.py) cannot.
+    A changed source is simulated by leaving it out of the list the code hash reads."""
+    pair = tiny_pair(n=6)
+    L.pair_layermem(pair, cache_dir=tmp_path)
+    sources = L.memloc_sources()
 
     def without(name):
         return [p for p in sources if not p.as_posix().endswith("memloc/" + name)]
 
+    def refuse(*args, **kwargs):
+        raise AssertionError("measured again")
+
+    monkeypatch.setattr(L, "layermem", refuse)
     for consumer in ("book.py", "figures.py", "experiments/__init__.py"):
-        monkeypatch.setattr(memloc.book, "memloc_sources", lambda c=consumer: without(c))
-        assert L._measurement_code_hash() == full, consumer
+        assert len(without(consumer)) == len(sources) - 1, consumer
+        monkeypatch.setattr(L, "memloc_sources", lambda c=consumer: without(c))
+        L.pair_layermem(pair, cache_dir=tmp_path)  # read from the store
     for dependency in ("metrics/layermem.py", "activations.py", "experiments/layers.py"):
-        monkeypatch.setattr(memloc.book, "memloc_sources", lambda d=dependency: without(d))
-        assert L._measurement_code_hash() != full, dependency
+        assert len(without(dependency)) == len(sources) - 1, dependency
+        monkeypatch.setattr(L, "memloc_sources", lambda d=dependency: without(d))
+        with pytest.raises(AssertionError, match="measured again"):
+            L.pair_layermem(pair, cache_dir=tmp_path)
