@@ -1,5 +1,6 @@
 """The encoder cache: keyed by configuration, safe to load, self-healing, and locked."""
 
+import hashlib
 import json
 import multiprocessing as mp
 import time
@@ -218,7 +219,7 @@ def test_f_encoder_trains_f_alone_privately_through_the_cache(tmp_path, monkeypa
     log = privacy_log(pair.entries["f"])
     assert 2.0 < log["epsilon"] <= 4.0 and log["noise_multiplier"] > 0
     assert len(list(tmp_path.glob("*-dp4-*-f-*"))) == 1  # the entry (no lock left), no g
-    monkeypatch.setattr(artifacts, "_train_entry", lambda *a, **k: pytest.fail("retrained"))
+    monkeypatch.setattr("memloc.privacy.train_private", lambda *a, **k: pytest.fail("retrained"))
     again = f_encoder("quick", "simsiam", **kwargs)
     assert again.trained == () and again.entries == pair.entries
     monkeypatch.undo()
@@ -343,9 +344,8 @@ def test_corrupt_config_and_snapshot_are_named(tiny_pair, tmp_path):
         dataclasses.replace(pair, entries={"f": entry}).snapshots("f")
     (entry / "config.json").write_text('{"dataset": ')
     assert entry_status(entry) == "corrupt"  # a later request trains it again
-    (entry / "manifest.json").write_text(
-        json.dumps({"sha256": artifacts._sha256(entry / "model.safetensors")})
-    )
+    weights_sha256 = hashlib.sha256((entry / "model.safetensors").read_bytes()).hexdigest()
+    (entry / "manifest.json").write_text(json.dumps({"sha256": weights_sha256}))
     with pytest.raises(RuntimeError, match=f"corrupt: {entry / 'config.json'} is unreadable"):
         load_encoder(entry)
 

@@ -154,7 +154,7 @@ def test_donor_encoder_trains_once_through_the_cache(tmp_path, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("trained again")
 
-    monkeypatch.setattr("memloc.artifacts._train_entry", no_training)
+    monkeypatch.setattr("memloc.artifacts.train", no_training)  # the training loop it calls
     again, entry2 = D.donor_encoder("quick", "fashion-mnist", **kw)
     assert entry2 == entry
     for (n, a), (_, b) in zip(
