@@ -168,7 +168,7 @@ def _epoch_line(desc: str, entry: dict, epochs: int) -> str:
 
 
 def _train(framework, images, labels, config, checkpoint_dir, device, progress, desc, rank, world):
-    device = _rank_device(device, world)
+    device = rank_device(device, world)
     framework.to(device)
     images, labels = images.to(device), labels.to(device)
     steps = len(images) // config.batch_size  # the last partial batch is dropped
@@ -316,7 +316,11 @@ def _start_distributed(device) -> tuple[int, int, bool]:
     return 0, 1, False
 
 
-def _rank_device(device, world: int) -> torch.device:
+def rank_device(device, world: int) -> torch.device:
+    """The device one training process uses: ``device`` (None: CUDA when available), with a
+    bare ``"cuda"`` given an index, since ``torch.cuda.set_device`` refuses one without: the
+    rank's GPU (``LOCAL_RANK``) when ``world`` > 1, else the current GPU. A CUDA device is
+    also made the process's current one."""
     device = get_device(device)
     if device.type == "cuda" and device.index is None:
         # set_device needs an index (a bare "cuda" is refused): the rank's GPU, else the

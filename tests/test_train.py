@@ -213,8 +213,8 @@ def test_a_bare_cuda_device_gets_an_index(monkeypatch):
     calls = []
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
     monkeypatch.setattr(torch.cuda, "set_device", lambda d: calls.append(d))
-    assert train_module._rank_device("cuda", 1) == torch.device("cuda", 0)
+    assert train_module.rank_device("cuda", 1) == torch.device("cuda", 0)
     monkeypatch.setenv("LOCAL_RANK", "1")
-    assert train_module._rank_device("cuda", 2) == torch.device("cuda", 1)
+    assert train_module.rank_device("cuda", 2) == torch.device("cuda", 1)
     assert calls == [torch.device("cuda", 0), torch.device("cuda", 1)]
-    assert train_module._rank_device("cpu", 1) == torch.device("cpu")
+    assert train_module.rank_device("cpu", 1) == torch.device("cpu")
