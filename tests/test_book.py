@@ -147,10 +147,9 @@ def test_failure_names_notebook_and_cell_and_keeps_others(project):
 
 
 def test_notebook_without_parameters_cell_is_refused(tmp_path):
-    path = tmp_path / "p1_noparams.py"
-    path.write_text("# %%\nprofile = 'cpu'\n")
+    (tmp_path / "p1_noparams.py").write_text("# %%\nprofile = 'cpu'\n")
     with pytest.raises(ValueError, match='tags=\\["parameters"\\]'):
-        book._read_notebook(path)
+        book.notebook_parameters("p1_noparams", tmp_path)
 
 
 def test_record_claim_computes_the_verdict(tmp_path):
@@ -210,12 +209,37 @@ def test_the_toc_is_the_registry():
     } <= ids
 
 
-def test_filter_toc_drops_missing_results_and_empty_parts():
-    tree = yaml.safe_load((repo_root() / "book" / "_toc.yml").read_text())
-    out = book._filter_toc(tree, {"results/t1_layermem"})
-    files = list(book._toc_entries(out))
-    assert "results/t1_layermem" in files and "results/t3_layer_consistency" not in files
-    assert {"intro", "methods", "layers", "units", "claims", "reproducibility", "api"} <= set(files)
+def test_pages_toc_drops_missing_results_and_empty_parts(tmp_path):
+    """write_pages' ToC is the book's ToC without the results that were not executed: a
+    chapter stays without its dropped sections, a part left with no entry goes."""
+    import nbformat
+
+    t3 = {"file": "results/t3_layer_consistency"}  # not executed
+    toc = {
+        "format": "jb-book",
+        "root": "intro",
+        "parts": [
+            {"caption": "Layers", "chapters": [{"file": "results/t1_layermem"}]},
+            {"caption": "Only results", "chapters": [t3]},
+            {"caption": "Units", "chapters": [{"file": "units", "sections": [dict(t3)]}]},
+        ],
+    }
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
+    executed = tmp_path / "book" / "results" / "quick" / "t1_layermem.ipynb"
+    executed.parent.mkdir(parents=True)
+    nbformat.write(nbformat.v4.new_notebook(), executed)
+    notebooks = [book.ResultNotebook("t1_layermem"), book.ResultNotebook("t3_layer_consistency")]
+    written = book.write_pages(notebooks, "quick", book_dir=tmp_path / "book")
+    assert [nb.name for nb in book.result_notebooks(written)] == ["t1_layermem"]
+    assert yaml.safe_load(written.read_text()) == {
+        "format": "jb-book",
+        "root": "intro",
+        "parts": [
+            {"caption": "Layers", "chapters": [{"file": "results/t1_layermem"}]},
+            {"caption": "Units", "chapters": [{"file": "units"}]},
+        ],
+    }
 
 
 def test_paper_numbers_match_the_poster():
