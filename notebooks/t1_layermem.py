@@ -29,6 +29,7 @@ from memloc.book import paper_numbers, provenance, record_claim
 from memloc.experiments import layers as lx
 from memloc.figures import image_gallery, layermem_plot, new_figure, save_figure, save_table
 from memloc.profiles import merge_overrides
+from memloc.regime import check_pair
 from memloc.stats import holm
 
 # %% tags=["parameters"]
@@ -261,17 +262,9 @@ for name, idx in (("top", top_idx[:n_show]), ("least", least_idx[:n_show])):
 #    that the candidates' own gap is significant (Welch's one-sided t-test, first row below).
 
 # %%
-probe_accuracy = untrained_accuracy = None
-if check_learned:
-    from memloc.regime import pair_quality
-
-    # Linear probes on the split's downstream images, scored on the test split.
-    quality = pair_quality(pair)
-    probe_accuracy = float(quality.loc["f", "probe"])
-    untrained_accuracy = float(quality.loc["untrained", "probe"])
-check = lx.pair_testability(
-    result, probe_accuracy=probe_accuracy, untrained_accuracy=untrained_accuracy
-)
+# Learned (f's linear probe against its untrained twin's) and memorized (a layer's contrast).
+check = check_pair(pair, learned=check_learned, layermem=result)
+probe_accuracy, untrained_accuracy = check.probe
 depth = lx.contrast_depth_test(result, seed=seed)
 halves = lx.contrast_deep_shallow_test(result)
 means_rho = lx.depth_trend(table, "contrast")

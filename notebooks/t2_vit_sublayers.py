@@ -30,6 +30,7 @@ from memloc.experiments import architectures as ax
 from memloc.experiments import layers as lx
 from memloc.experiments.encoders import t2_encoders
 from memloc.figures import new_figure, save_figure, save_table
+from memloc.regime import check_pair
 from memloc.stats import holm
 
 # %% tags=["parameters"]
@@ -135,17 +136,9 @@ depth_table = ax.contrast_depth_trends({p.arch: (result, enc)}, seed=seed)
 save_table(depth_table, out_dir, "depth_test")
 display(depth_table.round(4))
 depth = depth_table.iloc[0]
-probe_accuracy = untrained_accuracy = None
-if check_learned:
-    from memloc.regime import pair_quality
-
-    # Linear probes on the split's downstream images, scored on the test split.
-    quality = pair_quality(pair)
-    probe_accuracy = float(quality.loc["f", "probe"])
-    untrained_accuracy = float(quality.loc["untrained", "probe"])
-check = lx.pair_testability(
-    result, probe_accuracy=probe_accuracy, untrained_accuracy=untrained_accuracy
-)
+# Learned (f's linear probe against its untrained twin's) and memorized (a layer's contrast).
+check = check_pair(pair, learned=check_learned, layermem=result)
+probe_accuracy, untrained_accuracy = check.probe
 tests = ax.sublayer_tests(blocks)
 save_table(tests, out_dir, "sublayer_tests")
 display(tests.round(4))

@@ -28,6 +28,7 @@ from memloc.book import provenance, record_claim
 from memloc.experiments import layers as lx
 from memloc.figures import MODEL_COLORS, new_figure, save_figure, save_table
 from memloc.profiles import merge_overrides
+from memloc.regime import check_pair
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -185,17 +186,9 @@ tests = pd.DataFrame(
 ).drop(columns="adjacent_pairs")
 save_table(tests, out_dir, "adjacent_vs_distant")
 display(tests.round(4))
-probe_accuracy = untrained_accuracy = None
-if check_learned:
-    from memloc.regime import pair_quality
-
-    # Linear probes on the split's downstream images, scored on the test split.
-    quality = pair_quality(pair)
-    probe_accuracy = float(quality.loc["f", "probe"])
-    untrained_accuracy = float(quality.loc["untrained", "probe"])
-check = lx.pair_testability(
-    result, probe_accuracy=probe_accuracy, untrained_accuracy=untrained_accuracy
-)
+# Learned (f's linear probe against its untrained twin's) and memorized (a layer's contrast).
+check = check_pair(pair, learned=check_learned, layermem=result)
+probe_accuracy, untrained_accuracy = check.probe
 verdict = record_claim(
     out_dir,
     result="T3",
