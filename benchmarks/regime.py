@@ -7,7 +7,7 @@ trains (or loads from the cache) the f/g pair exactly as the book would, then me
   for f, g and the untrained encoder of the same architecture, and for f's snapshots (the
   accuracy after fewer epochs, from the same run);
 - memorization strength: the S_C-vs-S_I contrast t of LayerMem at every layer (the profile's
-  n_points and k_aug);
+  n_points and k_aug), and its maximum over layers at each snapshot epoch of f and g;
 - cost: pairs of views per second and wall time of the training.
 
 Every configuration's row is appended to the CSV as soon as it is measured, so an interrupted
@@ -30,6 +30,7 @@ from pathlib import Path
 
 from memloc.artifacts import encoder_pair
 from memloc.experiments.layers import pair_layermem
+from memloc.metrics import layermem
 from memloc.profiles import load_profile
 from memloc.regime import memorization_strength, pair_quality, training_cost
 
@@ -66,6 +67,22 @@ def measure(name: str, profile_name: str, overrides: dict, framework: str, n_pro
     quality = pair_quality(pair, n_train=n_probe, n_test=n_probe, extra=snapshots)
     strength = memorization_strength(pair_layermem(pair).table)
     cost = training_cost(pair.entries)
+    # The contrast of f and g as they were at each snapshot epoch: the same run, stopped earlier
+    # (the loop is deterministic, so a run of that many epochs ends with the same weights).
+    g_snapshots = pair.snapshots("g")
+    t_by_epoch = {}
+    for epoch, f_then in pair.snapshots("f").items():
+        if epoch in g_snapshots and epoch < pair.profile.epochs:
+            table = layermem(
+                f_then,
+                g_snapshots[epoch],
+                pair.images("candidate", pair.profile.n_points),
+                k_aug=pair.profile.k_aug,
+                policy=pair.policy,
+                heldout_images=pair.images("heldout", pair.profile.n_points),
+                independent_images=pair.images("independent", pair.profile.n_points),
+            ).table
+            t_by_epoch[epoch] = round(float(memorization_strength(table)["t"].max()), 2)
     row = {
         "config": name,
         "framework": framework,
@@ -80,6 +97,7 @@ def measure(name: str, profile_name: str, overrides: dict, framework: str, n_pro
             {k.split("@")[1]: round(v, 4) for k, v in quality["probe"].items() if "@" in k}
         ),
         "t_max": strength["t"].max(),
+        "t_max_by_epoch": json.dumps(t_by_epoch),
         "layers_significant": int(strength["significant"].sum()),
         "t_by_layer": json.dumps({k: round(v, 2) for k, v in strength["t"].items()}),
         "pairs_per_s": cost["pairs_per_s"].mean(),
@@ -122,7 +140,7 @@ def main(argv=None) -> int:
             f"{name}: probe f {row['probe_f']:.3f} vs untrained {row['probe_untrained']:.3f} "
             f"(margin {row['margin_f']:+.3f}), kNN {row['knn_f']:.3f} vs "
             f"{row['knn_untrained']:.3f}; by epoch {row['probe_by_epoch']}; contrast t max "
-            f"{row['t_max']:.1f}, per layer {row['t_by_layer']}; "
+            f"{row['t_max']:.1f}, per layer {row['t_by_layer']}, by epoch {row['t_max_by_epoch']}; "
             f"{row['pairs_per_s']:.0f} pairs/s, training {row['train_wall_s']:.0f} s",
             flush=True,
         )
