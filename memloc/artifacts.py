@@ -232,12 +232,19 @@ def _locked(path: Path):
         if held:
             break
         fh.close()  # the previous holder deleted this file: lock the new one
+    _HELD_LOCKS.add(lock)
     try:
         yield
     finally:
         lock.unlink(missing_ok=True)
+        _HELD_LOCKS.discard(lock)
         fcntl.flock(fh, fcntl.LOCK_UN)
         fh.close()
+
+
+# The lock files this process holds: a worker whose parent died deletes them before it ends
+# (exit_with_parent), even when its training did not reach its own cleanup in time.
+_HELD_LOCKS: set[Path] = set()
 
 
 def _sha256(path: Path) -> str:
@@ -462,7 +469,8 @@ def exit_with_parent(parent_pid: int, poll_s: float = PARENT_POLL_S) -> threadin
     orphans, holding the cache locks and the memory. A daemon thread polls ``os.getppid()``
     (an orphan is re-parented, so the value changes); when the parent is gone it interrupts
     the main thread, so that the training's cleanup runs, and ends the process with
-    ``os._exit`` after :data:`ORPHAN_GRACE_S` whatever the main thread is doing. Portable, and
+    ``os._exit`` after :data:`ORPHAN_GRACE_S` whatever the main thread is doing, deleting the
+    lock files it still holds. Portable, and
     without ``PR_SET_PDEATHSIG``'s catch that it fires when the spawning *thread* ends.
     """
 
@@ -476,6 +484,10 @@ def exit_with_parent(parent_pid: int, poll_s: float = PARENT_POLL_S) -> threadin
         )
         _thread.interrupt_main()
         time.sleep(ORPHAN_GRACE_S)
+        # The main thread may still be inside a long tensor operation (a loaded machine): the
+        # flock dies with the process, the files are removed here.
+        for lock in list(_HELD_LOCKS):
+            lock.unlink(missing_ok=True)
         os._exit(1)
 
     watcher = threading.Thread(target=watch, name="memloc-exit-with-parent", daemon=True)
