@@ -117,19 +117,14 @@ display(fig)
 # %% [markdown]
 # ## Did the encoders learn?
 #
-# Each encoder's f beside the untrained network of its architecture: linear-probe and kNN
-# accuracy on the split's downstream images, scored on the test split
-# (`memloc.regime.quality_table`). A claim about where an encoder memorizes says nothing when
-# its features are no better than random weights', so an encoder whose probe is not above its
-# untrained twin's makes the claim *not testable here*.
+# Each ResNet's f against its untrained twin (linear probe and kNN, as on the regime page); a
+# ResNet whose probe is not above its twin's makes the claim *not testable here*.
 
 # %%
-probes = None
-if check_learned:
-    quality = quality_table(pairs)
-    save_table(quality.rename_axis("setting").reset_index(), out_dir, "encoder_quality")
-    display(quality.round(3))
-    probes = {label: (row["probe f"], row["probe untrained"]) for label, row in quality.iterrows()}
+probes = quality_table(pairs) if check_learned else None
+if probes is not None:
+    save_table(probes.rename_axis("setting").reset_index(), out_dir, "encoder_quality")
+    display(probes.round(3))
 
 # %% [markdown]
 # ## Verdict

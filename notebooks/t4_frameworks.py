@@ -151,12 +151,10 @@ display(fig)
 # untrained twin's makes the claim *not testable here*.
 
 # %%
-probes = None
-if check_learned:
-    quality = quality_table(pairs)
-    save_table(quality.rename_axis("setting").reset_index(), out_dir, "encoder_quality")
-    display(quality.round(3))
-    probes = {label: (row["probe f"], row["probe untrained"]) for label, row in quality.iterrows()}
+probes = quality_table(pairs) if check_learned else None
+if probes is not None:
+    save_table(probes.rename_axis("setting").reset_index(), out_dir, "encoder_quality")
+    display(probes.round(3))
 
 # %% [markdown]
 # ## Verdict

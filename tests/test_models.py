@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision import models as tvm
+from toys import channel_mean_resnet9
 
 from memloc.models import Add, Encoder, MeasurementPoint, available, create, register
 from memloc.models.vit import PRESETS
@@ -359,18 +360,6 @@ def test_vit_presets_width_and_errors():
 
 
 # ------------------------------------------------------------------------ the scripts' reading
-def channel_mean_resnet9() -> Encoder:
-    """A ResNet9 (one input channel, width 0.125) with hand-set weights: every conv has only its
-    centre tap, 1 / in_channels, so each unit of a block is ReLU(mean over the input channels
-    at that pixel), pooled where the block pools; BatchNorm is the identity (eval, eps 0)."""
-    enc = create("resnet9", in_channels=1, width=0.125).eval()
-    for i in range(1, 9):
-        block = enc.get_submodule(f"block{i}")
-        with torch.no_grad():
-            block.conv.weight.zero_()
-            block.conv.weight[:, :, 1, 1] = 1.0 / block.conv.in_channels
-        block.bn.eps = 0.0
-    return enc
 
 
 def test_resnet9_skipless_getter_on_hand_set_weights():

@@ -14,6 +14,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from torch import nn
+from toys import channel_mean_resnet9
 
 from memloc.metrics import (
     UndefinedUnitsWarning,
@@ -307,18 +308,6 @@ def test_same_seed_identical_results():
 
 
 # ------------------------------------------------------------------------------ forwards
-def channel_mean_resnet9():
-    """A ResNet9 whose conv filters have only their centre tap, 1 / in_channels, and whose
-    BatchNorm is the identity: every block passes on (pools) the mean over its input channels,
-    so each residual sum only doubles a map."""
-    enc = create("resnet9", in_channels=1, width=0.125).eval()
-    for i in range(1, 9):
-        block = enc.get_submodule(f"block{i}")
-        with torch.no_grad():
-            block.conv.weight.zero_()
-            block.conv.weight[:, :, 1, 1] = 1.0 / block.conv.in_channels
-        block.bn.eps = 0.0
-    return enc
 
 
 def test_forward_shift_zero_before_the_first_sum_and_where_sums_only_rescale():

@@ -1,4 +1,4 @@
-"""Tiny encoders and labelled images shared by the intervention and downstream tests."""
+"""Tiny encoders and labelled images shared by the tests."""
 
 from __future__ import annotations
 
@@ -25,3 +25,18 @@ def probe_set(name: str = "toy", role: str = "pretraining", seed: int = 0) -> Pr
     train_x, train_y = labelled_images(24, seed)
     test_x, test_y = labelled_images(16, seed + 1)
     return ProbeSet(name, role, train_x, train_y, test_x, test_y)
+
+
+def channel_mean_resnet9():
+    """A ResNet9 (one input channel, width 0.125) with hand-set weights: every conv has only its
+    centre tap, 1 / in_channels, so each unit of a block is ReLU(mean over the input channels
+    at that pixel), pooled where the block pools; BatchNorm is the identity (eval, eps 0). Each
+    residual sum then only doubles a map."""
+    enc = create("resnet9", in_channels=1, width=0.125).eval()
+    for i in range(1, 9):
+        block = enc.get_submodule(f"block{i}")
+        with torch.no_grad():
+            block.conv.weight.zero_()
+            block.conv.weight[:, :, 1, 1] = 1.0 / block.conv.in_channels
+        block.bn.eps = 0.0
+    return enc

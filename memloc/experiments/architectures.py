@@ -91,7 +91,7 @@ def contrast_depth_trends(
     *,
     n_permutations: int = 9999,
     seed: int = 0,
-    probes: Mapping[str, tuple[float, float]] | None = None,
+    probes: Mapping[str, tuple[float, float]] | pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """T1's depth test on the per-image scores of each encoder's main path, Holm over encoders.
 
@@ -101,8 +101,8 @@ def contrast_depth_trends(
     (the candidates' per-image slopes against depth against the independents', permutation
     over images, one-sided) and :func:`memloc.experiments.layers.pair_testability` (did f
     memorize at any point of the path? and, where ``probes`` gives the label's (f's probe
-    accuracy, the untrained twin's), e.g. from :func:`memloc.regime.quality_table`, did it
-    learn?).
+    accuracy, the untrained twin's), or is :func:`memloc.regime.quality_table`'s table itself,
+    did it learn?).
 
     Returns one row per label: ``points``, ``t``, ``slope`` (difference of the mean slopes,
     standard deviations per point), ``p``, ``p_holm``, ``memorized``, ``learned`` (None
@@ -110,6 +110,10 @@ def contrast_depth_trends(
     ``rho`` and ``rho p`` (Spearman of the layer means of the contrast, for comparison) and
     the contrast at the first and last point.
     """
+    if isinstance(probes, pd.DataFrame):
+        probes = {
+            label: (row["probe f"], row["probe untrained"]) for label, row in probes.iterrows()
+        }
     probes = probes or {}
     rows = []
     for label, (result, encoder) in results.items():
