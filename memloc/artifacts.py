@@ -48,7 +48,7 @@ from memloc.profiles import Profile, fit_to_data, load_profile
 from memloc.splits import Splits, candidate_split
 from memloc.ssl import FRAMEWORKS, create_framework
 from memloc.train import CHECKPOINT, CheckpointError, TrainConfig, train
-from memloc.utils import atomic_write_json, get_device, repo_root
+from memloc.utils import atomic_write_json, get_device, repo_root, sha256_file
 
 if TYPE_CHECKING:  # Opacus is imported only when a private encoder is trained
     from memloc.privacy import PrivacyConfig
@@ -247,14 +247,6 @@ def _locked(path: Path):
 _HELD_LOCKS: set[Path] = set()
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def entry_status(entry: Path) -> str:
     """``"complete"``, ``"missing"``, ``"partial"`` (no manifest yet) or ``"corrupt"``."""
     if not entry.exists():
@@ -267,7 +259,7 @@ def entry_status(entry: Path) -> str:
         EncoderSpec(**json.loads((entry / "config.json").read_text()))
     except (OSError, ValueError, KeyError, TypeError):
         return "corrupt"
-    if not weights.exists() or _sha256(weights) != expected:
+    if not weights.exists() or sha256_file(weights) != expected:
         return "corrupt"
     return "complete"
 
@@ -392,7 +384,7 @@ def _train_entry(spec: EncoderSpec, entry: Path, device: torch.device, progress:
     save_file(weights, entry / "model.safetensors")
     atomic_write_json(entry / "log.json", log)
     atomic_write_json(entry / "provenance.json", _provenance(device, wall))
-    atomic_write_json(entry / "manifest.json", {"sha256": _sha256(entry / "model.safetensors")})
+    atomic_write_json(entry / "manifest.json", {"sha256": sha256_file(entry / "model.safetensors")})
     # The optimizer state is only needed to resume; the finished entry keeps weights and snapshots.
     (entry / "checkpoints" / "last.pt").unlink(missing_ok=True)
 

@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse
 
+from memloc.utils import sha256_file
+
 MANIFEST = "MANIFEST.sha256"
 INFO = "bundle.json"
 CACHE_DIR = "cache"  # the folder of the archive that mirrors the encoder cache
@@ -282,8 +284,8 @@ def fetch_bundle(
         path = Path(source)
         if not path.is_file():
             raise BundleError(f"{source}: no such bundle file")
-        if sha256 is not None and _file_sha256(path) != sha256.lower():
-            raise BundleError(f"{source}: SHA-256 {_file_sha256(path)} is not the given {sha256}")
+        if sha256 is not None and sha256_file(path) != sha256.lower():
+            raise BundleError(f"{source}: SHA-256 {sha256_file(path)} is not the given {sha256}")
         return path
     folder = pooch.os_cache("memloc") / "bundles" if download_dir is None else Path(download_dir)
     name = PurePosixPath(unquote(urlparse(source).path)).name or "bundle.tar"
@@ -314,14 +316,6 @@ def fetch_bundle(
         raise BundleError(f"{source}: could not be fetched ({err})") from None
     finally:
         logger.setLevel(level)
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _read_manifest(staging: Path, label: str) -> dict[str, str]:
@@ -365,7 +359,7 @@ def verify_staged(staging: Path, label: str) -> dict:
         path = staging / name
         if not path.is_file():
             raise BundleError(f"{label}: {name} is listed in {MANIFEST} but missing")
-        if _file_sha256(path) != digest:
+        if sha256_file(path) != digest:
             raise BundleError(f"{label}: {name} does not match its SHA-256 in {MANIFEST}")
     unlisted = sorted(
         p.relative_to(staging).as_posix()
@@ -412,7 +406,7 @@ def import_bundle(
         for name in entries:
             if entry_status(staged / name) != "complete":
                 raise BundleError(f"{label}: entry {name} is not complete; nothing was imported")
-        report = ImportReport(label, str(info.get("profile")), _file_sha256(archive))
+        report = ImportReport(label, str(info.get("profile")), sha256_file(archive))
         for name in entries:
             target = root / name
             status = entry_status(target)

@@ -117,3 +117,12 @@ def code_hash(sources: list[Path] | None = None, root: Path | None = None) -> st
         h.update(Path(path).relative_to(root).as_posix().encode() + b"\0")
         h.update(code_digest(path) + b"\0")
     return h.hexdigest()
+
+
+def sha256_file(path) -> str:
+    """The SHA-256 of a file's bytes, read in 1 MiB chunks (cache manifests, bundles)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
