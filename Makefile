@@ -19,7 +19,7 @@ help:
 # The environment is rebuilt when the pins change.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -e '.[book,test]'
+	$(PY) -m pip install -q -e '.[book,test,timm]'
 	$(PY) -m ipykernel install --sys-prefix --name memloc --display-name "Python (memloc)" >/dev/null
 	touch $(STAMP)
 

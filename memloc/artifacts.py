@@ -511,9 +511,13 @@ class EncoderPair:
     policy: AugmentPolicy
     entries: dict[str, Path] = field(default_factory=dict)
     trained: tuple[str, ...] = ()  # the roles this call trained (the rest came from the cache)
+    checkpoints: dict[str, dict] = field(default_factory=dict)  # your files: path, sha256
 
     @property
     def hashes(self) -> dict[str, str]:
+        """Per role, the cache key of its entry, or the SHA-256 of your checkpoint file."""
+        if self.checkpoints:
+            return {role: c["sha256"] for role, c in self.checkpoints.items()}
         return {role: path.name.rsplit("-", 1)[-1] for role, path in self.entries.items()}
 
     def images(self, which: str, n: int | None = None) -> torch.Tensor:
@@ -524,6 +528,14 @@ class EncoderPair:
             return self.test.images[:n].float() / 255
         indices = getattr(self.splits, which)[:n]
         return self.dataset.images[torch.as_tensor(indices)].float() / 255
+
+    def files(self, which: str, n: int | None = None) -> list[str] | None:
+        """The image folder's file names of :meth:`images` (None for other data sets)."""
+        if which == "heldout" and len(self.splits.heldout) == 0:
+            return None if self.test.files is None else self.test.files[:n]
+        if self.dataset.files is None:
+            return None
+        return [self.dataset.files[i] for i in getattr(self.splits, which)[:n]]
 
     def labels(self, which: str, n: int | None = None) -> torch.Tensor:
         if which == "heldout" and len(self.splits.heldout) == 0:
@@ -641,6 +653,56 @@ def user_pair(
         splits=splits_from_spec(specs["f"]),
         policy=AugmentPolicy.from_dict(specs["f"].policy),
     )
+
+
+def checkpoint_pair(
+    profile: str | Profile,
+    checkpoints: dict,
+    framework: str = "simclr",
+    **overrides,
+) -> EncoderPair:
+    """:func:`user_pair` from checkpoint files, as ``memloc report`` passes them to the notebooks.
+
+    ``checkpoints`` holds ``f`` (a path), optionally ``g``, ``arch`` (a memloc name or
+    ``torchvision:NAME``; default the profile's) and ``arch_kwargs`` (a dict). The pair records
+    each file's path and SHA-256 (its ``hashes``, shown in every page's provenance).
+
+    Example
+    -------
+    >>> pair = checkpoint_pair("auto", {"f": "f.safetensors", "arch": "resnet9"},
+    ...                        dataset="imagefolder:pics")  # doctest: +SKIP
+    """
+    unknown = set(checkpoints) - {"f", "g", "arch", "arch_kwargs"}
+    if unknown or not checkpoints.get("f"):
+        raise ValueError(
+            f"checkpoints needs 'f' (a path) and may hold 'g', 'arch', 'arch_kwargs'; got "
+            f"{sorted(checkpoints)}"
+        )
+    arch = checkpoints.get("arch") or load_profile(profile, **overrides).arch
+    kwargs = dict(checkpoints.get("arch_kwargs") or {})
+    roles = {role: checkpoints[role] for role in ROLES if checkpoints.get(role)}
+    encoders = {role: load_checkpoint(path, arch, **kwargs) for role, path in roles.items()}
+    pair = user_pair(profile, encoders["f"], encoders.get("g"), framework, **overrides)
+    pair.checkpoints = {
+        role: {"path": str(Path(path).resolve()), "sha256": sha256_file(path)}
+        for role, path in roles.items()
+    }
+    return pair
+
+
+def untrained_twin(encoder: Encoder, seed: int = 0) -> Encoder:
+    """``encoder``'s own architecture and settings at a seeded random initialisation: the
+    untrained control of the regime checks and of UnitMem, for any encoder (a cached one, where
+    it equals f at epoch 0 since the cache seeds f the same way, or your checkpoint).
+
+    Example
+    -------
+    >>> twin = untrained_twin(create("resnet9", width=0.25), seed=0)
+    >>> twin.arch, twin.config()["width"], twin.training
+    ('resnet9', 0.25, False)
+    """
+    torch.manual_seed(seed)
+    return create(encoder.arch, **encoder.config()).eval()
 
 
 def random_encoder(profile: str | Profile = "cpu", seed: int = 0, in_channels: int = 1) -> Encoder:

@@ -1,5 +1,6 @@
 """The ``memloc`` command: ``info``, ``train``, ``layermem``, ``unitmem``, ``classmem``,
-``bundle`` (export, import and check a results bundle, :mod:`memloc.bundle`)."""
+``report`` (an HTML report on your checkpoints, :mod:`memloc.report`), ``bundle`` (export,
+import and check a results bundle, :mod:`memloc.bundle`)."""
 
 from __future__ import annotations
 
@@ -260,6 +261,33 @@ def cmd_unitmem(args, classes: bool = False) -> None:
     _write(units, args, kind, pair, extra, start)
 
 
+def cmd_report(args) -> None:
+    from memloc.book import NotebookFailed
+    from memloc.report import build_report
+
+    overrides = _parse_overrides(args.set)
+    if args.n_points is not None:
+        overrides["n_points"] = _count(args.n_points, "--n-points", args.n_points, 2)
+    if args.k_aug is not None:  # 0: the images themselves (UnitMem); LayerMem needs 1
+        overrides["k_aug"] = _count(args.k_aug, "--k-aug", args.k_aug, 0)
+    try:
+        index = build_report(
+            args.dataset,
+            args.checkpoint_f,
+            checkpoint_g=args.checkpoint_g,
+            arch=args.arch,
+            arch_kwargs=_arch_kwargs(args.arch_kwargs),
+            out=args.out,
+            profile=args.profile,
+            framework=args.framework,
+            overrides=overrides,
+            build=not args.no_build,
+        )
+    except NotebookFailed as err:
+        raise RuntimeError(str(err).splitlines()[0]) from None
+    print(f"\nthe report: {index}")
+
+
 def cmd_bundle(args) -> None:
     from memloc import bundle
     from memloc.artifacts import cache_root
@@ -357,6 +385,20 @@ def main(argv: list[str] | None = None) -> None:
                 help="running: the scripts' never-reset running mean over the classes so far",
             )
 
+    p = sub.add_parser("report", help="an HTML memorization report on your f (and g) checkpoints")
+    p.add_argument("--dataset", required=True, help="imagefolder:DIR (class sub-folders) or a name")
+    p.add_argument("--checkpoint-f", required=True, help="your f weights (.safetensors/.pt)")
+    p.add_argument("--checkpoint-g", default=None, help="your g weights: adds LayerMem (T1)")
+    p.add_argument("--arch", default=None, help="resnet9, ..., or torchvision:NAME")
+    p.add_argument("--arch-kwargs", default=None, help="JSON, e.g. '{\"in_channels\": 3}'")
+    p.add_argument("--profile", default="auto", help="auto: split sizes from the data")
+    p.add_argument("--framework", default="simclr", choices=FRAMEWORK_CHOICES)
+    p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="profile overrides")
+    p.add_argument("--n-points", type=int, default=None, help="images per set (a maximum)")
+    p.add_argument("--k-aug", type=int, default=None, help="augmentations per image")
+    p.add_argument("--out", default="report", help="the report's folder (default ./report)")
+    p.add_argument("--no-build", action="store_true", help="execute the pages, skip Jupyter Book")
+
     p = sub.add_parser("bundle", help="export, import or check a results bundle of the book")
     bundle_sub = p.add_subparsers(dest="bundle_command", required=True)
     b = bundle_sub.add_parser("export", help="pack the book's encoders and measurements")
@@ -381,6 +423,8 @@ def main(argv: list[str] | None = None) -> None:
             cmd_unitmem(args)
         elif args.command == "classmem":
             cmd_unitmem(args, classes=True)
+        elif args.command == "report":
+            cmd_report(args)
         elif args.command == "bundle":
             cmd_bundle(args)
     except (KeyError, ValueError, FileNotFoundError, RuntimeError) as err:

@@ -110,6 +110,7 @@ class ImageDataset:
     classes: list[str]
     source: str = ""
     test_holdout: dict | None = None
+    files: list[str] | None = None  # an image folder's files (relative paths), one per image
 
     def __post_init__(self):
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
@@ -122,6 +123,8 @@ class ImageDataset:
             raise ValueError(
                 f"labels must have shape ({len(self.images)},), got {tuple(self.labels.shape)}"
             )
+        if self.files is not None and len(self.files) != len(self.images):
+            raise ValueError(f"{len(self.files)} file names for {len(self.images)} images")
 
     def __len__(self) -> int:
         return len(self.images)
@@ -155,7 +158,13 @@ class ImageDataset:
             self.classes,
             self.source,
             self.test_holdout,
+            None if self.files is None else [self.files[i] for i in _positions(idx)],
         )
+
+
+def _positions(idx: torch.Tensor) -> list[int]:
+    """Integer positions of an index tensor (a boolean mask or integers)."""
+    return (idx.nonzero().flatten() if idx.dtype == torch.bool else idx).tolist()
 
 
 def data_root(root: str | Path | None = None) -> Path:
@@ -583,6 +592,7 @@ def _load_imagefolder(name: str, split: str, image_size: int | None, resize: str
         list(ds.classes),
         source=source,
         test_holdout=holdout,
+        files=[os.path.relpath(f, folder) for f, _ in samples],
     )
 
 

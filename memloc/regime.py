@@ -72,13 +72,14 @@ def encoder_quality(
         vote are fitted on the first and scored on the second.
     train_labels, test_labels : (N,) integer class labels.
     layer : the measurement point whose spatial mean is the feature (None: the representation).
-    k : neighbours of the kNN vote.
+    k : neighbours of the kNN vote (at most the number of training images; ``knn_k`` says).
     seed : the logistic regression's ``random_state``.
 
     Returns
     -------
     DataFrame
-        Indexed by encoder name: ``probe`` and ``knn`` accuracy, ``n_train``, ``n_test``.
+        Indexed by encoder name: ``probe`` and ``knn`` accuracy, ``knn_k``, ``n_train``,
+        ``n_test``.
     """
     rows = {}
     for name, encoder in encoders.items():
@@ -86,7 +87,8 @@ def encoder_quality(
         test_x = features(encoder, test_images, layer).numpy()
         rows[name] = {
             "probe": probe_accuracy(train_x, train_labels, test_x, test_labels, seed),
-            "knn": knn_accuracy(train_x, train_labels, test_x, test_labels, k=k),
+            "knn": knn_accuracy(train_x, train_labels, test_x, test_labels, k=min(k, len(train_x))),
+            "knn_k": min(k, len(train_x)),
             "n_train": len(train_x),
             "n_test": len(test_x),
         }
@@ -160,14 +162,13 @@ def pair_quality(
     the same architecture and ``extra`` encoders (e.g. the supervised f), on the pre-training
     data set: probes fitted on the split's downstream points (no encoder trained on them) and
     scored on the test split (:func:`memloc.experiments.interventions.pretraining_probe_set`)."""
-    from memloc.artifacts import random_encoder
+    from memloc.artifacts import untrained_twin
     from memloc.experiments.interventions import pretraining_probe_set
 
     probe = pretraining_probe_set(pair, n_train=n_train, n_test=n_test, seed=pair.profile.seed)
     encoders = {"f": pair.f} | ({"g": pair.g} if pair.g is not None else {})
-    encoders["untrained"] = random_encoder(
-        pair.profile, seed=pair.profile.seed, in_channels=pair.dataset.channels
-    )
+    # f's own architecture (your checkpoint's too), seeded as the cache seeds f and g.
+    encoders["untrained"] = untrained_twin(pair.f, seed=pair.profile.seed)
     encoders |= extra or {}
     return encoder_quality(
         encoders, probe.train_images, probe.train_labels, probe.test_images, probe.test_labels

@@ -24,7 +24,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 from scipy.stats import spearmanr
 
-from memloc.artifacts import encoder_pair
+from memloc.artifacts import checkpoint_pair, encoder_pair
 from memloc.book import paper_numbers, provenance, record_claim
 from memloc.experiments import layers as lx
 from memloc.figures import image_gallery, layermem_plot, new_figure, save_figure, save_table
@@ -38,6 +38,7 @@ profile_overrides = {}  # the run's profile keys (python -m memloc.book --param)
 dataset = None  # None: the profile's data set
 arch = None  # None: the profile's architecture (ResNet9)
 framework = "simclr"
+checkpoints = {}  # your f and g: {"f": path, "g": path, "arch": name} (memloc report)
 seed = 0  # seed of the augmented views of the measurement (training uses the profile's seed)
 n_points = None  # candidates evaluated (and as many held-out and S_I images); None: profile
 k_aug = None  # view pairs per image; None: the profile's
@@ -52,7 +53,10 @@ start = time.time()
 overrides = merge_overrides(
     profile_overrides, dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug, top_k=top_k
 )
-pair = encoder_pair(profile, framework, progress=False, **overrides)
+if checkpoints:  # nothing is trained: your f and g with the profile's data and split
+    pair = checkpoint_pair(profile, checkpoints, framework, **overrides)
+else:
+    pair = encoder_pair(profile, framework, progress=False, **overrides)
 result = lx.pair_layermem(pair, seed=seed, variant=variant)
 cfg = result.config
 k = cfg["top_k"]
@@ -95,6 +99,7 @@ paper_cols = [
     "heldout_least_layermem",
 ]
 save_table(table, out_dir, "layermem_table")
+save_table(lx.per_image_table(result, pair), out_dir, "layermem_per_image")
 table[paper_cols].round(3)
 
 # %% [markdown]
@@ -419,6 +424,7 @@ provenance(
     profile_overrides=profile_overrides,
     framework=framework,
     encoder_hashes=pair.hashes,
+    checkpoints=pair.checkpoints,
     measurement=cfg,
     wall_time_s=round(time.time() - start, 1),
 )

@@ -324,6 +324,11 @@ def test_imagefolder_flat_layout_holds_out_a_stratified_test_split(tmp_path):
     assert len(set(seen)) == 30 and set(seen) == pool
     # Deterministic: the same folder gives the same split.
     assert load_dataset(name, "test").test_holdout["test_files"] == files
+    # Each image keeps its file name, through subsets too (reports name the images).
+    assert test.files == files and set(train.files) == set(written) - set(files)
+    for dataset in (train, train.subset([5, 0, 17]), train.subset(train.labels == 1)):
+        for x, f in zip(dataset.images, dataset.files, strict=True):
+            assert torch.equal(x, torch.from_numpy(written[f]).permute(2, 0, 1))
 
 
 def test_imagefolder_test_mask_rules():

@@ -85,3 +85,23 @@ def test_t2_refuses_a_resnet_and_unknown_notebooks_have_none():
     params = {**_defaults("t2_vit_sublayers"), "out_dir": "x", "score": "raw"}
     (request,) = E.notebook_encoders("t2_vit_sublayers", params)
     assert request.profile.arch.startswith("vit") and request.framework == "simclr"
+
+
+def test_a7_declares_its_donor_as_the_notebook_trains_it():
+    """The workflow trains A7's donor before the notebook runs (and a bundle carries it): the
+    request's cache entry is the one the notebook's donor_encoder asks for."""
+    from memloc.artifacts import encoder_spec
+    from memloc.data import load_dataset
+    from memloc.experiments.downstream import donor_profile
+    from memloc.workflow import request_specs
+
+    for profile, donor in (("quick", "fashion-mnist"), ("cpu", "digits")):
+        (request,) = E.notebook_encoders("a7_swap_layers", {"profile": profile})
+        assert not request.pair and request.label == f"donor on {donor}"
+        (spec,) = request_specs(request)
+        expected = donor_profile(load_profile(profile), donor, epochs=30)
+        data = load_dataset(donor, "train", image_size=expected.image_size, resize="resize")
+        notebook = encoder_spec(expected, "f", "simclr", n_total=len(data), in_channels=1)
+        assert spec.entry_name == notebook.entry_name
+    (request,) = E.a7_encoders("quick", donor_dataset="digits", donor_epochs=3)
+    assert request.profile.dataset == "digits" and request.profile.epochs == 3

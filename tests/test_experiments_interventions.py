@@ -91,9 +91,13 @@ def test_pretraining_probe_set_uses_points_no_encoder_saw():
     assert s.sizes == {"train": 6, "test": 4} and "downstream" in s.source
     assert s.train_labels.tolist() == [i % 4 for i in train_ids]
     # No downstream part: the points in no part of the split (here the same ten).
-    s = I.pretraining_probe_set(fake_pair(downstream=False), seed=0)
+    s = I.pretraining_probe_set(fake_pair(downstream=False), seed=0, min_train=10)
     assert set(s.train_images[:, 0, 0, 0].tolist()) == set(range(30, 40))
     assert "outside" in s.source
+    # Fewer of them than min_train (a small folder): S_S joins them.
+    s = I.pretraining_probe_set(fake_pair(downstream=False), seed=0, min_train=11)
+    assert set(s.train_images[:, 0, 0, 0].tolist()) == set(range(0, 10)) | set(range(30, 40))
+    assert s.source.startswith("train: S_S (both encoders trained on it) and 10 points outside")
 
 
 def test_probe_sets_adds_the_other_dataset_or_skips_it(monkeypatch, tmp_path):

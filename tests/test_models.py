@@ -482,3 +482,50 @@ def test_a_torchvision_encoder_trains_with_a_framework():
     before = encoder.layer4[1].conv2.weight.clone()
     log = train(framework, images, torch.zeros(8, dtype=torch.long), TrainConfig(1, 4))
     assert len(log["epochs"]) == 1 and not torch.equal(before, encoder.layer4[1].conv2.weight)
+
+
+# ----------------------------------------------------------------------------------------- timm
+
+
+def test_a_timm_vit_by_name_loads_timm_weights_and_measures_its_blocks(tmp_path):
+    import timm
+    from safetensors.torch import save_file
+
+    from memloc.artifacts import load_checkpoint
+    from memloc.metrics import unitmem
+
+    kwargs = {"img_size": 32, "patch_size": 8, "depth": 2}
+    torch.manual_seed(0)
+    reference = timm.create_model("vit_tiny_patch16_224", pretrained=False, **kwargs).eval()
+    save_file(reference.state_dict(), tmp_path / "vit.safetensors")  # with its 1000-way head
+    encoder = load_checkpoint(tmp_path / "vit.safetensors", "timm:vit_tiny_patch16_224", **kwargs)
+    x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    reference.reset_classifier(0)  # the representation: the pooled class token, 192-d
+    with torch.no_grad():
+        assert torch.allclose(encoder(x), reference(x), atol=1e-5)
+    assert encoder.feature_dim == 192
+    assert set(encoder.state_dict()) == set(reference.state_dict())
+    # LayerMem reads the blocks; UnitMem their MLP's hidden units after GELU (768 = 4 x 192),
+    # as memloc's own ViT.
+    assert [p.name for p in encoder.measurement_points()] == ["blocks.0", "blocks.1"]
+    units = unitmem(encoder, x, k_aug=0).units
+    assert units.groupby("layer", sort=False).size().to_dict() == {
+        "blocks.0.mlp.act": 768,
+        "blocks.1.mlp.act": 768,
+    }
+    assert units["defined"].any()
+    # Rebuilt from its config (the untrained twin of the regime checks): same shapes.
+    twin = create(encoder.arch, **encoder.config())
+    assert {k: v.shape for k, v in twin.state_dict().items()} == {
+        k: v.shape for k, v in encoder.state_dict().items()
+    }
+
+
+def test_timm_grey_images_and_errors():
+    r18 = create("timm:resnet18", in_channels=1).eval()
+    assert r18.conv1.in_channels == 1 and r18(torch.rand(2, 1, 32, 32)).shape == (2, 512)
+    assert [p.name for p in r18.measurement_points()][-1] == "layer4.1"
+    with pytest.raises(ValueError, match="timm has no model 'resnet7'"):
+        create("timm:resnet7")
+    with pytest.raises(ValueError, match="does not accept the arguments"):
+        create("timm:resnet18", depth=3)

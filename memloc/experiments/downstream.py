@@ -288,6 +288,7 @@ def donor_profile(profile: str | Profile, dataset: str, *, epochs: int | None = 
         n_downstream=0,
         epochs=epochs,
         snapshot_epochs=[],
+        split_shares=(),  # the sizes above, whatever the profile derived from its own data
     )
 
 

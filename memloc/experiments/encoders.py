@@ -18,10 +18,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from memloc.artifacts import EncoderPair, encoder_pair, f_encoder
+from memloc.data import canonical_name, load_dataset
 from memloc.experiments.architectures import dataset_profile
+from memloc.experiments.downstream import donor_profile
 from memloc.experiments.interventions import default_other_dataset
 from memloc.privacy import PrivacyConfig
-from memloc.profiles import Profile, load_profile, merge_overrides
+from memloc.profiles import Profile, fit_to_data, load_profile, merge_overrides
 
 T4_FRAMEWORKS = ("simclr", "simsiam", "dino")  # on the ResNet of the profile's t4 sizes
 T4_VIT_FRAMEWORKS = ("simclr", "mae")  # on the ViT of the profile's t2 sizes
@@ -126,6 +128,31 @@ def a5_encoders(
     return requests
 
 
+A7_DONOR_EPOCHS = 30  # the a7 notebook's donor_epochs
+
+
+def a7_encoders(
+    profile,
+    *,
+    dataset=None,
+    arch=None,
+    framework="simclr",
+    donor_dataset=None,
+    donor_epochs=A7_DONOR_EPOCHS,
+    profile_overrides=None,
+) -> list[EncoderRequest]:
+    """A7: the donor, an f of the profile's architecture trained with ``framework`` on another
+    data set (:func:`memloc.experiments.downstream.donor_profile`; None: digits, or
+    Fashion-MNIST for digits), the encoder whose layers are swapped into the shared f."""
+    p = load_profile(profile, **merge_overrides(profile_overrides, dataset=dataset, arch=arch))
+    if p.split_shares:  # the notebook's pair.profile: sizes fitted to the data
+        p = fit_to_data(p, len(load_dataset(p.dataset, "train", image_size=p.image_size,
+                                            resize=p.resize, download=False)))  # fmt: skip
+    name = donor_dataset or default_other_dataset(p.dataset)
+    donor = donor_profile(p, name, epochs=donor_epochs)
+    return [EncoderRequest(f"donor on {canonical_name(name)}", donor, framework, pair=False)]
+
+
 def f3a_encoders(
     profile,
     *,
@@ -208,6 +235,7 @@ NOTEBOOK_ENCODERS: dict[str, Callable[..., list[EncoderRequest]]] = {
     "t2_vit_sublayers": t2_encoders,
     "t4_frameworks": t4_encoders,
     "a5_bigger_resnets": a5_encoders,
+    "a7_swap_layers": a7_encoders,
     "f3a_unitmem_datasets": f3a_encoders,
     "f3c_unitmem_privacy": f3c_encoders,
     "r0_regime": book_encoders,

@@ -136,15 +136,24 @@ def default_other_dataset(dataset: str) -> str:
     return "fashion-mnist" if canonical_name(dataset) == "digits" else "digits"
 
 
+MIN_PROBE_TRAIN = 100  # fewer points outside the split: the probe also fits on S_S
+
+
 def pretraining_probe_set(
-    pair, *, n_train: int | None = None, n_test: int | None = None, seed: int = 0
+    pair,
+    *,
+    n_train: int | None = None,
+    n_test: int | None = None,
+    seed: int = 0,
+    min_train: int = MIN_PROBE_TRAIN,
 ) -> ProbeSet:
     """The pre-training data set's probe: train on the split's downstream points (neither f
     nor g trained on them), test on the test split.
 
     A profile that keeps no downstream points (``paper``: the whole CIFAR-10 training set is
-    S_S, S_C and S_I) uses the training points in no part of the split, and failing those the
-    shared set S_S, which both encoders trained on (``source`` says which).
+    S_S, S_C and S_I) uses the training points in no part of the split, and when there are
+    fewer than ``min_train`` of those (a small image folder under ``auto``) the shared set S_S,
+    which both encoders trained on, with them (``source`` says which).
     """
     splits, dataset = pair.splits, pair.dataset
     if len(splits.downstream):
@@ -155,8 +164,13 @@ def pretraining_probe_set(
             used[getattr(splits, part)] = True
         pool = np.flatnonzero(~used)
         source = "training points outside S_S, S_C, S_I and H"
-        if len(pool) == 0:
-            pool, source = np.asarray(splits.shared), "S_S (both encoders trained on it)"
+        if len(pool) < min_train:  # a probe on a handful of points measures nothing
+            pool = np.concatenate([np.asarray(splits.shared), pool])
+            source = "S_S (both encoders trained on it)" + (
+                f" and {len(pool) - len(splits.shared)} points outside the split"
+                if len(pool) > len(splits.shared)
+                else ""
+            )
     train = pool[subsample(len(pool), n_train, seed)]
     test = subsample(len(pair.test.labels), n_test, seed)
     return ProbeSet(

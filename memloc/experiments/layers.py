@@ -137,6 +137,27 @@ def _load_result(stem: Path, encoder) -> LayerMemResult | None:
     return LayerMemResult(table, per_point, points, layers, meta, notes)
 
 
+def per_image_table(result: LayerMemResult, pair) -> pd.DataFrame:
+    """Every per-image score of ``result`` (its ``points``, one row per image, set and layer)
+    with the image's label and, for an image folder, its file (``pair.files``).
+
+    Example
+    -------
+    >>> per_image_table(pair_layermem(pair), pair).columns[:4].tolist()  # doctest: +SKIP
+    ['set', 'point', 'layer', 'sslmem']
+    """
+    frames = []
+    for which, rows in result.points.groupby("set", sort=False):
+        n = int(rows["point"].max()) + 1
+        files = pair.files(which, n)
+        labels = pair.labels(which, n).numpy()
+        rows = rows.assign(label=labels[rows["point"].to_numpy()])
+        if files is not None:
+            rows = rows.assign(file=[files[i] for i in rows["point"]])
+        frames.append(rows)
+    return pd.concat(frames, ignore_index=True)
+
+
 def pair_layermem(
     pair,
     *,

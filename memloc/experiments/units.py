@@ -41,7 +41,7 @@ from scipy import stats as _st
 from torch import Tensor, nn
 
 from memloc.activations import resolve_layers
-from memloc.artifacts import cache_root, profile_policy, random_encoder
+from memloc.artifacts import cache_root, profile_policy, random_encoder, untrained_twin
 from memloc.augment import AugmentPolicy
 from memloc.experiments.layers import pair_layermem
 from memloc.metrics import (
@@ -351,7 +351,8 @@ def unitmem_with_controls(
     trained = measure_unitmem(pair.f, candidates, **kwargs)
     held = measure_unitmem(pair.f, heldout, **kwargs)
     if random is None:
-        init = initial_encoder(profile, pair.dataset.channels)
+        # f's own architecture at the training seed: f at epoch 0 for a cached pair.
+        init = untrained_twin(pair.f, seed=profile.seed)
         random = measure_unitmem(init, candidates, **kwargs)
     elif len(random.groups) != n:
         raise ValueError(f"the random-init control was measured on {len(random.groups)} images")

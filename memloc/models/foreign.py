@@ -1,4 +1,5 @@
-"""Architectures of other libraries by name: ``create("torchvision:resnet18")``.
+"""Architectures of other libraries by name: ``create("torchvision:resnet18")``,
+``create("timm:vit_tiny_patch16_224", img_size=32)``.
 
 A foreign architecture is built untrained (``weights=None``: nothing is ever downloaded) and
 wrapped in a :class:`ForeignEncoder`. The wrapper owns the model's own children under their
@@ -16,8 +17,14 @@ Default measurement (and unit) points: the *blocks*. Starting at the root, every
 contributes its direct children that hold parameters; the classifier is skipped. For a
 torchvision ResNet18 these are the eight residual blocks ``layer1.0`` ... ``layer4.1`` (each
 output after its ReLU), for a ViT the encoder layers ``encoder.layers.encoder_layer_<i>``, for
-MobileNet/EfficientNet the stages ``features.<i>``. Pooling and the classifier, which only
-repeat the last block's units, are not measured unless named.
+MobileNet/EfficientNet the stages ``features.<i>``, for a timm ViT ``blocks.<i>``. Pooling and
+the classifier, which only repeat the last block's units, are not measured unless named.
+UnitMem's default points are the same blocks, except a transformer block's: its MLP's hidden
+units after the activation (:func:`unit_points_of`), as for memloc's own ViT.
+
+timm (the optional extra ``memloc[timm]``) builds its models with ``num_classes=0`` (no head:
+a checkpoint's ``head.*`` keys are ignored) and ``in_chans`` set to the images' channels; its
+ViTs take ``img_size`` (e.g. 32) among the keyword arguments.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from torch import Tensor, nn
 
 from memloc.models.base import Encoder, MeasurementPoint, check_in_channels, check_width
 
-LIBRARIES = ("torchvision",)
+LIBRARIES = ("torchvision", "timm")
 CLASSIFIERS = ("fc", "heads", "classifier", "head")
 # torchvision's ImageNet networks downsample 32-fold; smaller inputs vanish before the end.
 MIN_INPUT_SIZE = 32
@@ -57,6 +64,9 @@ def create_foreign(name: str, *, in_channels: int = 3, width: float = 1.0, **kwa
             f"{name} has no width multiplier (width={width!r}); use width=1 or a memloc "
             "architecture (resnet9, resnet18, ...) to scale channels"
         )
+    if library == "timm":
+        model = _timm_model(model_name, in_channels, kwargs)
+        return ForeignEncoder(name, model, in_channels=in_channels, model_kwargs=kwargs)
     from torchvision.models import get_model, list_models
 
     if model_name not in list_models():
@@ -70,6 +80,39 @@ def create_foreign(name: str, *, in_channels: int = 3, width: float = 1.0, **kwa
     except TypeError as err:  # an argument the constructor does not take
         raise ValueError(f"{name} does not accept the arguments {kwargs}: {err}") from None
     return ForeignEncoder(name, model, in_channels=in_channels, model_kwargs=kwargs)
+
+
+def _timm_model(model_name: str, in_channels: int, kwargs: dict) -> nn.Module:
+    try:
+        import timm
+    except ImportError:
+        raise ValueError(
+            f"timm:{model_name} needs timm, an optional dependency: pip install -e '.[timm]'"
+        ) from None
+    if not timm.is_model(model_name):
+        raise ValueError(
+            f"timm has no model {model_name!r}; e.g. resnet18, vit_tiny_patch16_224, "
+            "convnext_atto (timm.list_models() lists them all)"
+        )
+    try:  # pretrained=False: nothing is downloaded
+        return timm.create_model(
+            model_name, pretrained=False, num_classes=0, in_chans=in_channels, **kwargs
+        )
+    except TypeError as err:
+        raise ValueError(
+            f"timm:{model_name} does not accept the arguments {kwargs}: {err}"
+        ) from None
+
+
+def _input_side(model: nn.Module) -> int:
+    """The side of the images the model is built for (torchvision ViT: ``image_size``, timm
+    ViT: ``patch_embed.img_size``); convolutional networks take any side from 32 on."""
+    if isinstance(getattr(model, "image_size", None), int):
+        return model.image_size
+    img_size = getattr(getattr(model, "patch_embed", None), "img_size", None)
+    if img_size is not None:
+        return int(img_size[0] if isinstance(img_size, (tuple, list)) else img_size)
+    return MIN_INPUT_SIZE
 
 
 def _drop_classifier(model: nn.Module) -> None:
@@ -129,6 +172,28 @@ def default_points(model: nn.Module) -> list[MeasurementPoint]:
     return points
 
 
+ACTIVATIONS = (nn.GELU, nn.ReLU, nn.SiLU)
+
+
+def unit_points_of(model: nn.Module, points: list[MeasurementPoint]) -> list[MeasurementPoint]:
+    """UnitMem's default points: a transformer block's MLP hidden units after their activation
+    (``blocks.3.mlp.act`` in timm, ``encoder.layers.encoder_layer_3.mlp.1`` in torchvision),
+    as memloc's own ViT (its ``unit_points``); any other block as it is. GELU outputs dip
+    below zero, so at random initialisation about half of these units have a negative mean
+    activation and an undefined UnitMem, as many as on the blocks' outputs."""
+    out = []
+    for p in points:
+        block = model.get_submodule(p.module)
+        mlp = getattr(block, "mlp", None)
+        modules = mlp.named_modules() if isinstance(mlp, nn.Module) else ()
+        act = next((n for n, m in modules if isinstance(m, ACTIVATIONS)), None)
+        if act is None:
+            out.append(p)
+        else:
+            out.append(MeasurementPoint(f"{p.name}.mlp.{act}", f"{p.module}.mlp.{act}", "mlp"))
+    return out
+
+
 class ForeignEncoder(Encoder):
     """Another library's network as a memloc :class:`Encoder` (images in [0, 1] -> features).
 
@@ -153,7 +218,8 @@ class ForeignEncoder(Encoder):
         if any(True for _ in model.named_buffers(recurse=False)):
             raise ValueError(f"{arch} keeps buffers at its root, which memloc cannot wrap")
         self._points = default_points(model)
-        self.feature_dim = self._output_size(getattr(model, "image_size", MIN_INPUT_SIZE))
+        self._unit_points = unit_points_of(model, self._points)
+        self.feature_dim = self._output_size(_input_side(model))
 
     @torch.no_grad()
     def _output_size(self, side: int) -> int:
@@ -177,6 +243,10 @@ class ForeignEncoder(Encoder):
 
     def measurement_points(self) -> list[MeasurementPoint]:
         return list(self._points)
+
+    def unit_points(self) -> list[MeasurementPoint]:
+        """UnitMem's and ClassMem's default points (:func:`unit_points_of`)."""
+        return list(self._unit_points)
 
     def config(self) -> dict:
         return {"in_channels": self.in_channels, "width": 1.0, **self._model_kwargs}

@@ -1,0 +1,195 @@
+# %% [markdown]
+# # UnitMem of your encoder, with its two controls
+#
+# **What this page measures.** UnitMem (Wang et al., 2024, §3.2) of every unit of one encoder
+# f, on N of the images it trained on (the candidates S_C of the split), beside two controls:
+# the same units on N images f never saw (**held-out**), and the same architecture at a
+# seeded random initialisation on the candidates (**random init**). UnitMem alone cannot say
+# that f memorized: a random encoder has units that prefer one image too. The part of f's
+# UnitMem that neither control explains, per layer, is the evidence. Then the images that
+# give the most units their μ_max, and, when the data have at least two classes, ClassMem
+# beside UnitMem per unit (a unit that responds to a whole class scores high on ClassMem).
+#
+# The `memloc report` command runs this page for your checkpoint (and T1's LayerMem page when
+# you also give g); the analyses are those of the book's F1, A3 and F2 pages, for one encoder.
+
+# %%
+import json
+import time
+
+import pandas as pd
+from IPython.display import Markdown, display
+
+from memloc.artifacts import checkpoint_pair, encoder_pair, untrained_twin
+from memloc.book import provenance
+from memloc.experiments import units as U
+from memloc.figures import (
+    image_gallery,
+    save_figure,
+    save_table,
+    scatter_classmem_unitmem,
+    unitmem_distributions,
+)
+from memloc.profiles import merge_overrides
+from memloc.regime import check_pair
+from memloc.stats import holm
+
+# %% tags=["parameters"]
+profile = "auto"
+profile_overrides = {}  # profile keys for every encoder, e.g. {"dataset": "imagefolder:DIR"}
+checkpoints = {}  # {"f": path, "g": path, "arch": name, "arch_kwargs": {}}; {}: the cache's
+framework = "simclr"  # the cached pair to read when no checkpoints are given
+seed = None  # seed of the views (None: the profile's)
+n_points = None  # N images per set (None: the profile's)
+k_aug = None  # views per image (None: the profile's; 0: the images themselves)
+rest = "mean"  # "mean" (paper) or "median" (the authors' scripts)
+top_fraction = 0.1  # share of each layer's units shown as its top units
+classmem_k_aug = 0  # ClassMem's views per image, 0 as in the authors' scripts
+out_dir = "book/results/report/units"
+
+# %%
+start = time.time()
+overrides = merge_overrides(profile_overrides, seed=seed, n_points=n_points, k_aug=k_aug)
+if checkpoints:
+    pair = checkpoint_pair(profile, checkpoints, framework, **overrides)
+else:
+    pair = encoder_pair(profile, framework, progress=False, **overrides)
+p = pair.profile
+controls = U.unitmem_with_controls(pair, rest=rest)
+n = controls.config["n_points"]
+layers = controls.layers
+Markdown(
+    f"Data set `{p.dataset}` ({len(pair.dataset)} training images, {len(pair.dataset.classes)} "
+    f"classes), encoder `{pair.f.arch}` ({'your checkpoint' if checkpoints else 'the cache'}). "
+    f"N = {n} candidates and {n} held-out images, K = {controls.config['k_aug']} views, "
+    f"rest = `{rest}`, {len(layers)} measurement points: {', '.join(layers)}."
+)
+
+# %% [markdown]
+# ## Did f learn?
+#
+# f's linear probe and kNN on its pooled features, beside its untrained twin (the random-init
+# control), fitted on training images outside the candidates and scored on the test split.
+# When f is no better than its twin, what follows describes an encoder that learned nothing.
+
+# %%
+check = check_pair(pair, memorized=False, name="f")
+Markdown(check.markdown)
+
+# %% [markdown]
+# ## UnitMem per layer and its controls
+
+# %%
+long = controls.long()
+fig = unitmem_distributions(
+    long, hue="label", kind="box", title="UnitMem per layer: f and its controls"
+)
+save_figure(fig, out_dir, "unitmem_distributions")
+display(fig)
+
+# %% [markdown]
+# Per layer: mean UnitMem of f's defined units, the controls' means, f's excess over each with
+# a one-sided Welch p-value over the units, and `excess`, the smaller of the two excesses. The
+# last column adjusts the larger of the two p-values (both controls must be beaten) by Holm over
+# the layers. The per-unit table (`unitmem_per_unit.csv`) holds every unit's scores.
+
+# %%
+excess = controls.excess()
+p_columns = [c for c in excess.columns if c.endswith("_p")]
+excess["p_both_holm"] = holm(excess[p_columns].max(axis=1).tolist())
+save_table(excess, out_dir, "unitmem_excess")
+save_table(controls.per_unit(), out_dir, "unitmem_per_unit")
+display(excess.drop(columns="model").set_index("layer").round(4))
+beyond = excess.loc[(excess["excess"] > 0) & (excess["p_both_holm"] < 0.05), "layer"].tolist()
+Markdown(
+    "Layers whose UnitMem exceeds both controls (Holm-adjusted p < 0.05): "
+    + (", ".join(f"`{x}`" for x in beyond) if beyond else "none")
+    + f" (of {len(layers)})."
+)
+
+# %% [markdown]
+# ## The images behind the most selective units
+#
+# μ_max is the image a unit responds to most. Per candidate: how many defined units (all
+# layers) have it as their μ_max, and in how many of the top units (the `top_fraction` with the
+# highest UnitMem per layer). Images that dominate many units are the ones f singled out.
+
+# %%
+trained = controls.trained.units[controls.trained.units["defined"]]
+top = U.top_units(controls.trained, top_fraction)
+files = pair.files("candidate", n)
+images_table = pd.DataFrame(
+    {
+        "image": range(n),
+        "file": files if files is not None else [None] * n,
+        "label": pair.labels("candidate", n).tolist(),
+        "units": trained["argmax"].value_counts().reindex(range(n), fill_value=0).values,
+        "top_units": top["argmax"].value_counts().reindex(range(n), fill_value=0).values,
+    }
+).sort_values(["top_units", "units"], ascending=False, kind="stable")
+save_table(images_table, out_dir, "mu_max_images")
+shown = images_table[images_table["units"] > 0].head(20)
+fig = image_gallery(
+    pair.images("candidate", n)[list(shown["image"])],
+    [f"{u} units ({t} top)" for u, t in zip(shown["units"], shown["top_units"], strict=True)],
+    ncols=10,
+    size=1.25,
+    title="Candidates that give the most units their μ_max",
+)
+save_figure(fig, out_dir, "mu_max_images")
+display(fig)
+display(shown.head(10).set_index("image"))
+
+# %% [markdown]
+# ## ClassMem beside UnitMem
+#
+# ClassMem replaces the single image by a class: a unit that fires for one class scores high.
+# Units above the diagonal prefer single images, below it whole classes. It needs labels of at
+# least two classes (an image folder's class sub-folders).
+
+# %%
+labels = pair.labels("candidate", n)
+if labels.unique().numel() >= 2:
+    scores = pd.concat(
+        [
+            U.classmem_beside_unitmem(
+                encoder, pair.images("candidate", n), labels, result, model=model,
+                k_aug=classmem_k_aug, policy=U.unitmem_policy(p), rest=rest, seed=p.seed,
+            )
+            for model, encoder, result in [
+                ("f", pair.f, controls.trained),
+                ("random init", untrained_twin(pair.f, seed=p.seed), controls.random),
+            ]
+        ],
+        ignore_index=True,
+    )  # fmt: skip
+    save_table(scores, out_dir, "classmem_per_unit")
+    fig = scatter_classmem_unitmem(scores, hue="model", title="ClassMem vs UnitMem per unit")
+    save_figure(fig, out_dir, "classmem_vs_unitmem")
+    display(fig)
+    display(
+        scores[scores["defined"]]
+        .pivot_table(index="layer", columns="model", values="difference", sort=False)
+        .reindex(layers)
+        .rename(columns=lambda m: f"{m}: UnitMem − ClassMem")
+        .round(4)
+    )
+else:
+    display(Markdown("*One class among the candidates: ClassMem needs at least two.*"))
+
+# %% [markdown]
+# ## Provenance
+
+# %%
+info = provenance(
+    profile=profile,
+    profile_overrides=profile_overrides,
+    encoder_hashes=pair.hashes,
+    checkpoints=pair.checkpoints,
+    arch=pair.f.arch,
+    n_points=n,
+    k_aug=controls.config["k_aug"],
+    rest=rest,
+    wall_time_s=round(time.time() - start, 1),
+)
+Markdown("```json\n" + json.dumps(info, indent=2, default=str) + "\n```")
