@@ -646,6 +646,39 @@ def _filter_toc(node, present: set[str]):
     return node
 
 
+PARAMETER_TAGS = ("parameters", "injected-parameters")
+
+
+def reader_page(executed: str | Path, page: str | Path) -> Path:
+    """The executed notebook as a reader sees it: code collapsed behind Jupyter Book's toggle
+    (``hide-input``: prose, figures and tables show, the code opens on a click), the parameter
+    cells removed from the page (``remove-cell``) and the run's parameters listed instead in a
+    closed box at the end. Outputs are untouched: the page shows what the notebook computed."""
+    import nbformat
+
+    notebook = nbformat.read(str(executed), as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        tags = cell.metadata.setdefault("tags", [])
+        extra = "remove-cell" if set(tags) & set(PARAMETER_TAGS) else "hide-input"
+        if extra not in tags and "remove-input" not in tags:
+            tags.append(extra)
+    parameters = notebook.metadata.get("papermill", {}).get("parameters") or {}
+    if parameters:
+        rows = "\n".join(
+            f"| `{k}` | `{json.dumps(v, default=str)}` |" for k, v in parameters.items()
+        )
+        notebook.cells.append(
+            nbformat.v4.new_markdown_cell(
+                ":::{admonition} Parameters of this run\n:class: dropdown\n\n"
+                f"| parameter | value |\n|---|---|\n{rows}\n:::"
+            )
+        )
+    nbformat.write(notebook, str(page))
+    return Path(page)
+
+
 def write_pages(
     notebooks: list[ResultNotebook],
     profile: str,
@@ -683,7 +716,7 @@ def write_pages(
     for nb in notebooks:
         executed = out_root / f"{nb.name}.ipynb"
         if executed.exists():  # the notebook job writes it only when every cell ran
-            shutil.copyfile(executed, pages_dir / f"{nb.name}.ipynb")
+            reader_page(executed, pages_dir / f"{nb.name}.ipynb")
             present.add(nb.page)
     # Sphinx never deletes output pages, so a result left out of this build would linger.
     for page in (book_dir / "_build" / "html" / "results").glob("*.html"):

@@ -16,11 +16,13 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+# figure.dpi: a figure shown in a notebook (the book's pages) is drawn at 170 dpi, so a 4.5-inch
+# figure is about as wide in pixels as the book's text column (book/_static/memloc.css).
 sns.set_theme(
     context="notebook",
     style="whitegrid",
     palette="colorblind",
-    rc={"savefig.dpi": 150, "figure.dpi": 100, "svg.fonttype": "none", "axes.titlesize": 11},
+    rc={"savefig.dpi": 150, "figure.dpi": 170, "svg.fonttype": "none", "axes.titlesize": 11},
 )
 
 # One colour per kind of encoder across all figures of the book.

@@ -21,6 +21,7 @@ Example
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,7 +29,14 @@ from pathlib import Path
 
 import yaml
 
-from memloc.book import BOOK_DIR, NOTEBOOKS_DIR, ResultNotebook, build_html, run_notebook
+from memloc.book import (
+    BOOK_DIR,
+    NOTEBOOKS_DIR,
+    ResultNotebook,
+    build_html,
+    reader_page,
+    run_notebook,
+)
 
 PAGES_DIR = "pages"  # <out>/pages/<name>.ipynb and <out>/pages/<name>/ (tables, figures)
 
@@ -166,15 +174,21 @@ def build_report(
 
 
 def _write_book(out: Path, pages: list[ReportPage], summary: dict) -> None:
-    """The front page, ``_toc.yml`` and ``_config.yml`` (the book's, retitled) of the report."""
+    """The front page, ``_toc.yml`` and ``_config.yml`` (the book's, retitled) of the report;
+    its pages read like the book's (:func:`memloc.book.reader_page`)."""
+    for page in pages:
+        executed = out / PAGES_DIR / f"{page.name}.ipynb"
+        reader_page(executed, executed)
     config = yaml.safe_load((BOOK_DIR / "_config.yml").read_text())
     config["title"] = f"memloc report: {summary['arch']} on {summary['dataset']}"
-    config.pop("bibtex_bibfiles", None)
+    config.pop("bibtex_bibfiles", None)  # no citations: the report has no bibliography
+    config["sphinx"]["config"].pop("bibtex_reference_style", None)
     config["sphinx"]["extra_extensions"] = [
         e for e in config["sphinx"]["extra_extensions"] if not e.startswith("sphinx.ext.auto")
     ]
     config["exclude_patterns"] = [*config.get("exclude_patterns", []), "**.failed.ipynb"]
     (out / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    shutil.copytree(BOOK_DIR / "_static", out / "_static", dirs_exist_ok=True)  # the book's CSS
     toc = {
         "format": "jb-book",
         "root": "index",

@@ -184,7 +184,8 @@ def candidate_split(
         raise ValueError(
             f"{dataset or 'the dataset'} has {n_total} training points, but the split needs "
             f"{need} ({terms}); lower these sizes by {need - n_total} in total "
-            f"(n_downstream and n_heldout first) or use a larger dataset"
+            f"(n_downstream and n_heldout first), use a larger dataset, or the profile auto "
+            "(sizes from the data)"
         )
     perm = np.random.default_rng(seed).permutation(n_total)
     cuts = np.cumsum(list(sizes.values()))[:-1]

@@ -381,13 +381,15 @@ def write_if_changed(path: str | Path, text: str) -> bool:
 
 def stage_book(source: str | Path, target: str | Path) -> Path:
     """The book's sources (the files at the top of ``book/``: chapters, ``_config.yml``,
-    ``_toc.yml``, bibliography, figures) copied into ``target``: the own book of a run other
-    than a profile's, built there so that it never overwrites the profile's book. A file is
+    ``_toc.yml``, bibliography, figures; and ``_static/``, its CSS) copied into ``target``:
+    the own book of a run other than a profile's, built there so that it never overwrites the
+    profile's book. A file is
     rewritten only when it changed, so that Sphinx rebuilds only what did."""
-    target = Path(target)
-    for path in sorted(Path(source).iterdir()):
+    target, source = Path(target), Path(source)
+    static = sorted((source / "_static").glob("*")) if (source / "_static").is_dir() else []
+    for path in sorted(source.iterdir()) + static:
         if path.is_file() and not path.name.startswith("."):
-            copy = target / path.name
+            copy = target / path.relative_to(source)
             content = path.read_bytes()
             if not copy.exists() or copy.read_bytes() != content:
                 copy.parent.mkdir(parents=True, exist_ok=True)

@@ -361,3 +361,31 @@ def test_code_digest_ignores_docstrings_comments_and_layout(tmp_path):
     assert digest('def f(x):\n    """Double."""\n    return 3 * x\n') != base
     # A function whose body is only a docstring still differs from one that returns.
     assert digest('def f(x):\n    """Double."""\n') != base
+
+
+def test_a_reader_page_hides_code_and_lists_the_parameters(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# T9: a result"),
+        nbformat.v4.new_code_cell("profile = 'cpu'", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("profile = 'quick'", metadata={"tags": ["injected-parameters"]}),
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell("y = 2", metadata={"tags": ["remove-input"]}),
+    ]
+    nb.metadata["papermill"] = {"parameters": {"profile": "quick", "ks": [1, 2]}}
+    nbformat.write(nb, str(tmp_path / "t9.ipynb"))
+    page = nbformat.read(str(book.reader_page(tmp_path / "t9.ipynb", tmp_path / "page.ipynb")), 4)
+    tags = [c.metadata.get("tags") for c in page.cells]
+    assert tags[1:5] == [
+        ["parameters", "remove-cell"],
+        ["injected-parameters", "remove-cell"],
+        ["hide-input"],
+        ["remove-input"],
+    ]
+    # The executed sources and outputs are those of the notebook; one closed box is added.
+    assert [c.source for c in page.cells[:5]] == [c.source for c in nb.cells]
+    box = page.cells[-1]
+    assert box.cell_type == "markdown" and ":class: dropdown" in box.source
+    assert "| `ks` | `[1, 2]` |" in box.source and '| `profile` | `"quick"` |' in box.source

@@ -147,6 +147,34 @@ def _check_page(browser, server: str, path: str, shot: Path, *, expect_math: boo
         assert errors == 0, f"{errors} MathJax errors on {url}"
 
 
+def _check_reader_page(browser, url: str) -> None:
+    """A result page reads like a paper's section: no code unless the reader opens it, no
+    parameter cell, and every figure at least as wide as the text column."""
+    visible_code = browser.execute_script(
+        "return Array.from(document.querySelectorAll('main .cell_input'))"
+        ".filter(e => !e.closest('details:not([open])')).length;"
+    )
+    assert visible_code == 0, f"{visible_code} code cells visible on {url}"
+    toggles = browser.execute_script("return document.querySelectorAll('main details').length;")
+    assert toggles > 0, f"{url} has no collapsed code to open"
+    text = browser.execute_script("return document.querySelector('main').innerText;")
+    assert "out_dir =" not in text, f"a parameter cell shows on {url}"
+    widths = browser.execute_script(
+        """
+        const column = document.querySelector('main article') || document.querySelector('main');
+        const text = Array.from(column.querySelectorAll('p'))
+            .map(p => p.getBoundingClientRect().width).reduce((a, b) => Math.max(a, b), 0);
+        const figures = Array.from(column.querySelectorAll('.cell_output img'))
+            .map(img => img.getBoundingClientRect().width);
+        return [text, figures];
+        """
+    )
+    text_width, figures = widths
+    assert figures, f"{url} shows no figure"
+    narrow = [w for w in figures if w < 0.95 * text_width]
+    assert not narrow, f"figures narrower than the text ({text_width:.0f} px) on {url}: {narrow}"
+
+
 def test_front_page(server, browser, tmp_path):
     shot = _screenshot_dir(tmp_path) / "front_page.png"
     _check_page(browser, server, "index.html", shot, expect_math=False)
@@ -174,6 +202,7 @@ def test_results_page(server, browser, tmp_path):
     _check_page(browser, server, f"results/{page.name}", shot, expect_math=False)
     n_images = browser.execute_script("return document.images.length;")
     assert n_images > 0, f"{page.name} shows no figure"
+    _check_reader_page(browser, f"results/{page.name}")
 
 
 def test_claims_page(server, browser, tmp_path):
