@@ -43,6 +43,7 @@ from safetensors.torch import load_file, save_file
 import memloc
 from memloc.augment import AugmentPolicy
 from memloc.data import ImageDataset, load_dataset
+from memloc.fingerprint import TRAINING, fingerprint
 from memloc.models import Encoder, create
 from memloc.profiles import Profile, fit_to_data, load_profile
 from memloc.splits import Splits, candidate_split
@@ -285,6 +286,8 @@ def _provenance(device: torch.device, wall: float) -> dict:
         "threads": torch.get_num_threads(),
         "wall_time_s": round(wall, 2),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        # Not part of the key (memloc's version is): which training code produced the weights.
+        "training_code_sha256": fingerprint(*TRAINING),
     }
 
 

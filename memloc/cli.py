@@ -262,7 +262,7 @@ def cmd_unitmem(args, classes: bool = False) -> None:
 
 
 def cmd_report(args) -> None:
-    from memloc.book import NotebookFailed
+    from memloc.notebooks import NotebookFailed
     from memloc.report import build_report
 
     overrides = _parse_overrides(args.set)

@@ -29,14 +29,8 @@ from pathlib import Path
 
 import yaml
 
-from memloc.book import (
-    BOOK_DIR,
-    NOTEBOOKS_DIR,
-    ResultNotebook,
-    build_html,
-    reader_page,
-    run_notebook,
-)
+from memloc.book import build_html, reader_page
+from memloc.notebooks import BOOK_DIR, NOTEBOOKS_DIR, ResultNotebook, run_notebook
 
 PAGES_DIR = "pages"  # <out>/pages/<name>.ipynb and <out>/pages/<name>/ (tables, figures)
 
@@ -111,7 +105,7 @@ def build_report(
     ------
     ValueError, FileNotFoundError
         Bad data set, checkpoint or sizes, before any notebook runs (one line each).
-    memloc.book.NotebookFailed
+    memloc.notebooks.NotebookFailed
         When a page fails; its message names the notebook and the cell.
     """
     from memloc.artifacts import checkpoint_pair

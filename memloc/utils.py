@@ -126,3 +126,11 @@ def sha256_file(path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def relative_path(path: Path, base: Path) -> str:
+    """``path`` relative to ``base`` (POSIX form) when it lies below it, else absolute."""
+    try:
+        return Path(path).resolve().relative_to(Path(base).resolve()).as_posix()
+    except ValueError:
+        return str(Path(path).resolve())

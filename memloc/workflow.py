@@ -35,7 +35,16 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from memloc.utils import atomic_write_bytes, code_hash, repo_root
+from memloc.fingerprint import everything, fingerprint
+from memloc.notebooks import (
+    NOTEBOOKS_DIR,
+    NotebookFailed,
+    ResultNotebook,
+    notebook_parameters,
+    result_notebooks,
+    run_notebook,
+)
+from memloc.utils import atomic_write_bytes, repo_root
 
 ROOT = repo_root()
 SNAKEFILE = ROOT / "workflow" / "Snakefile"
@@ -216,7 +225,6 @@ def resolve_run(
     ValueError
         One line naming the key and listing the valid ones.
     """
-    from memloc import book
     from memloc.profiles import load_profile
 
     parameters = dict(parameters or {})
@@ -228,8 +236,7 @@ def resolve_run(
         )
     keys = profile_keys()
     accepted = {
-        name: book.notebook_parameters(name, notebooks_dir or book.NOTEBOOKS_DIR)
-        for name in notebooks
+        name: notebook_parameters(name, notebooks_dir or NOTEBOOKS_DIR) for name in notebooks
     }
     declared = sorted({key for names in accepted.values() for key in names} - set(keys))
     declared = [k for k in declared if k not in RESERVED_PARAMETERS]
@@ -326,11 +333,10 @@ def book_plan(
     not apply to the run (ValueError, e.g. T2's ViT on a profile without one) is left out of
     the plan, in ``plan.skipped`` with the reason; any other notebook's error stops the plan.
     """
-    from memloc import book
     from memloc.experiments.encoders import NOTEBOOK_ENCODERS, EncoderRequest, notebook_encoders
     from memloc.profiles import load_profile
 
-    notebooks_dir = notebooks_dir or book.NOTEBOOKS_DIR
+    notebooks_dir = notebooks_dir or NOTEBOOKS_DIR
     if run is None:
         run = resolve_run(profile, parameters, notebooks, notebooks_dir=notebooks_dir)
     plan = BookPlan(profile, dict(parameters or {}))
@@ -353,7 +359,7 @@ def book_plan(
     shared_entries = add(shared)
     for name in notebooks:
         if name in NOTEBOOK_ENCODERS:
-            accepted = book.notebook_parameters(name, notebooks_dir)
+            accepted = notebook_parameters(name, notebooks_dir)
             injected = {**run.parameters_for(name, accepted), "profile": profile}
             try:
                 requests = notebook_encoders(name, injected)
@@ -408,7 +414,8 @@ def write_spec(spec, folder: str | Path) -> Path:
 
 
 def write_code_digest(path: str | Path, profile: str, overrides: dict | None = None) -> bool:
-    """The notebooks' code input: memloc's version, :func:`memloc.utils.code_hash` and the
+    """The notebooks' code input: memloc's version, the fingerprint of every memloc module
+    (:func:`memloc.fingerprint.fingerprint`; a notebook may import any) and the
     resolved profile (with the run's profile ``overrides``), rewritten only when one of them
     changes. Returns whether it was rewritten."""
     from memloc import __version__
@@ -416,7 +423,7 @@ def write_code_digest(path: str | Path, profile: str, overrides: dict | None = N
 
     content = {
         "memloc_version": __version__,
-        "memloc_code_sha256": code_hash(),
+        "memloc_code_sha256": fingerprint(*everything()),
         "profile": load_profile(profile, **(overrides or {})).to_dict(),
     }
     return write_if_changed(path, json.dumps(content, sort_keys=True, indent=1) + "\n")
@@ -595,9 +602,7 @@ def draw_rulegraph(profile: str, out: Path) -> Path:
 
 
 def _present_notebooks():
-    from memloc import book
-
-    return [nb for nb in book.result_notebooks() if (book.NOTEBOOKS_DIR / f"{nb.name}.py").exists()]
+    return [nb for nb in result_notebooks() if (NOTEBOOKS_DIR / f"{nb.name}.py").exists()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -615,13 +620,6 @@ def main(argv: list[str] | None = None) -> int:
     nb.add_argument("--parameters", default="{}", help="JSON of the injected parameters")
     nb.add_argument("--notebooks-dir", default="notebooks")
     nb.add_argument("--results-dir", default="book/results")
-    pages = sub.add_parser("pages", help="write the claims page and the generated ToC")
-    pages.add_argument("--profile", required=True)
-    pages.add_argument("--run", default=None, help="results folder name (default: the profile)")
-    pages.add_argument("--book-dir", default=None, help="the run's own book (default: the ToC's)")
-    pages.add_argument("--toc", default="book/_toc.yml")
-    pages.add_argument("--notebooks-dir", default="notebooks")
-    pages.add_argument("--results-dir", default="book/results")
     graph = sub.add_parser("rulegraph", help="draw the workflow's rule graph as SVG")
     graph.add_argument("--profile", default="cpu")
     graph.add_argument("--out", default=str(ROOT / "book" / "workflow_rulegraph.svg"))
@@ -633,12 +631,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "train":
         train_entry(args.spec, args.cache_dir)
         return 0
-    from memloc import book
-
     if args.command == "notebook":
         try:
-            record = book.run_notebook(
-                book.ResultNotebook(args.name),
+            record = run_notebook(
+                ResultNotebook(args.name),
                 args.profile,
                 notebooks_dir=Path(args.notebooks_dir),
                 results_dir=Path(args.results_dir),
@@ -646,26 +642,10 @@ def main(argv: list[str] | None = None) -> int:
                 parameters=json.loads(args.parameters),
                 run=args.run,
             )
-        except book.NotebookFailed as err:
+        except NotebookFailed as err:
             print(f"\nbook build stopped: {err}", file=sys.stderr)
             return 1
         print(f"{args.name}: executed in {record.seconds:.1f} s", flush=True)
-        return 0
-    toc = Path(args.toc)
-    notebooks = book.result_notebooks(toc)
-    book_dir = Path(args.book_dir) if args.book_dir else toc.parent
-    own_book = book_dir.resolve() != toc.parent.resolve()
-    if own_book:  # a run other than a profile's: its own copy of the book
-        stage_book(toc.parent, book_dir)
-    book.write_pages(
-        notebooks,
-        args.profile,
-        book_dir=book_dir,
-        results_dir=Path(args.results_dir),
-        notebooks_dir=Path(args.notebooks_dir),
-        run=args.run,
-        pages_dir=book_dir / "results" if own_book else None,
-    )
     return 0
 
 

@@ -131,7 +131,7 @@ def test_the_errors_list_the_valid_names(no_snakemake, capsys):
         book.main(["--profile", "quick", "--only", "t1_layermem", "--param", "epoch=4"])
     err = capsys.readouterr().err
     assert "profile keys: dataset, image_size" in err and "epochs" in err
-    assert "notebook parameters: check_learned, framework, variant" in err
+    assert "notebook parameters: check_learned, checkpoints, framework, variant" in err
     with pytest.raises(SystemExit):
         book.main(["--profile", "quick", "--only", "t1_layermen"])
     err = capsys.readouterr().err

@@ -378,28 +378,25 @@ def test_pair_layermem_caches_the_measurement(tmp_path, monkeypatch):
     assert len(list(tmp_path.glob("layermem-*.json"))) == 1
 
 
-def test_stored_measurement_survives_edits_of_consumers_only(tmp_path, monkeypatch):
-    """The stored LayerMem names the code it depends on: a module that only consumes
-    measurements (book, figures, experiments/ other than layers.py) can change without a new
-    measurement; a module the measurement runs (the metric, activations, layers.py) cannot.
-    A changed source is simulated by leaving it out of the list the code hash reads."""
+def test_stored_measurement_is_keyed_by_the_code_it_depends_on(tmp_path, monkeypatch):
+    """The stored LayerMem names the code it depends on (memloc.fingerprint): this module, the
+    metric and the encoders' and the policy's code, not the modules that only consume
+    measurements (book, figures, the CLI). Unchanged code reads the store; a changed
+    fingerprint (simulated) measures again."""
+    from memloc.fingerprint import closure
+
     pair = tiny_pair(n=6)
     L.pair_layermem(pair, cache_dir=tmp_path)
-    sources = L.memloc_sources()
-
-    def without(name):
-        return [p for p in sources if not p.as_posix().endswith("memloc/" + name)]
+    depends = set(closure("memloc.experiments.layers", pair.f, pair.g, pair.policy))
+    assert {"memloc.metrics.layermem", "memloc.activations", "memloc.augment"} <= depends
+    assert {type(pair.f).__module__, "memloc.experiments.layers"} <= depends
+    assert not {"memloc.book", "memloc.figures", "memloc.cli"} & depends
 
     def refuse(*args, **kwargs):
         raise AssertionError("measured again")
 
     monkeypatch.setattr(L, "layermem", refuse)
-    for consumer in ("book.py", "figures.py", "experiments/__init__.py"):
-        assert len(without(consumer)) == len(sources) - 1, consumer
-        monkeypatch.setattr(L, "memloc_sources", lambda c=consumer: without(c))
-        L.pair_layermem(pair, cache_dir=tmp_path)  # read from the store
-    for dependency in ("metrics/layermem.py", "activations.py", "experiments/layers.py"):
-        assert len(without(dependency)) == len(sources) - 1, dependency
-        monkeypatch.setattr(L, "memloc_sources", lambda d=dependency: without(d))
-        with pytest.raises(AssertionError, match="measured again"):
-            L.pair_layermem(pair, cache_dir=tmp_path)
+    L.pair_layermem(pair, cache_dir=tmp_path)  # read from the store
+    monkeypatch.setattr(L, "fingerprint", lambda *targets: "0" * 64)
+    with pytest.raises(AssertionError, match="measured again"):
+        L.pair_layermem(pair, cache_dir=tmp_path)

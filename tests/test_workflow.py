@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from memloc import book, workflow
-from memloc.utils import repo_root
+from memloc.utils import code_hash, repo_root
 
 NOTEBOOKS = repo_root() / "notebooks"
 PRESENT = [nb.name for nb in book.result_notebooks() if (NOTEBOOKS / f"{nb.name}.py").exists()]
@@ -169,11 +169,11 @@ def test_paper_dry_run_on_stand_in_data(tmp_path):
 def test_code_hash_ignores_docstrings_and_the_digest_file_keeps_its_time(tmp_path):
     source = tmp_path / "m.py"
     source.write_text('"""Module."""\ndef f(x):\n    return 2 * x\n')
-    base = workflow.code_hash([source], root=tmp_path)
+    base = code_hash([source], root=tmp_path)
     source.write_text('"""Other words."""\n# why\ndef f(x):  # double\n    return 2*x\n')
-    assert workflow.code_hash([source], root=tmp_path) == base
+    assert code_hash([source], root=tmp_path) == base
     source.write_text('"""Module."""\ndef f(x):\n    return 3 * x\n')
-    assert workflow.code_hash([source], root=tmp_path) != base
+    assert code_hash([source], root=tmp_path) != base
 
     digest = tmp_path / "code_digest.json"
     assert workflow.write_code_digest(digest, "quick") is True

@@ -39,6 +39,7 @@ import pandas as pd
 from scipy import stats as _st
 
 from memloc.activations import resolve_layers
+from memloc.fingerprint import fingerprint
 from memloc.metrics import LayerMemResult, layermem
 
 # The metric's own normaliser (range over the evaluated images, with its guard against a
@@ -56,7 +57,7 @@ from memloc.stats import (
     topk_overlap,
     welch_one_sided,
 )
-from memloc.utils import atomic_write_bytes, atomic_write_json, code_digest, memloc_sources
+from memloc.utils import atomic_write_bytes, atomic_write_json
 
 CACHE_PREFIX = "layermem-"
 
@@ -64,26 +65,10 @@ CACHE_PREFIX = "layermem-"
 # ----------------------------------------------------------------------------- measurement
 
 
-# Modules that consume measurements and cannot change one: edits to them (frequent while the
-# book is written) keep the stored scores valid. Every other memloc source is hashed.
-_CONSUMERS = ("book.py", "figures.py", "cli.py", "experiments/")
-
-
-def _measurement_code_hash() -> str:
-    """Hash of the code of memloc's sources a LayerMem measurement can depend on."""
-    package = Path(__file__).resolve().parent.parent
-    h = hashlib.sha256()
-    for path in memloc_sources():
-        rel = path.relative_to(package).as_posix()
-        if rel.startswith(_CONSUMERS) and rel != "experiments/layers.py":
-            continue
-        h.update(rel.encode() + b"\0" + code_digest(path) + b"\0")
-    return h.hexdigest()
-
-
 def _cache_stem(pair, sizes: dict, k_aug: int, top_k: int, seed: int, variant: str) -> str:
     """``layermem-<measurement>-<code>``: the first hash names what was measured, the second
-    the code that measured it (any change to it invalidates the scores)."""
+    the code that measured it (:func:`memloc.fingerprint.fingerprint` of this module and of
+    the encoders' and the policy's code: any change to it invalidates the scores)."""
     blob = {
         "hashes": pair.hashes,
         "sizes": sizes,
@@ -95,7 +80,8 @@ def _cache_stem(pair, sizes: dict, k_aug: int, top_k: int, seed: int, variant: s
     }
     text = json.dumps(blob, sort_keys=True, default=str)
     measurement = hashlib.sha256(text.encode()).hexdigest()[:16]
-    return f"{CACHE_PREFIX}{measurement}-{_measurement_code_hash()[:12]}"
+    code = fingerprint(__name__, pair.f, pair.g, pair.policy)
+    return f"{CACHE_PREFIX}{measurement}-{code[:12]}"
 
 
 def _save_result(result: LayerMemResult, stem: Path) -> None:

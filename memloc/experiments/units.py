@@ -44,6 +44,7 @@ from memloc.activations import resolve_layers
 from memloc.artifacts import cache_root, profile_policy, random_encoder, untrained_twin
 from memloc.augment import AugmentPolicy
 from memloc.experiments.layers import pair_layermem
+from memloc.fingerprint import fingerprint
 from memloc.metrics import (
     LayerMemResult,
     UndefinedUnitsWarning,
@@ -55,7 +56,6 @@ from memloc.metrics import (
 )
 from memloc.profiles import Profile, load_profile
 from memloc.stats import bootstrap_ci, ks_test, top_indices, welch_one_sided
-from memloc.utils import code_digest
 
 MODEL_LABELS = {"simclr": "SSL", "supervised": "SL"}
 """How figures and tables name an encoder pair's framework."""
@@ -66,7 +66,8 @@ ENCODERS = ("trained", "held-out", "random init")
 CACHE_PREFIX = "unitmem-"
 """Stored mean activations are ``<cache>/unitmem-<key>.npz`` (beside the encoder entries)."""
 
-_CODE_FILES = ("activations.py", "augment.py", "metrics/*.py", "models/*.py")
+# The code that computes the stored mean activations (with the encoders' own modules).
+MEASURING = ("memloc.metrics.unitmem", "memloc.augment")
 
 
 # ------------------------------------------------------------------------------ basics
@@ -116,15 +117,6 @@ def last_conv_layer(encoder: nn.Module) -> str:
 # ------------------------------------------------------------------------------ disk cache
 
 
-def _code_hash() -> str:
-    root = Path(__file__).resolve().parent.parent
-    h = hashlib.sha256()
-    for pattern in _CODE_FILES:
-        for path in sorted(root.glob(pattern)):
-            h.update(path.relative_to(root).as_posix().encode() + b"\0" + code_digest(path))
-    return h.hexdigest()
-
-
 def _update_tensor(h, t: Tensor) -> None:
     t = t.detach().cpu().contiguous()
     h.update(f"{t.dtype}{tuple(t.shape)}".encode())
@@ -133,8 +125,9 @@ def _update_tensor(h, t: Tensor) -> None:
 
 def measurement_key(kind: str, encoders: list[nn.Module], images: list[Tensor], settings: dict):
     """A hash of a measurement's inputs: encoder weights (and buffers), images, ``settings``
-    (JSON-able) and the source of the code that measures."""
-    h = hashlib.sha256(kind.encode() + b"\0" + _code_hash().encode())
+    (JSON-able) and the code that measures (:func:`memloc.fingerprint.fingerprint` of
+    ``MEASURING`` and the encoders' modules)."""
+    h = hashlib.sha256(kind.encode() + b"\0" + fingerprint(*MEASURING, *encoders).encode())
     for encoder in encoders:
         h.update(type(encoder).__name__.encode())
         for name, t in sorted(encoder.state_dict().items()):
