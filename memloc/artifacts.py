@@ -666,9 +666,11 @@ def checkpoint_pair(
 ) -> EncoderPair:
     """:func:`user_pair` from checkpoint files, as ``memloc report`` passes them to the notebooks.
 
-    ``checkpoints`` holds ``f`` (a path), optionally ``g``, ``arch`` (a memloc name or
-    ``torchvision:NAME``; default the profile's) and ``arch_kwargs`` (a dict). The pair records
-    each file's path and SHA-256 (its ``hashes``, shown in every page's provenance).
+    ``checkpoints`` holds ``f`` (a path), optionally ``g``, ``arch`` (a memloc name,
+    ``torchvision:NAME`` or ``timm:NAME``; default the profile's) and ``arch_kwargs`` (a dict;
+    ``in_channels`` defaults to the data's, ``width`` to the profile's for its own
+    architecture). The pair records each file's path and SHA-256 (its ``hashes``, shown in
+    every page's provenance).
 
     Example
     -------
@@ -681,8 +683,15 @@ def checkpoint_pair(
             f"checkpoints needs 'f' (a path) and may hold 'g', 'arch', 'arch_kwargs'; got "
             f"{sorted(checkpoints)}"
         )
-    arch = checkpoints.get("arch") or load_profile(profile, **overrides).arch
+    p = load_profile(profile, **overrides)
+    arch = checkpoints.get("arch") or p.arch
     kwargs = dict(checkpoints.get("arch_kwargs") or {})
+    # Not given: the data's channels, and for the profile's own architecture its width (what
+    # `memloc train` with this profile saves).
+    data = load_dataset(p.dataset, "train", image_size=p.image_size, resize=p.resize)
+    kwargs.setdefault("in_channels", data.channels)
+    if arch == p.arch:
+        kwargs.setdefault("width", p.width)
     roles = {role: checkpoints[role] for role in ROLES if checkpoints.get(role)}
     encoders = {role: load_checkpoint(path, arch, **kwargs) for role, path in roles.items()}
     pair = user_pair(profile, encoders["f"], encoders.get("g"), framework, **overrides)

@@ -12,9 +12,11 @@ from safetensors.torch import save_file
 from memloc.artifacts import checkpoint_pair
 from memloc.cli import main
 from memloc.models import create
+from memloc.profiles import load_profile
 from memloc.report import report_pages
 
-ARCH_KWARGS = {"in_channels": 3, "width": 0.25}
+# What `memloc train --profile auto` saves for RGB images: the profile's ResNet9 and width.
+ARCH_KWARGS = {"in_channels": 3, "width": load_profile("auto").width}
 
 
 @pytest.fixture(scope="module")
@@ -30,11 +32,11 @@ def folder_and_checkpoints(tmp_path_factory):
 
 
 def _args(root, paths, *more):
+    # No --arch: the profile's architecture, its width and the data's channels.
     return [
         "report",
         "--dataset", f"imagefolder:{root / 'pics'}",
         "--checkpoint-f", str(paths["f"]),
-        "--arch", "resnet9", "--arch-kwargs", json.dumps(ARCH_KWARGS),
         "--k-aug", "2",
         *more,
     ]  # fmt: skip
@@ -103,7 +105,7 @@ def test_the_checkpoint_pair_hashes_are_the_files(folder_and_checkpoints):
     root, paths = folder_and_checkpoints
     pair = checkpoint_pair(
         "auto",
-        {"f": str(paths["f"]), "arch": "resnet9", "arch_kwargs": ARCH_KWARGS},
+        {"f": str(paths["f"]), "arch": "resnet9", "arch_kwargs": {"width": ARCH_KWARGS["width"]}},
         dataset=f"imagefolder:{root / 'pics'}",
     )
     assert pair.g is None
@@ -119,11 +121,11 @@ def test_a_wrong_checkpoint_stops_the_report_before_any_notebook(
 ):
     root, paths = folder_and_checkpoints
     wrong = tmp_path / "wide.safetensors"
-    save_file(create("resnet9", in_channels=3, width=0.5).state_dict(), wrong)
+    save_file(create("resnet9", in_channels=3, width=1.0).state_dict(), wrong)
     out = tmp_path / "report"
     with pytest.raises(SystemExit) as info:
         main(_args(root, paths, "--checkpoint-g", str(wrong), "--out", str(out)))
     assert info.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "wide.safetensors" in err
+    assert len(err.splitlines()) == 1 and "wide.safetensors" in err and "width" in err
     assert not (out / "pages").exists()
