@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 
 from memloc.augment import AugmentPolicy
 from memloc.ssl import FRAMEWORKS, create_framework
-from memloc.train import CHECKPOINT, TrainConfig, _derived_seed, _epoch_line, _make_optimizer
+from memloc.train import CHECKPOINT, TrainConfig, derived_seed, epoch_line, make_optimizer
 from memloc.utils import atomic_torch_save, get_device, make_generator
 
 VIEWS_PER_IMAGE = {"simsiam": 2, "supervised": 1}
@@ -231,11 +231,11 @@ def train_private(
     framework.to(device)
     model = GradSampleModule(framework, loss_reduction="sum")
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = _make_optimizer(config, params)
+    optimizer = make_optimizer(config, params)
     accountant = RDPAccountant()
-    sample_gen = make_generator(_derived_seed(config.seed, "shuffle"), "cpu")
-    augment_gen = make_generator(_derived_seed(config.seed, "augment"), device)
-    noise_gen = make_generator(_derived_seed(config.seed, "noise"), device)
+    sample_gen = make_generator(derived_seed(config.seed, "shuffle"), "cpu")
+    augment_gen = make_generator(derived_seed(config.seed, "augment"), device)
+    noise_gen = make_generator(derived_seed(config.seed, "noise"), device)
     images, labels = images_uint8.to(device), labels.to(device)
     log, start = [], 0
     ckpt = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
@@ -288,7 +288,7 @@ def train_private(
             log.append({"epoch": epoch + 1, "loss": loss_sum / max(seen, 1), "wall_s": wall})
             if progress == "epochs":  # one line per epoch (memloc.train's log format)
                 line = {**log[-1], "pairs_per_s": seen / wall}
-                print(_epoch_line("DP-SGD", line, config.epochs), flush=True)
+                print(epoch_line("DP-SGD", line, config.epochs), flush=True)
             if ckpt is not None:
                 state = {
                     "model": {k: v.detach().cpu() for k, v in framework.state_dict().items()},

@@ -158,7 +158,7 @@ def train(
             dist.destroy_process_group()
 
 
-def _epoch_line(desc: str, entry: dict, epochs: int) -> str:
+def epoch_line(desc: str, entry: dict, epochs: int) -> str:
     """One line of ``progress="epochs"``: epoch, mean loss, pairs of views per second."""
     rate = f", {entry['pairs_per_s']:.0f} pairs/s" if "pairs_per_s" in entry else ""
     return (
@@ -178,9 +178,9 @@ def _train(framework, images, labels, config, checkpoint_dir, device, progress, 
         )
     local = config.batch_size // world
 
-    shuffle_gen = make_generator(_derived_seed(config.seed, "shuffle"), "cpu")
-    augment_gen = make_generator(_derived_seed(config.seed, "augment", rank), device)
-    optimizer = _make_optimizer(config, framework.parameters())
+    shuffle_gen = make_generator(derived_seed(config.seed, "shuffle"), "cpu")
+    augment_gen = make_generator(derived_seed(config.seed, "augment", rank), device)
+    optimizer = make_optimizer(config, framework.parameters())
     log, start = [], 0
     ckpt = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
     if ckpt is not None and ckpt.exists():
@@ -260,7 +260,7 @@ def _train(framework, images, labels, config, checkpoint_dir, device, progress, 
                 }
             )
             if progress == "epochs" and rank == 0:
-                print(_epoch_line(desc, log[-1], config.epochs), flush=True)
+                print(epoch_line(desc, log[-1], config.epochs), flush=True)
             if checkpoint_dir is not None:
                 rng = {"shuffle": shuffle_gen, "augment": augment_gen}
                 _save_checkpoint(framework, optimizer, epoch + 1, rng, log, config, checkpoint_dir)
@@ -291,13 +291,15 @@ def _check_data(images: Tensor, labels: Tensor, config: TrainConfig) -> None:
         )
 
 
-def _derived_seed(seed: int, stream: str, rank: int = 0) -> int:
-    """Independent seeds for the loop's generators from the one ``config.seed``."""
+def derived_seed(seed: int, stream: str, rank: int = 0) -> int:
+    """Independent seeds for the loop's generators from the one ``config.seed`` (``stream``:
+    shuffle, augment, noise; also used by the DP-SGD loop of :mod:`memloc.privacy`)."""
     words = [int(seed) & 0xFFFFFFFF, _STREAMS[stream], rank]
     return int(np.random.SeedSequence(words).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
-def _make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
+def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
+    """The optimizer ``config`` names (sgd with momentum 0.9, adam, adamw) over ``params``."""
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     if config.optimizer == "adamw":

@@ -6,7 +6,8 @@ A framework is an ``nn.Module`` holding the encoder as ``backbone`` and its augm
 [0, 1]; ``forward`` is the same call, so that DistributedDataParallel can wrap it). It may
 define ``on_step_end(step, total_steps)``, which :func:`memloc.train.train` calls after every
 optimizer step (for momentum teachers, schedules). The training loop knows nothing else
-about it, so a new method (SimSiam, DINO, MAE) is one more module and one more registry entry.
+about it, so a new method (SimSiam, DINO, MAE) is one more module whose class carries
+``@register_framework("<name>")`` (:mod:`memloc.ssl.registry`), imported below.
 Parts (heads, losses) live in :mod:`memloc.ssl.heads` and :mod:`memloc.ssl.losses`.
 """
 
@@ -19,17 +20,10 @@ from memloc.ssl.dino import DINO
 from memloc.ssl.heads import DINOHead, ProjectionHead
 from memloc.ssl.losses import dino_loss, negative_cosine, nt_xent
 from memloc.ssl.mae import MAE
+from memloc.ssl.registry import FRAMEWORKS, register_framework
 from memloc.ssl.simclr import SimCLR
 from memloc.ssl.simsiam import SimSiam
 from memloc.ssl.supervised import Supervised
-
-FRAMEWORKS: dict[str, type[nn.Module]] = {
-    "simclr": SimCLR,
-    "simsiam": SimSiam,
-    "dino": DINO,
-    "mae": MAE,
-    "supervised": Supervised,
-}
 
 __all__ = [
     "DINO",
@@ -44,6 +38,7 @@ __all__ = [
     "dino_loss",
     "negative_cosine",
     "nt_xent",
+    "register_framework",
 ]
 
 

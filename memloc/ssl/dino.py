@@ -13,8 +13,10 @@ from torch import Tensor, nn
 from memloc.augment import AugmentPolicy
 from memloc.ssl.heads import DINOHead
 from memloc.ssl.losses import dino_loss, distributed_world
+from memloc.ssl.registry import register_framework
 
 
+@register_framework("dino")
 class DINO(nn.Module):
     """Self-distillation without labels: the student (``backbone`` + head) is trained to give,
     for each view, the distribution the teacher gives for the other view. The teacher is an

@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from memloc.augment import AugmentPolicy
 from memloc.models.vit import Block, VisionTransformer
+from memloc.ssl.registry import register_framework
 
 
 def patchify(x: Tensor, patch_size: int) -> Tensor:
@@ -60,6 +61,7 @@ class MAEDecoder(nn.Module):
         return self.pred(self.norm(x))[:, 1:]
 
 
+@register_framework("mae")
 class MAE(nn.Module):
     """A ViT trained to reconstruct the hidden patches of its input.
 

@@ -8,8 +8,10 @@ from torch import Tensor, nn
 from memloc.augment import AugmentPolicy
 from memloc.ssl.heads import ProjectionHead
 from memloc.ssl.losses import nt_xent
+from memloc.ssl.registry import register_framework
 
 
+@register_framework("simclr")
 class SimCLR(nn.Module):
     """An encoder trained contrastively: the two views of an image attract, all others repel.
 

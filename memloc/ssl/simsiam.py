@@ -8,8 +8,10 @@ from torch import Tensor, nn
 from memloc.augment import AugmentPolicy
 from memloc.ssl.heads import ProjectionHead
 from memloc.ssl.losses import negative_cosine
+from memloc.ssl.registry import register_framework
 
 
+@register_framework("simsiam")
 class SimSiam(nn.Module):
     """An encoder trained to predict one view's projection from the other's, without
     negatives: the stop-gradient on the target side is what prevents collapse.

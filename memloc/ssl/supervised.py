@@ -7,8 +7,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from memloc.augment import AugmentPolicy
+from memloc.ssl.registry import register_framework
 
 
+@register_framework("supervised")
 class Supervised(nn.Module):
     """An encoder trained with labels (the paper's SL comparison for ClassMem/UnitMem).
 
