@@ -133,6 +133,13 @@ def resolve_layers(
         For a name that is neither a point nor a module; the message lists the valid names.
     ValueError
         For an empty list or a name given twice.
+
+    Example
+    -------
+    >>> from memloc.models import create
+    >>> encoder = create("resnet9", width=0.125)
+    >>> [(p.name, p.module, p.kind) for p in resolve_layers(encoder, ["4", "Res6"])]
+    [('4', 'block4', 'conv'), ('Res6', 'res6', 'residual')]
     """
     is_encoder = hasattr(model, "measurement_points")
     points: dict[str, MeasurementPoint] = {}
@@ -189,8 +196,13 @@ class LayerRecorder:
 
     Examples
     --------
+    >>> import torch
+    >>> from memloc.models import create
+    >>> encoder, x = create("resnet9", width=0.125).eval(), torch.rand(2, 3, 32, 32)
     >>> with LayerRecorder(encoder, ["4", "Res6"], reduce="unit_mean") as rec:
-    ...     acts = rec(x)            # {"4": (B, C4), "Res6": (B, C6)}, one forward pass
+    ...     acts = rec(x)            # one forward pass
+    >>> {name: tuple(a.shape) for name, a in acts.items()}
+    {'4': (2, 8), 'Res6': (2, 32)}
 
     Calling the recorder runs ``model(x)`` once; for a memloc encoder it stops the forward pass
     as soon as the last requested measurement point has been recorded. The hooks are removed

@@ -594,6 +594,17 @@ def encoder_pair(
 
     On the CPU, two missing encoders train side by side in two single-threaded processes
     (``parallel=None`` decides: CPU and at least two cores); on CUDA one after the other.
+
+    Example
+    -------
+    A pair of tiny encoders on scikit-learn's digits, one epoch each (seconds):
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as cache:
+    ...     pair = encoder_pair("quick", dataset="digits", epochs=1, width=0.125,
+    ...                         snapshot_epochs=[], cache_dir=cache, progress=False)
+    >>> pair.f.arch, len(pair.images("candidate")), sorted(pair.hashes)
+    ('resnet9', 150, ['f', 'g'])
     """
     profile = load_profile(profile, **overrides)
     profile, dataset, test, specs = _profile_data(profile, framework)

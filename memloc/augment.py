@@ -62,6 +62,14 @@ class AugmentPolicy:
         Probability that an image is colour-jittered.
     grayscale_p : float
         Probability that an image is turned gray (after jitter).
+
+    Example
+    -------
+    >>> import torch
+    >>> policy = AugmentPolicy.simclr()
+    >>> views = policy(torch.rand(4, 3, 32, 32), torch.Generator().manual_seed(0))
+    >>> tuple(views.shape), bool(views.min() >= 0 and views.max() <= 1)
+    ((4, 3, 32, 32), True)
     """
 
     crop_scale: tuple[float, float] = (0.08, 1.0)

@@ -127,6 +127,18 @@ def prune_units(
     mode, whatever the statistics, so the channel is 0 after BatchNorm, ReLU and pooling for
     every input. (A BatchNorm without affine parameters gets ``running_mean[c] = 0`` instead,
     which makes its output 0 for the all-zero channel.)
+
+    Example
+    -------
+    >>> import torch
+    >>> from memloc.metrics import unitmem
+    >>> from memloc.models import create
+    >>> _ = torch.manual_seed(0)
+    >>> encoder = create("resnet9", width=0.125).eval()
+    >>> scores = unitmem(encoder, torch.rand(8, 3, 32, 32), k_aug=0)
+    >>> pruned, removed = prune_units(encoder, scores, 0.25)  # a copy; encoder is unchanged
+    >>> removed.columns.tolist()
+    ['layer', 'unit', 'unitmem', 'defined']
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; use one of {STRATEGIES}")

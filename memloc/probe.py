@@ -201,6 +201,17 @@ def linear_probe(
     layer : the layer to probe (None: the representation).
     batch_size : images per forward pass.
     C, max_iter : passed to ``LogisticRegression``.
+
+    Example
+    -------
+    >>> import torch
+    >>> from memloc.models import create
+    >>> _ = torch.manual_seed(0)
+    >>> images, labels = torch.rand(40, 3, 32, 32), torch.arange(40) % 2
+    >>> images[labels == 1] *= 0.2  # class 1: dark images
+    >>> encoder = create("resnet9", width=0.125)
+    >>> linear_probe(encoder, images[:20], labels[:20], images[20:], labels[20:])
+    1.0
     """
     train_x = features(encoder, train_images, layer, batch_size)
     test_x = features(encoder, test_images, layer, batch_size)

@@ -137,6 +137,18 @@ def train(
     dict
         ``{"epochs": [{"epoch", "loss", "pairs_per_s", "wall_s"}, ...], "steps_per_epoch",
         "batch_size", "world_size", "wall_s"}`` (``wall_s``: the epochs' total).
+
+    Example
+    -------
+    >>> import torch
+    >>> from memloc.models import create
+    >>> from memloc.ssl import create_framework
+    >>> framework = create_framework("simclr", create("resnet9", in_channels=1, width=0.125))
+    >>> images = torch.randint(0, 256, (16, 1, 32, 32), dtype=torch.uint8)
+    >>> log = train(framework, images, torch.zeros(16, dtype=torch.long),
+    ...             TrainConfig(epochs=2, batch_size=8), progress=False)
+    >>> len(log["epochs"]), sorted(log["epochs"][0])
+    (2, ['epoch', 'loss', 'pairs_per_s', 'wall_s'])
     """
     _check_data(images_uint8, labels, config)
     rank, world, owns_group = _start_distributed(device)

@@ -385,6 +385,18 @@ def layermem(
     ------
     ValueError
         f and g of different architectures or layer shapes, a bad variant/k_aug/top_k.
+
+    Example
+    -------
+    >>> import torch
+    >>> from memloc.augment import AugmentPolicy
+    >>> from memloc.models import create
+    >>> _ = torch.manual_seed(0)
+    >>> f, g = create("resnet9", width=0.125).eval(), create("resnet9", width=0.125).eval()
+    >>> images = torch.rand(8, 3, 32, 32)  # float in [0, 1]
+    >>> result = layermem(f, g, images, k_aug=2, policy=AugmentPolicy.simclr(), top_k=2)
+    >>> result.table["layer"].tolist()
+    ['1', '2', '3', '4', 'Res2', '5', '6', '7', '8', 'Res6']
     """
     _check_variant(variant)
     k_aug = _check_k(k_aug)

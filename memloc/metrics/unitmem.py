@@ -359,6 +359,17 @@ def unitmem(
     UnitMemResult
         ``units`` columns ``layer, unit, unitmem, mu_max, argmax, mu_rest, defined, kind,
         mu_min``; ``argmax`` is the position in ``images`` of the image giving mu_max.
+
+    Example
+    -------
+    >>> import torch
+    >>> from memloc.augment import AugmentPolicy
+    >>> from memloc.models import create
+    >>> _ = torch.manual_seed(0)
+    >>> encoder = create("resnet9", width=0.125).eval()
+    >>> result = unitmem(encoder, torch.rand(8, 3, 32, 32), k_aug=2, policy=AugmentPolicy.simclr())
+    >>> result.units.groupby("layer", sort=False).size().to_dict()  # units per layer
+    {'1': 4, '2': 8, '3': 8, '4': 8, 'Res2': 8, '5': 16, '6': 32, '7': 32, '8': 32, 'Res6': 32}
     """
     _check_rest(rest)
     images = check_images(images)
@@ -432,6 +443,16 @@ def classmem(
         ``units`` columns ``layer, unit, classmem, mu_max, argmax, mu_rest, defined, kind,
         mu_min``; ``argmax`` is the label of the class giving mu_max; ``mu`` holds the class
         means, one row per class of ``groups``.
+
+    Example
+    -------
+    >>> import torch
+    >>> from memloc.models import create
+    >>> _ = torch.manual_seed(0)
+    >>> encoder = create("resnet9", width=0.125).eval()
+    >>> result = classmem(encoder, torch.rand(8, 3, 32, 32), torch.tensor([0, 1] * 4))
+    >>> result.units[["layer", "unit", "classmem", "defined"]].shape
+    (180, 4)
     """
     _check_rest(rest)
     if accumulate not in ACCUMULATIONS:
