@@ -198,6 +198,89 @@ def unitmem_distributions(
     return fig
 
 
+def per_unit_boxplot(
+    df: pd.DataFrame,
+    value: str,
+    *,
+    layers: list[str],
+    hue: str = "model",
+    ylabel: str | None = None,
+    title: str | None = None,
+) -> Figure:
+    """A per-unit score (e.g. UnitMem's excess over its held-out control) per layer, one box
+    per ``hue`` value (``"SSL"``, ``"SL"``), with a line at zero; defined units only."""
+    _require(df, [value, hue, "layer"], "per_unit_boxplot")
+    data = df[df["defined"]] if "defined" in df else df
+    data = data.assign(layer=data["layer"].astype(str))
+    fig, axes = new_figure(width=max(5.0, 0.9 * len(layers)), height=3.4)
+    ax = axes[0, 0]
+    sns.boxplot(
+        data=data,
+        x="layer",
+        y=value,
+        hue=hue,
+        order=[str(x) for x in layers],
+        palette=_palette(data[hue]),
+        showfliers=False,
+        linewidth=0.8,
+        ax=ax,
+    )
+    ax.axhline(0, color="0.3", lw=0.8)
+    ax.set(xlabel="layer", ylabel=ylabel or value)
+    if title:
+        ax.set_title(title)
+    ax.legend(title=None, fontsize=8)
+    return fig
+
+
+def share_bars(
+    shares: pd.DataFrame,
+    *,
+    order: list[str],
+    chance: float,
+    value: str = "fraction",
+    group: str = "encoder",
+    ylabel: str = "share of top units",
+    title: str | None = None,
+    colors: list | None = None,
+) -> Figure:
+    """Grouped bars of a share per layer (``order``, e.g. the layers and ``"all"``), one bar
+    per ``group`` value in order of appearance (``colors`` in that order), with the chance
+    level dashed (A3)."""
+    _require(shares, [value, group, "layer"], "share_bars")
+    groups = list(dict.fromkeys(shares[group]))
+    colors = colors or sns.color_palette("colorblind", len(groups))
+    fig, axes = new_figure(width=max(5.0, 0.7 * len(order)), height=3.4)
+    ax = axes[0, 0]
+    width = 0.8 / len(groups)
+    for i, (name, color) in enumerate(zip(groups, colors, strict=True)):
+        part = shares[shares[group] == name].set_index("layer").reindex(order)
+        offset = (i - (len(groups) - 1) / 2) * width
+        ax.bar([j + offset for j in range(len(order))], part[value], width, color=color, label=name)
+    ax.axhline(chance, color="0.2", ls="--", lw=1, label=f"chance k/N = {chance:.2f}")
+    ax.set_xticks(range(len(order)), order)
+    ax.set(xlabel="layer", ylabel=ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
+
+
+def dominance_scatter(dominance: pd.DataFrame, *, xlabel: str, title: str) -> Figure:
+    """Units dominated per image (``total``, symlog) against its SSLMem (``sslmem``) (A3)."""
+    _require(dominance, ["sslmem", "total"], "dominance_scatter")
+    fig, axes = new_figure(width=4.6, height=3.4)
+    ax = axes[0, 0]
+    ax.scatter(
+        dominance["sslmem"], dominance["total"], s=10, alpha=0.6, color=MODEL_COLORS["SSL"],
+        linewidths=0,
+    )  # fmt: skip
+    ax.set_yscale("symlog", linthresh=10)
+    ax.set(xlabel=xlabel, ylabel="units dominated (all layers)")
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
 def scatter_classmem_unitmem(
     df: pd.DataFrame,
     *,

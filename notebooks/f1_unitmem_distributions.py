@@ -22,27 +22,15 @@
 # the same amount per layer and a test on it equals the test on raw UnitMem.
 
 # %%
-import json
-import time
-
 import pandas as pd
-import seaborn as sns
 from IPython.display import Markdown, display
 
 from memloc.artifacts import encoder_pair
-from memloc.book import provenance, record_claim
 from memloc.experiments import units as U
-from memloc.figures import (
-    MODEL_COLORS,
-    new_figure,
-    save_figure,
-    save_table,
-    unitmem_distributions,
-)
+from memloc.figures import per_unit_boxplot, unitmem_distributions
 from memloc.metrics import unitmem_forward_shift
-from memloc.profiles import merge_overrides
 from memloc.regime import check_pair, combine_checks
-from memloc.stats import holm
+from memloc.result import Result
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -57,24 +45,22 @@ rest = "mean"
 out_dir = "book/results/cpu/f1_unitmem_distributions"
 
 # %%
-start = time.time()
-# None keeps the profile's value.
-overrides = merge_overrides(
-    profile_overrides, dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug
-)
+res = Result.start(out_dir, profile, profile_overrides)
+overrides = res.overrides(dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug)
 ssl_pair = encoder_pair(profile, framework, progress=False, **overrides)
 sl_pair = encoder_pair(profile, "supervised", progress=False, **overrides)
 p = ssl_pair.profile
 ssl = U.unitmem_with_controls(ssl_pair, rest=rest)
 sl = U.unitmem_with_controls(sl_pair, rest=rest, random=ssl.random)
-layers = ssl.layers
-deep = U.deep_layers(layers)
+layers, deep = ssl.layers, U.deep_layers(ssl.layers)
 Markdown(
-    f"Profile `{p.name}`: {p.dataset}, {p.arch} (width {p.width}); SSL = {framework} "
-    f"({p.epochs} epochs), SL = supervised ({p.supervised_epochs} epochs). "
-    f"N = {ssl.config['n_points']} images per set, K = {ssl.config['k_aug']} views, "
-    f"rest = `{rest}`. Deep layers (fixed in advance: the half after the first residual "
-    f"connection): {', '.join(deep)}."
+    res.describe(
+        ssl_pair,
+        f"SSL = {framework} ({p.epochs} epochs), SL = supervised ({p.supervised_epochs} "
+        f"epochs). N = {ssl.config['n_points']} images per set, K = {ssl.config['k_aug']} "
+        f"views, rest = `{rest}`. Deep layers (fixed in advance: the half after the first "
+        f"residual connection): {', '.join(deep)}.",
+    )
 )
 
 # %% [markdown]
@@ -109,24 +95,21 @@ Markdown("\n\n".join(c.markdown for c in checks.values()))
 long = pd.concat([ssl.long(), sl.long()[lambda d: d["encoder"] != "random init"]])
 order = ["SSL", "SSL held-out", "SL", "SL held-out", "random init"]
 long = long.sort_values("label", key=lambda c: c.map(order.index), kind="stable")
-fig = unitmem_distributions(
-    long,
-    hue="label",
-    kind="box",
-    title="UnitMem per layer: trained encoders and their controls",
+title = "UnitMem per layer: trained encoders and their controls"
+res.figure(
+    unitmem_distributions(long, hue="label", kind="box", title=title), "unitmem_distributions"
 )
-save_figure(fig, out_dir, "unitmem_distributions")
-display(fig)
 
 # %%
-fig = unitmem_distributions(
-    long[long["label"].isin(["SSL", "SL", "random init"])],
-    hue="label",
-    kind="violin",
-    title="UnitMem per layer, SSL vs SL (violins)",
+res.figure(
+    unitmem_distributions(
+        long[long["label"].isin(["SSL", "SL", "random init"])],
+        hue="label",
+        kind="violin",
+        title="UnitMem per layer, SSL vs SL (violins)",
+    ),
+    "unitmem_violins",
 )
-save_figure(fig, out_dir, "unitmem_violins")
-display(fig)
 
 # %% [markdown]
 # The memorization part: for every unit, UnitMem on its training images minus UnitMem of the
@@ -135,26 +118,16 @@ display(fig)
 
 # %%
 per_unit = pd.concat([ssl.per_unit(), sl.per_unit()], ignore_index=True)
-fig, axes = new_figure(width=max(5.0, 0.9 * len(layers)), height=3.4)
-ax = axes[0, 0]
-data = per_unit[per_unit["defined"]].assign(layer=lambda d: d["layer"].astype(str))
-sns.boxplot(
-    data=data,
-    x="layer",
-    y="excess_heldout",
-    hue="model",
-    order=layers,
-    palette={m: MODEL_COLORS[m] for m in ("SSL", "SL")},
-    showfliers=False,
-    linewidth=0.8,
-    ax=ax,
+res.figure(
+    per_unit_boxplot(
+        per_unit,
+        "excess_heldout",
+        layers=layers,
+        ylabel="UnitMem: candidates − held-out",
+        title="Excess over the held-out control, per unit",
+    ),
+    "excess_over_heldout",
 )
-ax.axhline(0, color="0.3", lw=0.8)
-ax.set(xlabel="layer", ylabel="UnitMem: candidates − held-out")
-ax.set_title("Excess over the held-out control, per unit")
-ax.legend(title=None, fontsize=8)
-save_figure(fig, out_dir, "excess_over_heldout")
-display(fig)
 
 # %% [markdown]
 # ## Per-layer means and the excess over the controls
@@ -170,26 +143,23 @@ counts = (
     .agg(n_units="size", n_defined="sum")
     .reset_index()
 )
-save_table(excess, out_dir, "unitmem_excess")
-save_table(counts, out_dir, "defined_units")
+res.table(excess, "unitmem_excess")
+res.table(counts, "defined_units")
 means = long[long["defined"]].pivot_table(
     index="layer", columns="label", values="unitmem", aggfunc="mean", sort=False
 )[order]
 for model in ("SSL", "SL"):
     means[f"{model} excess"] = excess[excess["model"] == model].set_index("layer")["excess"]
-display(means.reindex(layers).round(3))
+undefined = (counts["n_units"] - counts["n_defined"]).groupby(counts["label"]).sum()
 Markdown(
     "Mean UnitMem per layer; `excess` is the smaller of the excesses over the two controls. "
     "Undefined units (never active on these images) per encoder: "
-    + ", ".join(
-        f"{label} {int(n)}"
-        for label, n in (counts["n_units"] - counts["n_defined"])
-        .groupby(counts["label"])
-        .sum()
-        .items()
-    )
+    + ", ".join(f"{label} {int(n)}" for label, n in undefined.items())
     + "."
 )
+
+# %%
+res.table(means.reindex(layers).reset_index(), "unitmem_means")
 
 # %% [markdown]
 # ## Tests: SSL against SL, per layer
@@ -205,12 +175,14 @@ excess_tests = U.compare_layers(
 )
 tests = raw_tests.merge(excess_tests, on="layer", suffixes=("", "_excess"))
 tests.insert(1, "deep", tests["layer"].isin(deep))
-save_table(tests, out_dir, "ssl_vs_sl_tests")
-shown = tests[
-    ["layer", "deep", "mean_a", "mean_b", "t", "welch_p", "ks_D", "ks_p"]
-    + ["difference_excess", "t_excess", "welch_p_excess"]
-].rename(columns={"mean_a": "SSL", "mean_b": "SL", "difference_excess": "excess SSL − SL"})
-display(shown.round(4))
+shown = ["layer", "deep", "mean_a", "mean_b", "t", "welch_p", "ks_D", "ks_p"]
+res.table(tests, "ssl_vs_sl_tests")
+res.table(
+    tests[shown + ["difference_excess", "t_excess", "welch_p_excess"]].rename(
+        columns={"mean_a": "SSL", "mean_b": "SL", "difference_excess": "excess SSL − SL"}
+    ),
+    digits=4,
+)
 
 # %% [markdown]
 # ## Verdict
@@ -226,52 +198,34 @@ claim = "SSL units memorize single images more than SL units (deep layers)"
 t_min, p_t = U.all_layers_test(raw_tests, deep, p="welch_p", statistic="t")
 d_min, p_ks = U.all_layers_test(raw_tests, deep, p="ks_p", statistic="ks_D")
 t_excess, p_excess = U.all_layers_test(excess_tests, deep, p="welch_p", statistic="t")
-# One family per page: Holm over its three claims.
-p_t, p_ks, p_excess = holm([p_t, p_ks, p_excess])
-holm_note = "; Holm over the page's 3 claims"
-entries = [
-    record_claim(
-        out_dir,
-        result="F1",
+res.claims(
+    dict(
         claim=claim,
-        test=f"one-sided Welch t on UnitMem per deep layer ({', '.join(deep)}); min t, max p"
-        + holm_note,
+        test=f"one-sided Welch t on UnitMem per deep layer ({', '.join(deep)}); min t, max p",
         statistic=t_min,
         p_value=p_t,
         holds=t_min > 0,
-        profile=profile,
-        testable=testable,
-        reason=reason,
     ),
-    record_claim(
-        out_dir,
-        result="F1",
+    dict(
         claim=claim + ", whole distributions",
-        test="one-sided KS (SSL to the right of SL) per deep layer; min D, max p" + holm_note,
+        test="one-sided KS (SSL to the right of SL) per deep layer; min D, max p",
         statistic=d_min,
         p_value=p_ks,
-        profile=profile,
-        testable=testable,
-        reason=reason,
     ),
-    record_claim(
-        out_dir,
-        result="F1",
+    dict(
         claim="SSL units exceed their held-out control more than SL units (deep layers)",
-        test="one-sided Welch t on the per-unit excess over held-out images per deep layer"
-        + holm_note,
+        test="one-sided Welch t on the per-unit excess over held-out images per deep layer",
         statistic=t_excess,
         p_value=p_excess,
         holds=t_excess > 0,
-        profile=profile,
-        testable=testable,
-        reason=reason,
     ),
-]
+    testable=testable,
+    reason=reason,
+)
 significant = raw_tests[raw_tests["welch_p"] < 0.05]["layer"].tolist()
 Markdown(
     ("" if testable else f"*{reason}*\n\n")
-    + U.verdict_markdown(entries)
+    + res.verdicts()
     + "\n\nLayers where SSL UnitMem exceeds SL UnitMem at p < 0.05 (Welch): "
     + (", ".join(significant) if significant else "none")
     + f" (of {len(layers)}). The poster gives no numbers for this figure; compare the shape."
@@ -297,8 +251,7 @@ if ssl_pair.f.arch == "resnet9":
         rest=rest,
         seed=ssl.config["seed"],
     )
-    save_table(forward_shift, out_dir, "unitmem_forward_shift")
-    display(forward_shift.round(4))
+    display(res.table(forward_shift, "unitmem_forward_shift", digits=4))
 else:
     display(Markdown(f"No skip-less reading for {ssl_pair.f.arch}: the scripts read ResNet9."))
 
@@ -306,13 +259,11 @@ else:
 # ## Provenance
 
 # %%
-info = provenance(
-    profile=profile,
-    profile_overrides=profile_overrides,
-    encoder_hashes={"SSL": ssl_pair.hashes, "SL": sl_pair.hashes},
-    n_points=ssl.config["n_points"],
-    k_aug=ssl.config["k_aug"],
-    rest=rest,
-    wall_time_s=round(time.time() - start, 1),
+Markdown(
+    res.finish(
+        encoder_hashes={"SSL": ssl_pair.hashes, "SL": sl_pair.hashes},
+        n_points=ssl.config["n_points"],
+        k_aug=ssl.config["k_aug"],
+        rest=rest,
+    )
 )
-Markdown("```json\n" + json.dumps(info, indent=2, default=str) + "\n```")

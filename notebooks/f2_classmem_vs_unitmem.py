@@ -22,19 +22,14 @@
 # on it.
 
 # %%
-import json
-import time
-
 import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import Markdown
 
 from memloc.artifacts import encoder_pair
-from memloc.book import provenance, record_claim
 from memloc.experiments import units as U
-from memloc.figures import save_figure, save_table, scatter_classmem_unitmem
-from memloc.profiles import merge_overrides
+from memloc.figures import scatter_classmem_unitmem
 from memloc.regime import check_pair, combine_checks
-from memloc.stats import holm
+from memloc.result import Result
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -50,24 +45,17 @@ rest = "mean"
 out_dir = "book/results/cpu/f2_classmem_vs_unitmem"
 
 # %%
-start = time.time()
-# None keeps the profile's value.
-overrides = merge_overrides(
-    profile_overrides, dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug
-)
+res = Result.start(out_dir, profile, profile_overrides)
+overrides = res.overrides(dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug)
 ssl_pair = encoder_pair(profile, framework, progress=False, **overrides)
 sl_pair = encoder_pair(profile, "supervised", progress=False, **overrides)
 p = ssl_pair.profile
 ssl = U.unitmem_with_controls(ssl_pair, rest=rest)
 sl = U.unitmem_with_controls(sl_pair, rest=rest, random=ssl.random)
-layers = ssl.layers
-deep = U.deep_layers(layers)
-n = ssl.config["n_points"]
-images = ssl_pair.images("candidate", n)
-labels = ssl_pair.labels("candidate", n)
+layers, deep, n = ssl.layers, U.deep_layers(ssl.layers), ssl.config["n_points"]
+images, labels = ssl_pair.images("candidate", n), ssl_pair.labels("candidate", n)
 init = U.initial_encoder(p, ssl_pair.dataset.channels)
-policy = U.unitmem_policy(p)
-kw = dict(k_aug=classmem_k_aug, policy=policy, rest=rest, seed=p.seed)
+kw = dict(k_aug=classmem_k_aug, policy=U.unitmem_policy(p), rest=rest, seed=p.seed)
 scores = pd.concat(
     [
         U.classmem_beside_unitmem(ssl_pair.f, images, labels, ssl.trained, model="SSL", **kw),
@@ -76,14 +64,16 @@ scores = pd.concat(
     ],
     ignore_index=True,
 )
-save_table(scores, out_dir, "classmem_unitmem_per_unit")
-class_sizes = labels.bincount()
+res.table(scores, "classmem_unitmem_per_unit")
+sizes = labels.bincount()[labels.bincount() > 0]
 Markdown(
-    f"Profile `{p.name}`: {p.dataset}, {p.arch} (width {p.width}). N = {n} candidates in "
-    f"{int((class_sizes > 0).sum())} classes ({int(class_sizes[class_sizes > 0].min())}–"
-    f"{int(class_sizes.max())} images per class); UnitMem with K = {ssl.config['k_aug']} views, "
-    f"ClassMem with K = {classmem_k_aug} (0: unaugmented). Deep layers (fixed in advance: the "
-    f"half after the first residual connection): {', '.join(deep)}."
+    res.describe(
+        ssl_pair,
+        f"N = {n} candidates in {len(sizes)} classes ({int(sizes.min())}–{int(sizes.max())} "
+        f"images per class); UnitMem with K = {ssl.config['k_aug']} views, ClassMem with "
+        f"K = {classmem_k_aug} (0: unaugmented). Deep layers (fixed in advance: the half after "
+        f"the first residual connection): {', '.join(deep)}.",
+    )
 )
 
 # %% [markdown]
@@ -112,11 +102,12 @@ Markdown("\n\n".join(c.markdown for c in checks.values()))
 # Above the diagonal a unit favours single images, below it whole classes.
 
 # %%
-fig = scatter_classmem_unitmem(
-    scores, hue="model", title="ClassMem vs UnitMem per unit (candidates, true labels)"
+res.figure(
+    scatter_classmem_unitmem(
+        scores, hue="model", title="ClassMem vs UnitMem per unit (candidates, true labels)"
+    ),
+    "classmem_vs_unitmem",
 )
-save_figure(fig, out_dir, "classmem_vs_unitmem")
-display(fig)
 
 # %% [markdown]
 # ## Per-layer means
@@ -125,23 +116,7 @@ display(fig)
 # only).
 
 # %%
-defined = scores[scores["defined"]]
-means = defined.pivot_table(
-    index="layer",
-    columns="model",
-    values=["unitmem", "classmem", "difference"],
-    aggfunc="mean",
-    sort=False,
-).reindex(layers)
-means = means[
-    [(v, m) for m in ("SSL", "SL", "random init") for v in ("unitmem", "classmem", "difference")]
-]
-save_table(
-    means.reset_index().set_axis(["layer"] + [f"{m} {v}" for v, m in means.columns], axis=1),
-    out_dir,
-    "means",
-)
-means.round(3)
+res.table(U.classmem_means(scores, layers), "means")
 
 # %% [markdown]
 # ## Tests
@@ -151,42 +126,8 @@ means.round(3)
 # UnitMem − ClassMem between the SSL and the SL units (SSL larger).
 
 # %%
-ssl_paired = U.paired_tests(
-    scores[scores["model"] == "SSL"], "unitmem", "classmem", layers=layers, alternative="greater"
-)
-sl_paired = U.paired_tests(
-    scores[scores["model"] == "SL"], "classmem", "unitmem", layers=layers, alternative="greater"
-)
-random_paired = U.paired_tests(
-    scores[scores["model"] == "random init"],
-    "unitmem",
-    "classmem",
-    layers=layers,
-    alternative="greater",
-)
-contrast = U.compare_layers(
-    scores[scores["model"] == "SSL"],
-    scores[scores["model"] == "SL"],
-    value="difference",
-    layers=layers,
-)
-tests = pd.DataFrame(
-    {
-        "layer": layers,
-        "deep": [layer in deep for layer in layers],
-        "SSL UM−CM": ssl_paired["mean_difference"],
-        "SSL t": ssl_paired["t"],
-        "SSL p": ssl_paired["p"],
-        "SL CM−UM": sl_paired["mean_difference"],
-        "SL t": sl_paired["t"],
-        "SL p": sl_paired["p"],
-        "random UM−CM": random_paired["mean_difference"],
-        "SSL−SL t": contrast["t"],
-        "SSL−SL p": contrast["welch_p"],
-    }
-)
-save_table(tests, out_dir, "tests")
-tests.round(4)
+tests = U.classmem_unitmem_tests(scores, layers)
+res.table(tests, "tests", digits=4)
 
 # %% [markdown]
 # ## Verdict
@@ -196,54 +137,42 @@ tests.round(4)
 # p-values of this page are then Holm-adjusted together (the verdicts use the adjusted ones).
 
 # %%
-t_contrast, p_contrast = U.all_layers_test(contrast, deep, p="welch_p", statistic="t")
-t_sl, p_sl = U.all_layers_test(sl_paired, deep, p="p", statistic="t")
-t_ssl, p_ssl = U.all_layers_test(ssl_paired, deep, p="p", statistic="t")
-# One family per page: Holm over its three claims.
-p_contrast, p_sl, p_ssl = holm([p_contrast, p_sl, p_ssl])
-holm_note = "; Holm over the page's 3 claims"
-entries = [
-    record_claim(
-        out_dir,
-        result="F2",
+t_contrast, p_contrast = U.all_layers_test(tests, deep, p="SSL−SL p", statistic="SSL−SL t")
+t_sl, p_sl = U.all_layers_test(tests, deep, p="SL p", statistic="SL t")
+t_ssl, p_ssl = U.all_layers_test(tests, deep, p="SSL p", statistic="SSL t")
+res.claims(
+    dict(
         claim="UnitMem − ClassMem is larger for SSL units than for SL units (deep layers)",
-        test="one-sided Welch t per deep layer over units; min t, max p" + holm_note,
+        test="one-sided Welch t per deep layer over units; min t, max p",
         statistic=t_contrast,
         p_value=p_contrast,
         holds=t_contrast > 0,
-        profile=profile,
         testable=testable_both,
         reason=reason_both,
     ),
-    record_claim(
-        out_dir,
-        result="F2",
+    dict(
         claim="SL units have higher ClassMem than UnitMem (deep layers)",
-        test="paired one-sided t over units per deep layer; min t, max p" + holm_note,
+        test="paired one-sided t over units per deep layer; min t, max p",
         statistic=t_sl,
         p_value=p_sl,
         holds=t_sl > 0,
-        profile=profile,
         testable=checks["SL"].testable,
         reason=checks["SL"].reason,
     ),
-    record_claim(
-        out_dir,
-        result="F2",
+    dict(
         claim="SSL units have higher UnitMem than ClassMem (deep layers)",
-        test="paired one-sided t over units per deep layer; min t, max p" + holm_note,
+        test="paired one-sided t over units per deep layer; min t, max p",
         statistic=t_ssl,
         p_value=p_ssl,
         holds=t_ssl > 0,
-        profile=profile,
         testable=checks["SSL"].testable,
         reason=checks["SSL"].reason,
     ),
-]
+)
 random_deep = tests[tests["deep"]]["random UM−CM"]
 Markdown(
     ("" if testable_both else f"*{reason_both}*\n\n")
-    + U.verdict_markdown(entries)
+    + res.verdicts()
     + "\n\nAt random initialisation the mean UnitMem − ClassMem over the deep layers ranges "
     f"from {random_deep.min():.3f} to {random_deep.max():.3f}: "
     + (
@@ -258,14 +187,12 @@ Markdown(
 # ## Provenance
 
 # %%
-info = provenance(
-    profile=profile,
-    profile_overrides=profile_overrides,
-    encoder_hashes={"SSL": ssl_pair.hashes, "SL": sl_pair.hashes},
-    n_points=n,
-    k_aug=ssl.config["k_aug"],
-    classmem_k_aug=classmem_k_aug,
-    rest=rest,
-    wall_time_s=round(time.time() - start, 1),
+Markdown(
+    res.finish(
+        encoder_hashes={"SSL": ssl_pair.hashes, "SL": sl_pair.hashes},
+        n_points=n,
+        k_aug=ssl.config["k_aug"],
+        classmem_k_aug=classmem_k_aug,
+        rest=rest,
+    )
 )
-Markdown("```json\n" + json.dumps(info, indent=2, default=str) + "\n```")

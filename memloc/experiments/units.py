@@ -403,6 +403,53 @@ def classmem_beside_unitmem(
     return out
 
 
+def classmem_means(scores: pd.DataFrame, layers: list[str]) -> pd.DataFrame:
+    """F2's per-layer table: mean UnitMem, ClassMem and their difference over the defined units
+    of each model (SSL, SL, random init), one row per layer, columns ``"<model> <score>"``."""
+    defined = scores[scores["defined"]]
+    means = defined.pivot_table(
+        index="layer",
+        columns="model",
+        values=["unitmem", "classmem", "difference"],
+        aggfunc="mean",
+        sort=False,
+    ).reindex(layers)
+    order = [
+        (v, m) for m in ("SSL", "SL", "random init") for v in ("unitmem", "classmem", "difference")
+    ]
+    means = means[[c for c in order if c in means.columns]]
+    return means.reset_index().set_axis(["layer"] + [f"{m} {v}" for v, m in means.columns], axis=1)
+
+
+def classmem_unitmem_tests(scores: pd.DataFrame, layers: list[str]) -> pd.DataFrame:
+    """F2's tests per layer, over units: paired one-sided t of UnitMem > ClassMem for the SSL
+    units and the random-init ones, of ClassMem > UnitMem for the SL units, and a one-sided
+    Welch t of UnitMem − ClassMem, SSL units above SL units. One row per layer, with ``deep``."""
+    by = {m: scores[scores["model"] == m] for m in ("SSL", "SL", "random init")}
+    ssl = paired_tests(by["SSL"], "unitmem", "classmem", layers=layers, alternative="greater")
+    sl = paired_tests(by["SL"], "classmem", "unitmem", layers=layers, alternative="greater")
+    rnd = paired_tests(
+        by["random init"], "unitmem", "classmem", layers=layers, alternative="greater"
+    )
+    contrast = compare_layers(by["SSL"], by["SL"], value="difference", layers=layers)
+    deep = deep_layers(layers)
+    return pd.DataFrame(
+        {
+            "layer": layers,
+            "deep": [layer in deep for layer in layers],
+            "SSL UM−CM": ssl["mean_difference"],
+            "SSL t": ssl["t"],
+            "SSL p": ssl["p"],
+            "SL CM−UM": sl["mean_difference"],
+            "SL t": sl["t"],
+            "SL p": sl["p"],
+            "random UM−CM": rnd["mean_difference"],
+            "SSL−SL t": contrast["t"],
+            "SSL−SL p": contrast["welch_p"],
+        }
+    )
+
+
 # ------------------------------------------------------------------------------ tests
 
 

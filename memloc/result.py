@@ -1,0 +1,137 @@
+"""The API a result notebook uses: one :class:`Result` per page.
+
+A result notebook holds its parameters, the library calls, the figures and the prose that
+explains them. The bookkeeping around them is here, written once: where tables and figures
+go, the page's header line, the claims with the result's id and the profile filled in and
+Holm's adjustment over the page's claims, and the provenance with the wall time.
+
+Example
+-------
+>>> import tempfile
+>>> import pandas as pd
+>>> res = Result.start(tempfile.mkdtemp() + "/t9_example", "quick")
+>>> res.result_id
+'T9'
+>>> _ = res.table(pd.DataFrame({"layer": ["1", "2"], "t": [0.51234, 2.5]}), "tests")
+>>> entries = res.claims(
+...     dict(claim="deeper layers memorize more", test="one-sided t", statistic=2.5, p_value=0.01),
+...     dict(claim="residuals add little", test="exact test", statistic=0.4, p_value=0.03),
+... )
+>>> [(e["verdict"], round(e["p_value"], 2)) for e in entries]  # Holm: 2 x .01, then .03
+[('supported', 0.02), ('supported', 0.03)]
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from memloc.book import provenance, record_claim
+from memloc.figures import save_figure, save_table
+from memloc.profiles import merge_overrides
+from memloc.stats import holm
+
+
+def result_id(out_dir: str | Path) -> str:
+    """The paper's label from a notebook's folder: ``.../f2_classmem_vs_unitmem`` -> ``F2``."""
+    prefix = Path(out_dir).name.split("_", 1)[0]
+    return prefix[:1].upper() + prefix[1:]
+
+
+@dataclass
+class Result:
+    """One result page: its folder, profile, claims and start time.
+
+    Attributes
+    ----------
+    out_dir : the notebook's ``out_dir`` (tables, figures, ``verdict.json``).
+    profile, profile_overrides : the notebook's parameters of the same names.
+    result_id : the paper's label (``T1``), from the folder's name.
+    started : ``time.time()`` at :meth:`start`, for the wall time in :meth:`finish`.
+    entries : the claims recorded so far (what :func:`memloc.book.record_claim` returned).
+    """
+
+    out_dir: Path
+    profile: str
+    profile_overrides: dict = field(default_factory=dict)
+    result_id: str = ""
+    started: float = 0.0
+    entries: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, out_dir, profile: str, profile_overrides: dict | None = None) -> Result:
+        """Begin a page (the first line of a notebook's first code cell)."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        return cls(out, profile, dict(profile_overrides or {}), result_id(out), time.time())
+
+    def overrides(self, **parameters) -> dict:
+        """The run's profile keys with the notebook's own (None keeps the profile's value):
+        what every ``encoder_pair`` call of the page takes."""
+        return merge_overrides(self.profile_overrides, **parameters)
+
+    def describe(self, pair, *facts: str) -> str:
+        """The page's header line (Markdown): the profile, data set, architecture and
+        framework of ``pair``, then ``facts`` (sentences about the measurement)."""
+        p = pair.profile
+        head = (
+            f"Profile `{self.profile}`: {p.dataset}, {p.arch} (width {p.width}), {pair.framework}."
+        )
+        return " ".join([head, *facts])
+
+    def table(
+        self, df: pd.DataFrame, name: str | None = None, *, digits: int = 3, index: bool = False
+    ):
+        """Save ``df`` as ``<out_dir>/<name>.csv`` (unrounded; ``name`` None: shown only) and
+        return it for the page, rounded to ``digits`` and without the pandas index unless
+        ``index``."""
+        if name is not None:
+            save_table(df, self.out_dir, name)
+        styler = df.style.format(precision=digits, na_rep="–")
+        return styler if index else styler.hide(axis="index")
+
+    def figure(self, fig, name: str):
+        """Save ``fig`` as ``<out_dir>/<name>.png`` and ``.svg`` and return it for the page."""
+        save_figure(fig, self.out_dir, name)
+        return fig
+
+    def claims(self, *claims: dict, testable: bool = True, reason: str = "") -> list[dict]:
+        """Record the page's claims as one family: their p-values Holm-adjusted together
+        (claims without a p-value keep None), the test's text saying so, the result id and
+        the profile filled in. Each dict holds :func:`memloc.book.record_claim`'s arguments
+        (``claim``, ``test``, ``statistic``, ``p_value``, ``holds``, and ``testable`` and
+        ``reason`` where they differ from the page's). Returns the recorded entries."""
+        with_p = [i for i, c in enumerate(claims) if c.get("p_value") is not None]
+        adjusted = dict(zip(with_p, holm([claims[i]["p_value"] for i in with_p]), strict=True))
+        note = f"; Holm over the page's {len(with_p)} claims" if len(with_p) > 1 else ""
+        recorded = []
+        for i, c in enumerate(claims):
+            args = {"testable": testable, "reason": reason, **c}
+            if i in adjusted:
+                args["p_value"] = adjusted[i]
+                args["test"] = args["test"] + note
+            entry = record_claim(self.out_dir, result=self.result_id, profile=self.profile, **args)
+            recorded.append(entry)
+        self.entries += recorded
+        return recorded
+
+    def verdicts(self) -> str:
+        """The recorded claims as a Markdown list: claim, verdict, test, statistic, p."""
+        from memloc.experiments.units import verdict_markdown
+
+        return verdict_markdown(self.entries)
+
+    def finish(self, **extra) -> str:
+        """The provenance box (Markdown): git commit, versions, machine, profile, the run's
+        profile keys, ``extra`` (encoder hashes, sizes) and the page's wall time."""
+        info = provenance(
+            profile=self.profile,
+            profile_overrides=self.profile_overrides,
+            **extra,
+            wall_time_s=round(time.time() - self.started, 1),
+        )
+        return "```json\n" + json.dumps(info, indent=2, default=str) + "\n```"
