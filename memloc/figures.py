@@ -281,6 +281,31 @@ def dominance_scatter(dominance: pd.DataFrame, *, xlabel: str, title: str) -> Fi
     return fig
 
 
+def top_least_panels(tests: pd.DataFrame, *, k: int, title: str | None = None) -> Figure:
+    """Mean UnitMem per layer of the Top-k and the Least-k images, one panel per ``encoder``
+    of ``tests`` (columns ``encoder, layer, Top-k, Least-k, welch_p``), a star where the
+    one-sided Welch p < 0.05 (A2)."""
+    _require(tests, ["encoder", "layer", "Top-k", "Least-k", "welch_p"], "top_least_panels")
+    encoders = list(dict.fromkeys(tests["encoder"]))
+    fig, axes = new_figure(len(encoders), width=4.0, height=3.3)
+    for ax, name in zip(axes[0], encoders, strict=True):
+        part = tests[tests["encoder"] == name]
+        x = range(len(part))
+        ax.plot(x, part["Top-k"], marker="o", label=f"Top-{k}")
+        ax.plot(x, part["Least-k"], marker="s", label=f"Least-{k}")
+        for i, pv in zip(x, part["welch_p"], strict=True):
+            if pv < 0.05:
+                top = max(part["Top-k"].iloc[i], part["Least-k"].iloc[i])
+                ax.annotate("*", (i, top), ha="center", va="bottom", fontsize=12)
+        ax.set_xticks(list(x), part["layer"], rotation=45)
+        ax.set(xlabel="layer", title=name)
+    axes[0, 0].set_ylabel("mean UnitMem")
+    axes[0, 0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 def scatter_classmem_unitmem(
     df: pd.DataFrame,
     *,

@@ -450,6 +450,32 @@ def classmem_unitmem_tests(scores: pd.DataFrame, layers: list[str]) -> pd.DataFr
     )
 
 
+def top_least_tests(measured: dict[str, pd.DataFrame], layers: list[str]) -> pd.DataFrame:
+    """A2's tests: per encoder of ``measured`` (name -> :func:`top_least_unitmem`'s table) and
+    layer, the one-sided Welch test of UnitMem, Top-k units above Least-k ones
+    (:func:`compare_layers`), with columns ``Top-k`` and ``Least-k`` for the two means."""
+    frames = [
+        compare_layers(m[m["set"] == "Top-k"], m[m["set"] == "Least-k"], layers=layers).assign(
+            encoder=name
+        )
+        for name, m in measured.items()
+    ]
+    tests = pd.concat(frames, ignore_index=True)
+    return tests.rename(columns={"mean_a": "Top-k", "mean_b": "Least-k"})
+
+
+def gap_against_heldout(trained: pd.DataFrame, heldout: pd.DataFrame, layers) -> pd.DataFrame:
+    """A2's control, per unit: the Top-k minus Least-k gap of UnitMem on the candidates
+    (``trained``) against the same unit's gap on held-out images (``heldout``), tested per
+    layer with a paired one-sided t (:func:`paired_tests`, candidates larger)."""
+    gaps = {}
+    for name, m in (("f, candidates", trained), ("f, held-out", heldout)):
+        wide = m[m["defined"]].pivot_table(index=["layer", "unit"], columns="set", values="unitmem")
+        gaps[name] = wide["Top-k"] - wide["Least-k"]
+    gap = pd.concat(gaps, axis=1).dropna().reset_index()
+    return paired_tests(gap, "f, candidates", "f, held-out", layers=layers)
+
+
 # ------------------------------------------------------------------------------ tests
 
 
