@@ -306,6 +306,24 @@ def top_least_panels(tests: pd.DataFrame, *, k: int, title: str | None = None) -
     return fig
 
 
+def shape_plot(curves: dict[str, np.ndarray], layers, *, title: str | None = None) -> Figure:
+    """Curves across the measurement points, each scaled to its own maximum |value|, to
+    compare shapes measured on different scales (T1: the paper's LayerMem against ours)."""
+    fig, axes = new_figure(width=6.5, height=3.4)
+    ax = axes[0, 0]
+    x = np.arange(len(layers))
+    for i, (label, y) in enumerate(curves.items()):
+        y = np.asarray(y, dtype=float)
+        ax.plot(x, y / np.nanmax(np.abs(y)), marker="o", ls=":" if i == 1 else "-", label=label)
+    ax.axhline(0, color="0.4", lw=0.8)
+    ax.set_xticks(x, [str(v) for v in layers])
+    ax.set_xlabel("measurement point")
+    ax.set_ylabel("score / max |score|")
+    ax.set_title(title or "Shape across layers, each curve scaled to its own maximum")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
+
+
 def scatter_classmem_unitmem(
     df: pd.DataFrame,
     *,

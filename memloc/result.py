@@ -102,7 +102,8 @@ class Result:
     def claims(self, *claims: dict, testable: bool = True, reason: str = "") -> list[dict]:
         """Record the page's claims as one family: their p-values Holm-adjusted together
         (claims without a p-value keep None), the test's text saying so, the result id and
-        the profile filled in. Each dict holds :func:`memloc.book.record_claim`'s arguments
+        the profile filled in (the note goes where a test's text says ``{holm}``, else at its
+        end). Each dict holds :func:`memloc.book.record_claim`'s arguments
         (``claim``, ``test``, ``statistic``, ``p_value``, ``holds``, and ``testable`` and
         ``reason`` where they differ from the page's). Returns the recorded entries."""
         with_p = [i for i, c in enumerate(claims) if c.get("p_value") is not None]
@@ -113,7 +114,10 @@ class Result:
             args = {"testable": testable, "reason": reason, **c}
             if i in adjusted:
                 args["p_value"] = adjusted[i]
-                args["test"] = args["test"] + note
+            # The Holm note goes where the test's text says {holm}, else at its end.
+            here = note if i in adjusted else ""
+            text = args["test"]
+            args["test"] = text.replace("{holm}", here) if "{holm}" in text else text + here
             entry = record_claim(self.out_dir, result=self.result_id, profile=self.profile, **args)
             recorded.append(entry)
         self.entries += recorded

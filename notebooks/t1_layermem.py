@@ -17,20 +17,14 @@
 # (unit-normalised layer outputs) and the **S_C-vs-S_I contrast** with its Welch t-value.
 
 # %%
-import time
-
-import numpy as np
-import pandas as pd
 from IPython.display import Markdown, display
-from scipy.stats import spearmanr
 
 from memloc.artifacts import checkpoint_pair, encoder_pair
-from memloc.book import paper_numbers, provenance, record_claim
+from memloc.book import paper_numbers
 from memloc.experiments import layers as lx
-from memloc.figures import image_gallery, layermem_plot, new_figure, save_figure, save_table
-from memloc.profiles import merge_overrides
+from memloc.figures import image_gallery, layermem_plot, shape_plot
 from memloc.regime import check_pair
-from memloc.stats import holm
+from memloc.result import Result
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -48,30 +42,24 @@ check_learned = True  # the "learned" check: f's linear probe against an untrain
 out_dir = "book/results/cpu/t1_layermem"
 
 # %%
-start = time.time()
-# None keeps the profile's value.
-overrides = merge_overrides(
-    profile_overrides, dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug, top_k=top_k
-)
+res = Result.start(out_dir, profile, profile_overrides)
+overrides = res.overrides(dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug, top_k=top_k)
 if checkpoints:  # nothing is trained: your f and g with the profile's data and split
     pair = checkpoint_pair(profile, checkpoints, framework, **overrides)
 else:
     pair = encoder_pair(profile, framework, progress=False, **overrides)
 result = lx.pair_layermem(pair, seed=seed, variant=variant)
-cfg = result.config
-k = cfg["top_k"]
-table = result.table.copy()
-table["delta_contrast"] = table["contrast"].diff()
-last = table["layer"].iloc[-1]
-display(
-    Markdown(
-        f"Profile `{profile}`: {pair.profile.dataset}, {pair.profile.arch} "
-        f"(width {pair.profile.width}), {framework}. Evaluated: "
-        f"{cfg['n_points']['candidate']} candidates, {cfg['n_points']['heldout']} held-out "
-        f"and {cfg['n_points']['independent']} S_I images, K = {cfg['k_aug']} pairs of views "
-        f"each, variant `{cfg['variant']}` "
+cfg, table = result.config, lx.layer_table(result)
+k, last = cfg["top_k"], table["layer"].iloc[-1]
+sizes = cfg["n_points"]
+Markdown(
+    res.describe(
+        pair,
+        f"Evaluated: {sizes['candidate']} candidates, {sizes['heldout']} held-out and "
+        f"{sizes['independent']} S_I images, K = {cfg['k_aug']} pairs of views each, variant "
+        f"`{cfg['variant']}` "
         f"({'the paper' if cfg['variant'] == 'views' else 'the authors’ script'}), "
-        f"Top/Least-k with k = {k}."
+        f"Top/Least-k with k = {k}.",
     )
 )
 
@@ -88,19 +76,9 @@ display(
 # neither encoder saw: the gap a selection produces without any memorization.
 
 # %%
-paper_cols = [
-    "layer",
-    "layermem",
-    "delta_layermem",
-    "top_layermem",
-    "delta_top_layermem",
-    "least_layermem",
-    "heldout_top_layermem",
-    "heldout_least_layermem",
-]
-save_table(table, out_dir, "layermem_table")
-save_table(lx.per_image_table(result, pair), out_dir, "layermem_per_image")
-table[paper_cols].round(3)
+res.table(table, "layermem_table")
+res.table(lx.per_image_table(result, pair), "layermem_per_image")
+res.table(table[lx.PAPER_COLUMNS])
 
 # %% [markdown]
 # ## The offset and the scores that remove it
@@ -114,20 +92,7 @@ table[paper_cols].round(3)
 # are its Welch t-value and one-sided p-value (S_C > S_I).
 
 # %%
-corr_cols = [
-    "layer",
-    "layermem",
-    "heldout_offset",
-    "calibrated",
-    "delta_calibrated",
-    "scale_free",
-    "scale_free_calibrated",
-    "contrast",
-    "delta_contrast",
-    "contrast_t",
-    "contrast_p",
-]
-table[corr_cols].round(4)
+res.table(table[lx.CORRECTED_COLUMNS], digits=4)
 
 # %% [markdown]
 # ## Beside the paper's numbers
@@ -140,31 +105,9 @@ table[corr_cols].round(4)
 
 # %%
 paper = paper_numbers("T1")
-paper_wide = paper.pivot(index="row", columns="column", values="value").reindex(table["layer"])
-side = pd.DataFrame(
-    {
-        "layer": table["layer"],
-        "paper LayerMem": paper_wide["layermem"].to_numpy(),
-        "paper ΔLM": paper_wide["delta_layermem"].to_numpy(),
-        "paper Top": paper_wide["top_layermem"].to_numpy(),
-        "paper Least": paper_wide["least_layermem"].to_numpy(),
-        "ours LayerMem": table["layermem"].to_numpy(),
-        "ours calibrated": table["calibrated"].to_numpy(),
-        "ours contrast": table["contrast"].to_numpy(),
-        "ours Top (x-fit)": table["top_layermem"].to_numpy(),
-        "ours Least (x-fit)": table["least_layermem"].to_numpy(),
-    }
-)
-save_table(side, out_dir, "paper_vs_ours")
-display(side.round(3))
-
-shape = []
-for col in ["layermem", "calibrated", "scale_free_calibrated", "contrast", "top_layermem"]:
-    rho = spearmanr(paper_wide["layermem"].to_numpy(), table[col].to_numpy()).statistic
-    shape.append({"our score": col, "Spearman rho with paper's LayerMem": rho})
-shape = pd.DataFrame(shape)
-save_table(shape, out_dir, "shape_vs_paper")
-shape.round(3)
+side, shape = lx.paper_comparison(table, paper)
+display(res.table(side, "paper_vs_ours"))
+res.table(shape, "shape_vs_paper")
 
 # %% [markdown]
 # ## LayerMem per layer
@@ -175,36 +118,19 @@ shape.round(3)
 # absolute value.
 
 # %%
-fig = layermem_plot(
-    table,
-    columns=["layermem", "calibrated", "top_layermem", "least_layermem"],
-    paper=paper,
-    title=f"LayerMem per measurement point ({pair.profile.dataset}, profile {profile})",
-)
-save_figure(fig, out_dir, "layermem")
-display(fig)
+title = f"LayerMem per measurement point ({pair.profile.dataset}, profile {profile})"
+columns = ["layermem", "calibrated", "top_layermem", "least_layermem"]
+res.figure(layermem_plot(table, columns=columns, paper=paper, title=title), "layermem")
 
 # %%
-fig, axes = new_figure(width=6.5, height=3.4)
-ax = axes[0, 0]
-x = np.arange(len(table))
+paper_layermem = side["paper LayerMem"].to_numpy(float)
 curves = {
-    "paper LayerMem (CIFAR-10)": paper_wide["layermem"].to_numpy(float),
-    "ours: LayerMem (raw)": table["layermem"].to_numpy(float),
-    "ours: calibrated": table["calibrated"].to_numpy(float),
-    "ours: contrast": table["contrast"].to_numpy(float),
+    "paper LayerMem (CIFAR-10)": paper_layermem,
+    "ours: LayerMem (raw)": table["layermem"],
+    "ours: calibrated": table["calibrated"],
+    "ours: contrast": table["contrast"],
 }
-styles = ["-", ":", "-", "-"]
-for (label, y), ls in zip(curves.items(), styles, strict=True):
-    ax.plot(x, y / np.nanmax(np.abs(y)), marker="o", ls=ls, label=label)
-ax.axhline(0, color="0.4", lw=0.8)
-ax.set_xticks(x, table["layer"].astype(str))
-ax.set_xlabel("measurement point")
-ax.set_ylabel("score / max |score|")
-ax.set_title("Shape across layers, each curve scaled to its own maximum")
-ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-save_figure(fig, out_dir, "shape_vs_paper")
-display(fig)
+res.figure(shape_plot(curves, table["layer"]), "shape_vs_paper")
 
 # %% [markdown]
 # ## The most and the least memorized candidates
@@ -216,7 +142,7 @@ display(fig)
 # %%
 top_idx, least_idx = lx.top_least_points(result, k)
 n_show = min(k, 10)
-candidates = pair.images("candidate", cfg["n_points"]["candidate"])
+candidates = pair.images("candidate", sizes["candidate"])
 score_last = result.per_point[last].to_numpy()
 for name, idx in (("top", top_idx[:n_show]), ("least", least_idx[:n_show])):
     fig = image_gallery(
@@ -225,8 +151,7 @@ for name, idx in (("top", top_idx[:n_show]), ("least", least_idx[:n_show])):
         ncols=n_show,
         title=f"{'Top' if name == 'top' else 'Least'}-{n_show} candidates at layer {last}",
     )
-    save_figure(fig, out_dir, f"gallery_{name}")
-    display(fig)
+    display(res.figure(fig, f"gallery_{name}"))
 
 # %% [markdown]
 # ## Verdicts
@@ -270,161 +195,92 @@ for name, idx in (("top", top_idx[:n_show]), ("least", least_idx[:n_show])):
 # Learned (f's linear probe against its untrained twin's) and memorized (a layer's contrast).
 check = check_pair(pair, learned=check_learned, layermem=result)
 probe_accuracy, untrained_accuracy = check.probe
-depth = lx.contrast_depth_test(result, seed=seed)
-halves = lx.contrast_deep_shallow_test(result)
-means_rho = lx.depth_trend(table, "contrast")
+depth_tests, depth, halves, means_rho = lx.depth_tests(result, table, seed=seed)
 n_c, n_i = depth.n
-depth_tests = pd.DataFrame(
-    [
-        {
-            "test": "slope of the contrast against depth, per image (verdict)",
-            "unit": f"{n_c} + {n_i} images",
-            "statistic": depth.statistic,
-            "effect": depth.estimate,
-            "p (one-sided)": depth.pvalue,
-        },
-        {
-            "test": "deep half minus shallow half, per image (Mann-Whitney U / n_c n_i)",
-            "unit": f"{n_c} + {n_i} images",
-            "statistic": halves.statistic,
-            "effect": halves.estimate,
-            "p (one-sided)": halves.pvalue,
-        },
-        {
-            "test": "Spearman rho of the contrast's layer means",
-            "unit": f"{len(table)} layers",
-            "statistic": means_rho.statistic,
-            "effect": np.nan,
-            "p (one-sided)": means_rho.pvalue,
-        },
-    ]
-)
-save_table(depth_tests, out_dir, "depth_tests")
-display(depth_tests.round(4))
-
-trends = []
-for col in ["layermem", "calibrated", "scale_free_calibrated", "contrast"]:
-    t = lx.depth_trend(table, col)
-    trends.append({"score": col, "rho": t.statistic, "p (one-sided)": t.pvalue})
-trends = pd.DataFrame(trends)
-save_table(trends, out_dir, "depth_trend")
+display(res.table(depth_tests, "depth_tests", digits=4))
+trends = lx.depth_trends(table)
 display(Markdown("Spearman's ρ of the layer means of each score (a description of shape):"))
-display(trends.round(4))
-
-steps = []
-for col in ["delta_layermem", "delta_calibrated", "delta_contrast"]:
-    r = lx.residual_step_test(table, col)
-    steps.append(
-        {
-            "score": col,
-            "share residual smaller": r.statistic,
-            "p (exact)": r.pvalue,
-            "mean |Δ| residual": r.residual_mean,
-            "mean |Δ| conv": r.conv_mean,
-        }
-    )
-steps = pd.DataFrame(steps)
-save_table(steps, out_dir, "residual_steps")
-display(steps.round(4))
-
+display(res.table(trends, "depth_trend", digits=4))
+display(res.table(lx.residual_steps(table), "residual_steps", digits=4))
 tl = lx.top_least_tests(result, k)
-save_table(tl, out_dir, "top_least_tests")
-display(tl.round(4))
+res.table(tl, "top_least_tests", digits=4)
 
 # %%
 res_step = lx.residual_step_test(table, "delta_contrast")
 cand, held, excess = tl.iloc[0], tl.iloc[1], tl.iloc[2]
-# One family per page: Holm over its three claims.
-p_depth, p_step, p_top = holm([depth.pvalue, res_step.pvalue, excess["p"]])
-holm_note = "; Holm over the page's 3 claims"
-v1 = record_claim(
-    out_dir,
-    result="T1",
-    claim="Memorization increases with layer depth",
-    test=f"per-image slope of SSLMem against depth, {n_c} candidates vs {n_i} S_I images, "
-    f"Welch t with a permutation over images, one-sided{holm_note}",
-    statistic=depth.statistic,
-    p_value=p_depth,
-    holds=depth.estimate > 0,
-    profile=profile,
-    testable=check.testable,
-    reason=check.reason,
-)
-v2 = record_claim(
-    out_dir,
-    result="T1",
-    claim="Residual sums add little memorization",
-    test="share of (residual, conv) step pairs with smaller |Δ contrast| at the residual, "
-    f"exact permutation test over the 9 steps{holm_note}",
-    statistic=res_step.statistic,
-    p_value=p_step,
-    holds=res_step.residual_mean < res_step.conv_mean,
-    profile=profile,
-    testable=check.testable,
-    reason=check.reason,
-)
-v3 = record_claim(
-    out_dir,
-    result="T1",
-    claim="Top-k candidates are memorized far more than Least-k (last layer)",
-    test=f"cross-fitted Top-{k} minus Least-{k} gap at {last}, candidates minus held-out "
-    f"images, t-test one-sided{holm_note}; holds if the candidates' own Welch test has "
-    "p < 0.05",
-    statistic=excess["t"],
-    p_value=p_top,
-    holds=cand["p"] < 0.05,
-    profile=profile,
+v1, v2, v3 = res.claims(
+    dict(
+        claim="Memorization increases with layer depth",
+        test=f"per-image slope of SSLMem against depth, {n_c} candidates vs {n_i} S_I images, "
+        "Welch t with a permutation over images, one-sided",
+        statistic=depth.statistic,
+        p_value=depth.pvalue,
+        holds=depth.estimate > 0,
+    ),
+    dict(
+        claim="Residual sums add little memorization",
+        test="share of (residual, conv) step pairs with smaller |Δ contrast| at the residual, "
+        "exact permutation test over the 9 steps",
+        statistic=res_step.statistic,
+        p_value=res_step.pvalue,
+        holds=res_step.residual_mean < res_step.conv_mean,
+    ),
+    dict(
+        claim="Top-k candidates are memorized far more than Least-k (last layer)",
+        test=f"cross-fitted Top-{k} minus Least-{k} gap at {last}, candidates minus held-out "
+        "images, t-test one-sided{holm}; holds if the candidates' own Welch test has p < 0.05",
+        statistic=excess["t"],
+        p_value=excess["p"],
+        holds=cand["p"] < 0.05,
+    ),
     testable=check.testable,
     reason=check.reason,
 )
 
-display(
-    Markdown(
-        (f"*{check.reason}*\n\n" if not check.testable else "")
-        + f"**Memorized?** The smallest Holm-adjusted p of the per-layer S_C-vs-S_I contrast "
-        f"is {check.smallest_p:.3g} (contrast t at `1`: {table['contrast_t'].iloc[0]:.2f}, "
-        f"at `{last}`: {table['contrast_t'].iloc[-1]:.2f})"
-        + (
-            ""
-            if check.learned is None
-            else f"; linear-probe accuracy of f {probe_accuracy:.3f}, of an untrained "
-            f"encoder {untrained_accuracy:.3f}"
-        )
-        + ".\n\n"
-        f"**Depth ({v1['verdict']} at profile `{profile}`).** The candidates' per-image slope "
-        f"against depth exceeds the independents' by {depth.estimate:+.4f} standard "
-        f"deviations per layer (Welch t = {depth.statistic:.2f}, permutation p = "
-        f"{depth.pvalue:.3g}, Holm {p_depth:.3g}). Deep half against shallow half: "
-        f"P(candidate's difference > independent's) = {halves.statistic:.3f} "
-        f"(p = {halves.pvalue:.3g}). For comparison, Spearman's ρ of the ten layer means of "
-        f"the contrast is {means_rho.statistic:+.2f} (p = {means_rho.pvalue:.3g}); the "
-        f"paper's raw LayerMem gives ρ = {trends.iloc[0]['rho']:+.2f} here and the "
-        f"calibrated score ρ = {trends.iloc[1]['rho']:+.2f}.\n\n"
-        f"**Residual sums ({v2['verdict']}).** Mean |Δ contrast| is "
-        f"{res_step.residual_mean:.4f} at the residual sums and {res_step.conv_mean:.4f} at the "
-        f"conv layers; in {100 * res_step.statistic:.0f}% of the (residual, conv) pairs the "
-        f"residual step is the smaller (exact p = {res_step.pvalue:.3f}, Holm "
-        f"{p_step:.3f}).\n\n"
-        f"**Top-k vs Least-k ({v3['verdict']}).** Cross-fitted at `{last}`: Top-{k} "
-        f"{cand['top']:+.3f}, Least-{k} {cand['least']:+.3f}, gap {cand['gap']:+.3f} "
-        f"(t = {cand['t']:.2f}, p = {cand['p']:.3g}). The same selection on held-out images "
-        f"gives a gap of {held['gap']:+.3f} (t = {held['t']:.2f}); candidates' gap minus "
-        f"held-out gap: {excess['gap']:+.3f} (t = {excess['t']:.2f}, one-sided "
-        f"p = {excess['p']:.3g}, Holm {p_top:.3g}). The paper reports 0.817 against 0.086 at "
-        "Res6 without cross-fitting or a control."
+Markdown(
+    (f"*{check.reason}*\n\n" if not check.testable else "")
+    + f"**Memorized?** The smallest Holm-adjusted p of the per-layer S_C-vs-S_I contrast "
+    f"is {check.smallest_p:.3g} (contrast t at `1`: {table['contrast_t'].iloc[0]:.2f}, "
+    f"at `{last}`: {table['contrast_t'].iloc[-1]:.2f})"
+    + (
+        ""
+        if check.learned is None
+        else f"; linear-probe accuracy of f {probe_accuracy:.3f}, of an untrained "
+        f"encoder {untrained_accuracy:.3f}"
     )
+    + ".\n\n"
+    f"**Depth ({v1['verdict']} at profile `{profile}`).** The candidates' per-image slope "
+    f"against depth exceeds the independents' by {depth.estimate:+.4f} standard "
+    f"deviations per layer (Welch t = {depth.statistic:.2f}, permutation p = "
+    f"{depth.pvalue:.3g}, Holm {v1['p_value']:.3g}). Deep half against shallow half: "
+    f"P(candidate's difference > independent's) = {halves.statistic:.3f} "
+    f"(p = {halves.pvalue:.3g}). For comparison, Spearman's ρ of the ten layer means of "
+    f"the contrast is {means_rho.statistic:+.2f} (p = {means_rho.pvalue:.3g}); the "
+    f"paper's raw LayerMem gives ρ = {trends.iloc[0]['rho']:+.2f} here and the "
+    f"calibrated score ρ = {trends.iloc[1]['rho']:+.2f}.\n\n"
+    f"**Residual sums ({v2['verdict']}).** Mean |Δ contrast| is "
+    f"{res_step.residual_mean:.4f} at the residual sums and {res_step.conv_mean:.4f} at the "
+    f"conv layers; in {100 * res_step.statistic:.0f}% of the (residual, conv) pairs the "
+    f"residual step is the smaller (exact p = {res_step.pvalue:.3f}, Holm "
+    f"{v2['p_value']:.3f}).\n\n"
+    f"**Top-k vs Least-k ({v3['verdict']}).** Cross-fitted at `{last}`: Top-{k} "
+    f"{cand['top']:+.3f}, Least-{k} {cand['least']:+.3f}, gap {cand['gap']:+.3f} "
+    f"(t = {cand['t']:.2f}, p = {cand['p']:.3g}). The same selection on held-out images "
+    f"gives a gap of {held['gap']:+.3f} (t = {held['t']:.2f}); candidates' gap minus "
+    f"held-out gap: {excess['gap']:+.3f} (t = {excess['t']:.2f}, one-sided "
+    f"p = {excess['p']:.3g}, Holm {v3['p_value']:.3g}). The paper reports 0.817 against "
+    "0.086 at Res6 without cross-fitting or a control."
 )
 
 # %% [markdown]
 # ## Provenance
 
 # %%
-provenance(
-    profile=profile,
-    profile_overrides=profile_overrides,
-    framework=framework,
-    encoder_hashes=pair.hashes,
-    checkpoints=pair.checkpoints,
-    measurement=cfg,
-    wall_time_s=round(time.time() - start, 1),
+Markdown(
+    res.finish(
+        framework=framework,
+        encoder_hashes=pair.hashes,
+        checkpoints=pair.checkpoints,
+        measurement=cfg,
+    )
 )

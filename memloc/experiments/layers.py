@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import stats as _st
+from scipy.stats import spearmanr
 
 from memloc.activations import resolve_layers
 from memloc.fingerprint import fingerprint
@@ -220,6 +221,128 @@ def pair_layermem(
 
 
 # ----------------------------------------------------------------------------- T1
+
+
+PAPER_COLUMNS = [
+    "layer",
+    "layermem",
+    "delta_layermem",
+    "top_layermem",
+    "delta_top_layermem",
+    "least_layermem",
+    "heldout_top_layermem",
+    "heldout_least_layermem",
+]
+CORRECTED_COLUMNS = [
+    "layer",
+    "layermem",
+    "heldout_offset",
+    "calibrated",
+    "delta_calibrated",
+    "scale_free",
+    "scale_free_calibrated",
+    "contrast",
+    "delta_contrast",
+    "contrast_t",
+    "contrast_p",
+]
+
+
+def layer_table(result: LayerMemResult) -> pd.DataFrame:
+    """T1's table: the LayerMem table with ``delta_contrast``, the contrast's step from the
+    previous measurement point (what the residual-sum claim compares)."""
+    table = result.table.copy()
+    table["delta_contrast"] = table["contrast"].diff()
+    return table
+
+
+def paper_comparison(table: pd.DataFrame, paper: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """T1 beside the paper: per layer the paper's numbers (``paper``: tidy ``row, column,
+    value`` from :func:`memloc.book.paper_numbers`) and ours; and Spearman's ρ between the
+    paper's LayerMem and each of our scores across the layers (the shape, not the values)."""
+    wide = paper.pivot(index="row", columns="column", values="value").reindex(table["layer"])
+    side = pd.DataFrame(
+        {
+            "layer": table["layer"],
+            "paper LayerMem": wide["layermem"].to_numpy(),
+            "paper ΔLM": wide["delta_layermem"].to_numpy(),
+            "paper Top": wide["top_layermem"].to_numpy(),
+            "paper Least": wide["least_layermem"].to_numpy(),
+            "ours LayerMem": table["layermem"].to_numpy(),
+            "ours calibrated": table["calibrated"].to_numpy(),
+            "ours contrast": table["contrast"].to_numpy(),
+            "ours Top (x-fit)": table["top_layermem"].to_numpy(),
+            "ours Least (x-fit)": table["least_layermem"].to_numpy(),
+        }
+    )
+    shape = pd.DataFrame(
+        [
+            {
+                "our score": col,
+                "Spearman rho with paper's LayerMem": spearmanr(
+                    wide["layermem"].to_numpy(), table[col].to_numpy()
+                ).statistic,
+            }
+            for col in [
+                "layermem",
+                "calibrated",
+                "scale_free_calibrated",
+                "contrast",
+                "top_layermem",
+            ]
+        ]
+    )
+    return side, shape
+
+
+def depth_tests(result: LayerMemResult, table: pd.DataFrame, seed: int = 0):
+    """T1's depth tests: the verdict's per-image slope (:func:`contrast_depth_test`), the deep
+    half against the shallow half per image, and Spearman's ρ of the layer means, as one
+    table; returns ``(table, slope, halves, means_rho)``."""
+    slope = contrast_depth_test(result, seed=seed)
+    halves = contrast_deep_shallow_test(result)
+    means_rho = depth_trend(table, "contrast")
+    n_c, n_i = slope.n
+    images = f"{n_c} + {n_i} images"
+    rows = [
+        ("slope of the contrast against depth, per image (verdict)", images, slope, slope.estimate),
+        ("deep half minus shallow half, per image (Mann-Whitney U / n_c n_i)", images, halves,
+         halves.estimate),
+        ("Spearman rho of the contrast's layer means", f"{len(table)} layers", means_rho, np.nan),
+    ]  # fmt: skip
+    out = pd.DataFrame(
+        [
+            {"test": t, "unit": u, "statistic": r.statistic, "effect": e, "p (one-sided)": r.pvalue}
+            for t, u, r, e in rows
+        ]
+    )
+    return out, slope, halves, means_rho
+
+
+def depth_trends(table: pd.DataFrame) -> pd.DataFrame:
+    """Spearman's ρ of the layer means of each score against depth (a description of shape)."""
+    rows = []
+    for col in ["layermem", "calibrated", "scale_free_calibrated", "contrast"]:
+        t = depth_trend(table, col)
+        rows.append({"score": col, "rho": t.statistic, "p (one-sided)": t.pvalue})
+    return pd.DataFrame(rows)
+
+
+def residual_steps(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`residual_step_test` of each step column (raw, calibrated, contrast)."""
+    rows = []
+    for col in ["delta_layermem", "delta_calibrated", "delta_contrast"]:
+        r = residual_step_test(table, col)
+        rows.append(
+            {
+                "score": col,
+                "share residual smaller": r.statistic,
+                "p (exact)": r.pvalue,
+                "mean |Δ| residual": r.residual_mean,
+                "mean |Δ| conv": r.conv_mean,
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def depth_trend(table: pd.DataFrame, column: str = "contrast") -> TestResult:
