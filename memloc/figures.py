@@ -324,6 +324,50 @@ def shape_plot(curves: dict[str, np.ndarray], layers, *, title: str | None = Non
     return fig
 
 
+def agreement_heatmaps(matrices: dict[str, tuple], *, k: int, chance: float) -> Figure:
+    """T3: per row (``name -> (overlap matrix, tau matrix)``) the share of top-k images two
+    layers share (0 to 1) and Kendall's τ (-1 to 1), annotated."""
+    fig, axes = new_figure(2, len(matrices), width=5.2, height=4.4)
+    for row, (name, (overlap, tau)) in enumerate(matrices.items()):
+        for col, (matrix, vmin, cmap, label, what) in enumerate(
+            [
+                (
+                    overlap,
+                    0,
+                    "viridis",
+                    f"top-{k} overlap (chance {chance:.2f})",
+                    f"top-{k} overlap",
+                ),
+                (tau, -1, "vlag", "Kendall τ", "Kendall τ"),
+            ]
+        ):
+            sns.heatmap(
+                matrix, ax=axes[row, col], vmin=vmin, vmax=1, cmap=cmap, annot=True, fmt=".2f",
+                annot_kws={"size": 7}, square=True, cbar_kws={"label": label},
+            )  # fmt: skip
+            axes[row, col].set_title(f"{name}: {what}")
+    return fig
+
+
+def tau_by_distance(agreement: dict[str, pd.DataFrame]) -> Figure:
+    """T3: mean Kendall τ of the layer pairs the same distance apart (error bars: their
+    spread), one curve per image set (candidates against held-out images)."""
+    fig, axes = new_figure(width=5.5, height=3.4)
+    ax = axes[0, 0]
+    colors = {"candidates": MODEL_COLORS["SSL"], "held-out": MODEL_COLORS["held-out"]}
+    for off, (name, a) in zip((-0.06, 0.06), agreement.items(), strict=True):
+        g = a.groupby("distance")["tau"].agg(["mean", "std"])
+        ax.errorbar(
+            g.index + off, g["mean"], yerr=g["std"].fillna(0), marker="o", capsize=3, label=name,
+            color=colors.get(name),
+        )  # fmt: skip
+    ax.axhline(0, color="0.4", lw=0.8)
+    ax.set_xlabel("distance in forward order (measurement points)")
+    ax.set_ylabel("Kendall τ")
+    ax.legend(fontsize=8)
+    return fig
+
+
 def scatter_classmem_unitmem(
     df: pd.DataFrame,
     *,

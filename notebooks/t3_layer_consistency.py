@@ -17,18 +17,14 @@
 # images** that neither encoder saw is the control for that.
 
 # %%
-import time
-
 import pandas as pd
-import seaborn as sns
 from IPython.display import Markdown, display
 
 from memloc.artifacts import encoder_pair
-from memloc.book import provenance, record_claim
 from memloc.experiments import layers as lx
-from memloc.figures import MODEL_COLORS, new_figure, save_figure, save_table
-from memloc.profiles import merge_overrides
+from memloc.figures import agreement_heatmaps, tau_by_distance
 from memloc.regime import check_pair
+from memloc.result import Result
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -45,11 +41,8 @@ check_learned = True  # the "learned" check: f's linear probe against an untrain
 out_dir = "book/results/cpu/t3_layer_consistency"
 
 # %%
-start = time.time()
-# None keeps the profile's value.
-overrides = merge_overrides(
-    profile_overrides, dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug
-)
+res = Result.start(out_dir, profile, profile_overrides)
+overrides = res.overrides(dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug)
 pair = encoder_pair(profile, framework, progress=False, **overrides)
 # The same measurement as T1 (same arguments): reused from the cache when T1 ran first.
 result = lx.pair_layermem(pair, seed=seed, variant=variant)
@@ -58,13 +51,12 @@ scores = {"candidates": result.per_point, "held-out": result.scores("heldout", "
 n = len(scores["candidates"])
 k = lx.default_overlap_k(n) if top_k is None else int(top_k)
 agreement = {name: lx.layer_agreement(s, k) for name, s in scores.items()}
-layers = list(result.per_point.columns)
-display(
-    Markdown(
-        f"Profile `{profile}`: {pair.profile.dataset}, {n} candidates and "
-        f"{len(scores['held-out'])} held-out images, K = {cfg['k_aug']} view pairs each, "
-        f"variant `{cfg['variant']}`. Top-k overlap with k = {k}: two unrelated rankings "
-        f"share k/N = {k / n:.2f} of their top sets on average."
+Markdown(
+    res.describe(
+        pair,
+        f"{n} candidates and {len(scores['held-out'])} held-out images, K = {cfg['k_aug']} "
+        f"view pairs each, variant `{cfg['variant']}`. Top-k overlap with k = {k}: two "
+        f"unrelated rankings share k/N = {k / n:.2f} of their top sets on average.",
     )
 )
 
@@ -77,20 +69,11 @@ display(
 
 # %%
 long = pd.concat([a.assign(images=name) for name, a in agreement.items()], ignore_index=True)
-save_table(long, out_dir, "layer_agreement")
-cols = [
-    "layer_a",
-    "layer_b",
-    "distance",
-    "overlap",
-    "overlap_fraction",
-    "chance",
-    "overlap_p",
-    "tau",
-    "tau_p",
-]
-display(agreement["candidates"][cols].round(4))
-display(agreement["held-out"][cols].round(4))
+res.table(long, "layer_agreement")
+cols = ["layer_a", "layer_b", "distance", "overlap", "overlap_fraction", "chance", "overlap_p"]
+cols += ["tau", "tau_p"]
+display(res.table(agreement["candidates"][cols], digits=4))
+res.table(agreement["held-out"][cols], digits=4)
 
 # %% [markdown]
 # ## Heatmaps
@@ -100,40 +83,13 @@ display(agreement["held-out"][cols].round(4))
 # Kendall's τ.
 
 # %%
-fig, axes = new_figure(2, 2, width=5.2, height=4.4)
-for row, name in enumerate(agreement):
-    ov = lx.agreement_matrix(agreement[name], "overlap_fraction")
-    tau = lx.agreement_matrix(agreement[name], "tau")
-    save_table(ov.reset_index(names="layer"), out_dir, f"overlap_matrix_{name}")
-    save_table(tau.reset_index(names="layer"), out_dir, f"tau_matrix_{name}")
-    sns.heatmap(
-        ov,
-        ax=axes[row, 0],
-        vmin=0,
-        vmax=1,
-        cmap="viridis",
-        annot=True,
-        fmt=".2f",
-        annot_kws={"size": 7},
-        square=True,
-        cbar_kws={"label": f"top-{k} overlap (chance {k / n:.2f})"},
-    )
-    sns.heatmap(
-        tau,
-        ax=axes[row, 1],
-        vmin=-1,
-        vmax=1,
-        cmap="vlag",
-        annot=True,
-        fmt=".2f",
-        annot_kws={"size": 7},
-        square=True,
-        cbar_kws={"label": "Kendall τ"},
-    )
-    axes[row, 0].set_title(f"{name}: top-{k} overlap")
-    axes[row, 1].set_title(f"{name}: Kendall τ")
-save_figure(fig, out_dir, "heatmaps")
-display(fig)
+matrices = {}
+for name, a in agreement.items():
+    overlap, tau = lx.agreement_matrix(a, "overlap_fraction"), lx.agreement_matrix(a, "tau")
+    res.table(overlap.reset_index(names="layer"), f"overlap_matrix_{name}")
+    res.table(tau.reset_index(names="layer"), f"tau_matrix_{name}")
+    matrices[name] = (overlap, tau)
+res.figure(agreement_heatmaps(matrices, k=k, chance=k / n), "heatmaps")
 
 # %% [markdown]
 # ## Agreement against distance in the encoder
@@ -142,26 +98,7 @@ display(fig)
 # bars: the spread over those pairs), candidates against held-out images.
 
 # %%
-fig, axes = new_figure(width=5.5, height=3.4)
-ax = axes[0, 0]
-colors = {"candidates": MODEL_COLORS["SSL"], "held-out": MODEL_COLORS["held-out"]}
-for off, (name, a) in zip((-0.06, 0.06), agreement.items(), strict=True):
-    g = a.groupby("distance")["tau"].agg(["mean", "std"])
-    ax.errorbar(
-        g.index + off,
-        g["mean"],
-        yerr=g["std"].fillna(0),
-        marker="o",
-        capsize=3,
-        label=name,
-        color=colors[name],
-    )
-ax.axhline(0, color="0.4", lw=0.8)
-ax.set_xlabel("distance in forward order (measurement points)")
-ax.set_ylabel("Kendall τ")
-ax.legend(fontsize=8)
-save_figure(fig, out_dir, "tau_vs_distance")
-display(fig)
+res.figure(tau_by_distance(agreement), "tau_vs_distance")
 
 # %% [markdown]
 # ## Verdict
@@ -184,58 +121,48 @@ control = lx.adjacent_vs_distant(agreement["held-out"])
 tests = pd.DataFrame(
     [{"images": "candidates", **test.to_dict()}, {"images": "held-out", **control.to_dict()}]
 ).drop(columns="adjacent_pairs")
-save_table(tests, out_dir, "adjacent_vs_distant")
-display(tests.round(4))
+display(res.table(tests, "adjacent_vs_distant", digits=4))
 # Learned (f's linear probe against its untrained twin's) and memorized (a layer's contrast).
 check = check_pair(pair, learned=check_learned, layermem=result)
-probe_accuracy, untrained_accuracy = check.probe
-verdict = record_claim(
-    out_dir,
-    result="T3",
-    claim="Adjacent deep layers agree on the memorized images more than distant layers",
-    test="mean Kendall tau of adjacent pairs from layer 5 minus mean tau of pairs >= 4 apart, "
-    f"exact permutation test over the pairs (same difference on held-out images: "
-    f"{control.difference:+.2f})",
-    statistic=test.difference,
-    p_value=test.pvalue,
-    holds=test.difference > 0,
-    profile=profile,
+(verdict,) = res.claims(
+    dict(
+        claim="Adjacent deep layers agree on the memorized images more than distant layers",
+        test="mean Kendall tau of adjacent pairs from layer 5 minus mean tau of pairs >= 4 apart, "
+        f"exact permutation test over the pairs (same difference on held-out images: "
+        f"{control.difference:+.2f})",
+        statistic=test.difference,
+        p_value=test.pvalue,
+        holds=test.difference > 0,
+    ),
     testable=check.testable,
     reason=check.reason,
 )
 adj = agreement["candidates"][agreement["candidates"]["distance"] == 1]
 far_ov = agreement["candidates"][agreement["candidates"]["distance"] >= 4]
-display(
-    Markdown(
-        (f"*{check.reason}*\n\n" if not check.testable else "")
-        + f"**Verdict at profile `{profile}`: {verdict['verdict']}.** On the candidates, adjacent "
-        f"deep pairs have mean τ = {test.adjacent_mean:+.3f} and distant pairs "
-        f"{test.distant_mean:+.3f} (difference {test.difference:+.3f}, exact p = "
-        f"{test.pvalue:.3g}). On held-out images the same difference is "
-        f"{control.difference:+.3f} (p = {control.pvalue:.3g}), so "
-        + (
-            "the pattern is at least as strong on images neither encoder saw: at this profile "
-            "the agreement of neighbouring layers cannot be attributed to memorization."
-            if control.difference >= test.difference
-            else "the candidates' pattern is stronger than on images neither encoder saw "
-            f"(by {test.difference - control.difference:+.3f}; this excess is not tested "
-            "here)."
-        )
-        + f" Top-{k} overlaps: {adj['overlap_fraction'].mean():.2f} on average between "
-        f"neighbouring points, {far_ov['overlap_fraction'].mean():.2f} between points four or "
-        f"more apart, chance {k / n:.2f}."
+Markdown(
+    (f"*{check.reason}*\n\n" if not check.testable else "")
+    + f"**Verdict at profile `{profile}`: {verdict['verdict']}.** On the candidates, adjacent "
+    f"deep pairs have mean τ = {test.adjacent_mean:+.3f} and distant pairs "
+    f"{test.distant_mean:+.3f} (difference {test.difference:+.3f}, exact p = "
+    f"{test.pvalue:.3g}). On held-out images the same difference is "
+    f"{control.difference:+.3f} (p = {control.pvalue:.3g}), so "
+    + (
+        "the pattern is at least as strong on images neither encoder saw: at this profile "
+        "the agreement of neighbouring layers cannot be attributed to memorization."
+        if control.difference >= test.difference
+        else "the candidates' pattern is stronger than on images neither encoder saw "
+        f"(by {test.difference - control.difference:+.3f}; this excess is not tested "
+        "here)."
     )
+    + f" Top-{k} overlaps: {adj['overlap_fraction'].mean():.2f} on average between "
+    f"neighbouring points, {far_ov['overlap_fraction'].mean():.2f} between points four or "
+    f"more apart, chance {k / n:.2f}."
 )
 
 # %% [markdown]
 # ## Provenance
 
 # %%
-provenance(
-    profile=profile,
-    profile_overrides=profile_overrides,
-    framework=framework,
-    encoder_hashes=pair.hashes,
-    measurement={**cfg, "overlap_k": k},
-    wall_time_s=round(time.time() - start, 1),
+Markdown(
+    res.finish(framework=framework, encoder_hashes=pair.hashes, measurement={**cfg, "overlap_k": k})
 )
