@@ -368,6 +368,28 @@ def tau_by_distance(agreement: dict[str, pd.DataFrame]) -> Figure:
     return fig
 
 
+def stability_plot(sweep: pd.DataFrame, layers: list[str], sizes: list[int]) -> Figure:
+    """A6: raw and calibrated LayerMem per layer, one curve per n (mean ± std over seeds)."""
+    fig, axes = new_figure(2, width=5.2, height=3.6)
+    x = np.arange(len(layers))
+    offsets = np.linspace(-0.2, 0.2, len(sizes))
+    panels = (("layermem", "raw normalised LayerMem (paper)"), ("calibrated", "calibrated"))
+    for ax, (score, title) in zip(axes[0], panels, strict=True):
+        for off, n in zip(offsets, sizes, strict=True):
+            g = sweep[sweep["n"] == n].groupby("depth")[score].agg(["mean", "std"])
+            ax.errorbar(
+                x + off, g["mean"], yerr=g["std"], marker="o", ms=4, capsize=2, lw=1.2,
+                label=f"n = {n}",
+            )  # fmt: skip
+        ax.axhline(0, color="0.4", lw=0.8)
+        ax.set_xticks(x, layers, rotation=45)
+        ax.set_xlabel("measurement point")
+        ax.set_title(title)
+    axes[0, 0].set_ylabel("LayerMem (mean ± std over seeds)")
+    axes[0, 1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
+
+
 def scatter_classmem_unitmem(
     df: pd.DataFrame,
     *,

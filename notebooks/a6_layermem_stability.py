@@ -16,17 +16,13 @@
 # the raw layer profile look stable whatever the metric does with memorization.
 
 # %%
-import time
-
-import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
 from memloc.artifacts import encoder_pair
-from memloc.book import provenance, record_claim
 from memloc.experiments import layers as lx
-from memloc.figures import new_figure, save_figure, save_table
-from memloc.profiles import merge_overrides
+from memloc.figures import stability_plot
+from memloc.result import Result
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -44,10 +40,8 @@ variant = "views"  # "views": the paper's definition; "original": the authors' s
 out_dir = "book/results/cpu/a6_layermem_stability"
 
 # %%
-start = time.time()
-# None keeps the profile's value.
-overrides = merge_overrides(profile_overrides, dataset=dataset, arch=arch)
-pair = encoder_pair(profile, framework, progress=False, **overrides)
+res = Result.start(out_dir, profile, profile_overrides)
+pair = encoder_pair(profile, framework, progress=False, **res.overrides(dataset=dataset, arch=arch))
 n_max = min(len(pair.splits.candidate), pair.profile.n_points if n_points is None else n_points)
 # Per-image rankings need K >= 20, but layer means are stable at K = 10 (measured for the
 # metrics issue); three repetitions at half the profile's K keep this notebook in budget.
@@ -55,27 +49,17 @@ K = max(2, pair.profile.k_aug // 2) if k_aug is None else int(k_aug)
 n_held = n_max // 2 if n_heldout is None else int(n_heldout)
 sizes = lx.stability_sizes(n_max) if sizes is None else sorted(int(s) for s in sizes)
 seeds = [seed + i for i in range(n_seeds)]
-results = {
-    s: lx.pair_layermem(
-        pair,
-        n_points=n_max,
-        k_aug=K,
-        top_k=0,
-        seed=s,
-        variant=variant,
-        n_heldout=n_held,
-        n_independent=0,
-    )
-    for s in seeds
-}
+kw = dict(n_points=n_max, k_aug=K, top_k=0, variant=variant, n_heldout=n_held, n_independent=0)
+results = {s: lx.pair_layermem(pair, seed=s, **kw) for s in seeds}
 sweep = lx.stability_sweep(results, sizes)
-save_table(sweep, out_dir, "sweep")
+res.table(sweep, "sweep")
 n_held = results[seeds[0]].config["n_points"]["heldout"]
-display(
-    Markdown(
-        f"Profile `{profile}`: {pair.profile.dataset}; sizes n = {sizes} drawn from "
-        f"{n_max} candidates; {len(seeds)} repetitions (seeds {seeds}); K = {K} view pairs "
-        f"per image; {n_held} held-out images for the calibration; variant `{variant}`."
+Markdown(
+    res.describe(
+        pair,
+        f"Sizes n = {sizes} drawn from {n_max} candidates; {len(seeds)} repetitions (seeds "
+        f"{seeds}); K = {K} view pairs per image; {n_held} held-out images for the "
+        f"calibration; variant `{variant}`.",
     )
 )
 
@@ -84,42 +68,14 @@ display(
 
 
 # %%
-def mean_std(score):
-    g = sweep.groupby(["depth", "layer", "n"])[score].agg(["mean", "std"]).reset_index()
-    g["cell"] = [f"{m:+.3f} ± {s:.3f}" for m, s in zip(g["mean"], g["std"], strict=True)]
-    wide = g.pivot(index=["depth", "layer"], columns="n", values="cell")
-    wide.columns = [f"n = {n}" for n in wide.columns]
-    return wide.reset_index().drop(columns="depth")
-
-
 for score, label in (("layermem", "paper's raw normalised LayerMem"), ("calibrated", "calibrated")):
-    save_table(lx.stability_summary(sweep, score), out_dir, f"summary_{score}")
+    res.table(lx.stability_summary(sweep, score), f"summary_{score}")
     display(Markdown(f"**{label}**"))
-    display(mean_std(score))
+    display(res.table(lx.stability_cells(sweep, score)))
 
 # %%
-fig, axes = new_figure(2, width=5.2, height=3.6)
-x = np.arange(len(results[seeds[0]].layers))
-names = [p.name for p in results[seeds[0]].layers]
-offsets = np.linspace(-0.2, 0.2, len(sizes))
-for ax, (score, title) in zip(
-    axes[0],
-    (("layermem", "raw normalised LayerMem (paper)"), ("calibrated", "calibrated")),
-    strict=True,
-):
-    for off, n in zip(offsets, sizes, strict=True):
-        g = sweep[sweep["n"] == n].groupby("depth")[score].agg(["mean", "std"])
-        ax.errorbar(
-            x + off, g["mean"], yerr=g["std"], marker="o", ms=4, capsize=2, lw=1.2, label=f"n = {n}"
-        )
-    ax.axhline(0, color="0.4", lw=0.8)
-    ax.set_xticks(x, names, rotation=45)
-    ax.set_xlabel("measurement point")
-    ax.set_title(title)
-axes[0, 0].set_ylabel("LayerMem (mean ± std over seeds)")
-axes[0, 1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-save_figure(fig, out_dir, "layermem_vs_n")
-display(fig)
+layers = [p.name for p in results[seeds[0]].layers]
+res.figure(stability_plot(sweep, layers, sizes), "layermem_vs_n")
 
 # %% [markdown]
 # ## The normaliser grows with n
@@ -130,13 +86,8 @@ display(fig)
 # shows the mean range per size, relative to the largest n, averaged over layers and seeds.
 
 # %%
-rng_rel = sweep.pivot_table(index=["seed", "layer"], columns="n", values="range")
-rng_rel = rng_rel.div(rng_rel[sizes[-1]], axis=0).mean().rename("range / range at largest n")
-scale_shift = sweep.groupby("n")["layermem"].apply(lambda v: np.abs(v).mean())
-ranges = pd.DataFrame({"mean |LayerMem|": scale_shift, **{rng_rel.name: rng_rel}})
-ranges.index.name = "n"
-save_table(ranges.reset_index(), out_dir, "range_vs_n")
-ranges.round(3)
+ranges = lx.range_vs_n(sweep, sizes)
+res.table(ranges, "range_vs_n")
 
 # %% [markdown]
 # ## Verdict
@@ -155,50 +106,35 @@ ranges.round(3)
 # %%
 tests = {score: lx.stability_test(sweep, score) for score in ("layermem", "calibrated")}
 table = pd.DataFrame([{"score": s, **t.to_dict()} for s, t in tests.items()])
-save_table(table, out_dir, "stability_tests")
-display(table.round(4))
+display(res.table(table, "stability_tests", digits=4))
 t = tests["calibrated"]
-verdict = record_claim(
-    out_dir,
-    result="A6",
-    claim="LayerMem is stable in the number of evaluated points",
-    test=f"Spearman rho of calibrated LayerMem per layer, n = {t.n_small} vs n = {t.n_large} "
-    "(seed means), one-sided; holds if the spread across n is below the spread across layers",
-    statistic=t.rho,
-    p_value=t.pvalue,
-    holds=t.spread_ratio < 1,
-    profile=profile,
+(verdict,) = res.claims(
+    dict(
+        claim="LayerMem is stable in the number of evaluated points",
+        test=f"Spearman rho of calibrated LayerMem per layer, n = {t.n_small} vs n = "
+        f"{t.n_large} (seed means), one-sided; holds if the spread across n is below the "
+        "spread across layers",
+        statistic=t.rho,
+        p_value=t.pvalue,
+        holds=t.spread_ratio < 1,
+    )
 )
 raw = tests["layermem"]
-display(
-    Markdown(
-        f"**Verdict at profile `{profile}`: {verdict['verdict']}.** Calibrated LayerMem: the "
-        f"layer orderings at n = {t.n_small} and n = {t.n_large} have Spearman ρ = "
-        f"{t.rho:+.2f} (one-sided p = {t.pvalue:.3g}); the spread across n is "
-        f"{t.spread_ratio:.2f} times the spread across layers; the largest coefficient of "
-        f"variation across n is {t.max_cv:.2f} (layer `{t.max_cv_layer}`). The paper's raw "
-        f"score gives ρ = {raw.rho:+.2f} (p = {raw.pvalue:.3g}) and a spread ratio of "
-        f"{raw.spread_ratio:.2f}. The range normaliser at n = {sizes[0]} is "
-        f"{rng_rel.iloc[0]:.2f} times the one at n = {sizes[-1]}, so the normalised values "
-        f"shift in scale with n even where their ordering holds."
-    )
+Markdown(
+    f"**Verdict at profile `{profile}`: {verdict['verdict']}.** Calibrated LayerMem: the "
+    f"layer orderings at n = {t.n_small} and n = {t.n_large} have Spearman ρ = "
+    f"{t.rho:+.2f} (one-sided p = {t.pvalue:.3g}); the spread across n is "
+    f"{t.spread_ratio:.2f} times the spread across layers; the largest coefficient of "
+    f"variation across n is {t.max_cv:.2f} (layer `{t.max_cv_layer}`). The paper's raw "
+    f"score gives ρ = {raw.rho:+.2f} (p = {raw.pvalue:.3g}) and a spread ratio of "
+    f"{raw.spread_ratio:.2f}. The range normaliser at n = {sizes[0]} is "
+    f"{ranges.iloc[0, 2]:.2f} times the one at n = {sizes[-1]}, so the normalised values "
+    f"shift in scale with n even where their ordering holds."
 )
 
 # %% [markdown]
 # ## Provenance
 
 # %%
-provenance(
-    profile=profile,
-    profile_overrides=profile_overrides,
-    framework=framework,
-    encoder_hashes=pair.hashes,
-    measurement={
-        "sizes": sizes,
-        "seeds": seeds,
-        "k_aug": K,
-        "n_heldout": n_held,
-        "variant": variant,
-    },
-    wall_time_s=round(time.time() - start, 1),
-)
+measurement = {"sizes": sizes, "seeds": seeds, "k_aug": K, "n_heldout": n_held, "variant": variant}
+Markdown(res.finish(framework=framework, encoder_hashes=pair.hashes, measurement=measurement))

@@ -345,6 +345,27 @@ def residual_steps(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def stability_cells(sweep: pd.DataFrame, score: str) -> pd.DataFrame:
+    """A6's table: per layer (rows, forward order) and n (columns ``n = ...``), the score's
+    mean ± standard deviation over the repetitions, as text."""
+    g = sweep.groupby(["depth", "layer", "n"])[score].agg(["mean", "std"]).reset_index()
+    g["cell"] = [f"{m:+.3f} ± {s:.3f}" for m, s in zip(g["mean"], g["std"], strict=True)]
+    wide = g.pivot(index=["depth", "layer"], columns="n", values="cell")
+    wide.columns = [f"n = {n}" for n in wide.columns]
+    return wide.reset_index().drop(columns="depth")
+
+
+def range_vs_n(sweep: pd.DataFrame, sizes: list[int]) -> pd.DataFrame:
+    """A6: per n, the mean |LayerMem| and the mean range normaliser relative to the one at the
+    largest n (averaged over layers and repetitions)."""
+    rel = sweep.pivot_table(index=["seed", "layer"], columns="n", values="range")
+    rel = rel.div(rel[sizes[-1]], axis=0).mean().rename("range / range at largest n")
+    scale = sweep.groupby("n")["layermem"].apply(lambda v: np.abs(v).mean())
+    out = pd.DataFrame({"mean |LayerMem|": scale, rel.name: rel})
+    out.index.name = "n"
+    return out.reset_index()
+
+
 def depth_trend(table: pd.DataFrame, column: str = "contrast") -> TestResult:
     """Spearman's rho of ``table[column]`` against depth (the rows' forward order), with its
     one-sided p-value for an increasing trend.
