@@ -390,6 +390,21 @@ def stability_plot(sweep: pd.DataFrame, layers: list[str], sizes: list[int]) -> 
     return fig
 
 
+def driven_scatter(driven: dict, rhos: pd.DataFrame, layer: str, colors: list) -> Figure:
+    """F3b: per encoder one panel of the driven units' UnitMem at ``layer`` against SSLMem,
+    titled with the encoder's Spearman ρ there (``rhos``: :func:`memloc.experiments.units.
+    driven_spearman`)."""
+    fig, axes = new_figure(len(driven), width=3.6, height=3.3)
+    for ax, (name, (frame, scores)), color in zip(axes[0], driven.items(), colors, strict=True):
+        row = rhos[(rhos["encoder"] == name) & (rhos["layer"] == layer)].iloc[0]
+        ax.scatter(scores, frame.loc[scores.index, layer], s=8, alpha=0.6, color=color,
+                   linewidths=0)  # fmt: skip
+        ax.set_title(f"{name}\nρ = {row['rho']:.2f}, p = {row['p']:.2g}", fontsize=9)
+        ax.set_xlabel(f"calibrated SSLMem (layer {layer})")
+    axes[0, 0].set_ylabel(f"UnitMem of driven units (layer {layer})")
+    return fig
+
+
 def scatter_classmem_unitmem(
     df: pd.DataFrame,
     *,

@@ -28,19 +28,13 @@
 # memorization).
 
 # %%
-import json
-import time
-
-import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import Markdown
 
 from memloc.artifacts import encoder_pair
-from memloc.book import provenance, record_claim
 from memloc.experiments import units as U
-from memloc.figures import MODEL_COLORS, new_figure, save_figure, save_table
-from memloc.profiles import merge_overrides
+from memloc.figures import MODEL_COLORS, driven_scatter
 from memloc.regime import check_pair
-from memloc.stats import holm, spearman_trend
+from memloc.result import Result
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -55,11 +49,8 @@ rest = "mean"
 out_dir = "book/results/cpu/f3b_sslmem_vs_unitmem"
 
 # %%
-start = time.time()
-# None keeps the profile's value.
-overrides = merge_overrides(
-    profile_overrides, dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug
-)
+res = Result.start(out_dir, profile, profile_overrides)
+overrides = res.overrides(dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug)
 pair = encoder_pair(profile, framework, progress=False, **overrides)
 p = pair.profile
 controls = U.unitmem_with_controls(pair, rest=rest)
@@ -78,9 +69,11 @@ driven = {
     "f, held-out": (U.driven_unitmem(controls.heldout), s_held),
 }
 Markdown(
-    f"Profile `{p.name}`: {p.dataset}, {p.arch} (width {p.width}), {framework}. "
-    f"N = {n} images per set; UnitMem with K = {controls.config['k_aug']} views; SSLMem with "
-    f"K = {sslmem.config['k_aug']} view pairs at layer {last}."
+    res.describe(
+        pair,
+        f"N = {n} images per set; UnitMem with K = {controls.config['k_aug']} views; SSLMem "
+        f"with K = {sslmem.config['k_aug']} view pairs at layer {last}.",
+    )
 )
 
 # %% [markdown]
@@ -104,19 +97,10 @@ Markdown(check.markdown)
 # it drives at each layer; one-sided p-values (ρ > 0).
 
 # %%
-rows = []
-for name, (frame, scores) in driven.items():
-    for layer in layers:
-        x = pd.concat([scores.rename("sslmem"), frame[layer].rename("driven")], axis=1).dropna()
-        res = spearman_trend(x["driven"], x["sslmem"], alternative="greater")
-        rows.append(
-            {"encoder": name, "layer": layer, "n": len(x), "rho": res.statistic, "p": res.pvalue}
-        )
-rhos = pd.DataFrame(rows)
-save_table(rhos, out_dir, "spearman_per_layer")
+rhos = U.driven_spearman(driven, layers)
+res.table(rhos, "spearman_per_layer")
 wide = rhos.pivot(index="layer", columns="encoder", values=["rho", "p"]).reindex(layers)
-wide = wide.swaplevel(axis=1)[[(e, v) for e in driven for v in ("rho", "p")]]
-wide.round(3)
+res.table(wide.swaplevel(axis=1)[[(e, v) for e in driven for v in ("rho", "p")]], index=True)
 
 # %% [markdown]
 # ## The last layer
@@ -124,16 +108,8 @@ wide.round(3)
 # One point per image. The verdict uses this layer, where SSLMem is measured.
 
 # %%
-fig, axes = new_figure(3, width=3.6, height=3.3)
 colors = [MODEL_COLORS["SSL"], MODEL_COLORS["random init"], MODEL_COLORS["held-out"]]
-for ax, (name, (frame, scores)), color in zip(axes[0], driven.items(), colors, strict=True):
-    row = rhos[(rhos["encoder"] == name) & (rhos["layer"] == last)].iloc[0]
-    ax.scatter(scores, frame.loc[scores.index, last], s=8, alpha=0.6, color=color, linewidths=0)
-    ax.set_title(f"{name}\nρ = {row['rho']:.2f}, p = {row['p']:.2g}", fontsize=9)
-    ax.set_xlabel(f"calibrated SSLMem (layer {last})")
-axes[0, 0].set_ylabel(f"UnitMem of driven units (layer {last})")
-save_figure(fig, out_dir, "sslmem_vs_driven_unitmem")
-display(fig)
+res.figure(driven_scatter(driven, rhos, last, colors), "sslmem_vs_driven_unitmem")
 
 # %% [markdown]
 # ## Verdict
@@ -150,39 +126,29 @@ main = at_last.loc["f, candidates"]
 held = at_last.loc["f, held-out"]
 z, p_z = U.spearman_difference(main["rho"], int(main["n"]), held["rho"], int(held["n"]))
 # One family per page: Holm over its two claims.
-p_rho, p_z = holm([main["p"], p_z])
-holm_note = "; Holm over the page's 2 claims"
-entries = [
-    record_claim(
-        out_dir,
-        result="F3b",
+res.claims(
+    dict(
         claim="images with higher SSLMem drive units with higher UnitMem",
         test=f"Spearman rho, calibrated SSLMem vs activation-weighted UnitMem, layer {last}, "
-        "one-sided" + holm_note,
+        "one-sided",
         statistic=main["rho"],
-        p_value=p_rho,
+        p_value=main["p"],
         holds=main["rho"] > 0,
-        profile=profile,
-        testable=check.testable,
-        reason=check.reason,
     ),
-    record_claim(
-        out_dir,
-        result="F3b",
+    dict(
         claim="the correlation on training images exceeds that on held-out images",
-        test=f"Fisher z of rho(candidates) - rho(held-out), layer {last}, one-sided" + holm_note,
+        test=f"Fisher z of rho(candidates) - rho(held-out), layer {last}, one-sided",
         statistic=z,
         p_value=p_z,
         holds=z > 0,
-        profile=profile,
-        testable=check.testable,
-        reason=check.reason,
     ),
-]
+    testable=check.testable,
+    reason=check.reason,
+)
 rnd = at_last.loc["random init, candidates"]
 Markdown(
     ("" if check.testable else f"*{check.reason}*\n\n")
-    + U.verdict_markdown(entries)
+    + res.verdicts()
     + f"\n\nControls at layer {last}: ρ = {rnd['rho']:.3f} (p = {rnd['p']:.2g}) at random "
     f"initialisation, ρ = {held['rho']:.3f} (p = {held['p']:.2g}) on held-out images. "
     "The poster gives no numbers for this figure; compare the shape."
@@ -192,14 +158,12 @@ Markdown(
 # ## Provenance
 
 # %%
-info = provenance(
-    profile=profile,
-    profile_overrides=profile_overrides,
-    encoder_hashes=pair.hashes,
-    n_points=n,
-    k_aug=controls.config["k_aug"],
-    sslmem_k_aug=sslmem.config["k_aug"],
-    rest=rest,
-    wall_time_s=round(time.time() - start, 1),
+Markdown(
+    res.finish(
+        encoder_hashes=pair.hashes,
+        n_points=n,
+        k_aug=controls.config["k_aug"],
+        sslmem_k_aug=sslmem.config["k_aug"],
+        rest=rest,
+    )
 )
-Markdown("```json\n" + json.dumps(info, indent=2, default=str) + "\n```")

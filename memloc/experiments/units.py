@@ -55,7 +55,7 @@ from memloc.metrics import (
     mu_max_overlap,
 )
 from memloc.profiles import Profile, load_profile
-from memloc.stats import bootstrap_ci, ks_test, top_indices, welch_one_sided
+from memloc.stats import bootstrap_ci, ks_test, spearman_trend, top_indices, welch_one_sided
 
 MODEL_LABELS = {"simclr": "SSL", "supervised": "SL"}
 """How figures and tables name an encoder pair's framework."""
@@ -474,6 +474,21 @@ def gap_against_heldout(trained: pd.DataFrame, heldout: pd.DataFrame, layers) ->
         gaps[name] = wide["Top-k"] - wide["Least-k"]
     gap = pd.concat(gaps, axis=1).dropna().reset_index()
     return paired_tests(gap, "f, candidates", "f, held-out", layers=layers)
+
+
+def driven_spearman(driven: dict[str, tuple[pd.DataFrame, pd.Series]], layers) -> pd.DataFrame:
+    """F3b: per encoder (``name -> (driven UnitMem per image and layer, SSLMem per image)``)
+    and layer, Spearman's ρ of the driven units' UnitMem against SSLMem, one-sided (greater),
+    over the images where both exist."""
+    rows = []
+    for name, (frame, scores) in driven.items():
+        for layer in layers:
+            x = pd.concat([scores.rename("sslmem"), frame[layer].rename("driven")], axis=1)
+            x = x.dropna()
+            r = spearman_trend(x["driven"], x["sslmem"], alternative="greater")
+            rows.append({"encoder": name, "layer": layer, "n": len(x), "rho": r.statistic,
+                         "p": r.pvalue})  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 # ------------------------------------------------------------------------------ tests
