@@ -405,6 +405,43 @@ def driven_scatter(driven: dict, rhos: pd.DataFrame, layer: str, colors: list) -
     return fig
 
 
+def planted_unit_panels(changes: pd.DataFrame, planted: dict, layer: str) -> Figure:
+    """A4: per trained unit, every unit's UnitMem before against after training it on one
+    image (the trained unit starred, the diagonal dashed)."""
+    fig, axes = new_figure(len(planted), width=4.2, height=3.8)
+    for ax, (which, r) in zip(axes[0], planted.items(), strict=True):
+        c = changes[changes["trained_unit"] == which]
+        others, mine = c[~c["trained"]], c[c["trained"]]
+        ax.scatter(others["unitmem_before"], others["unitmem_after"], s=12, color="0.55",
+                   label="other units")  # fmt: skip
+        ax.scatter(mine["unitmem_before"], mine["unitmem_after"], s=70, color="#d55e00",
+                   marker="*", label=f"trained unit {r.unit}", zorder=3)  # fmt: skip
+        lim = [0, float(np.nanmax(c[["unitmem_before", "unitmem_after"]].to_numpy())) * 1.05]
+        ax.plot(lim, lim, color="0.3", lw=0.8, ls="--")
+        ax.set(xlabel="UnitMem before", ylabel="UnitMem after", xlim=lim, ylim=lim,
+               title=f"{which}-UnitMem unit trained on image {r.image}")  # fmt: skip
+        ax.legend(fontsize=8, loc="upper left")
+    fig.suptitle(f"UnitMem of every unit of layer {layer}, before vs after training one unit")
+    return fig
+
+
+def planted_activations(planted: dict, layer: str) -> Figure:
+    """A4: per trained unit, its mean activation on every candidate before and after training,
+    the planted image starred."""
+    fig, axes = new_figure(len(planted), width=4.2, height=3.4)
+    for ax, (which, r) in zip(axes[0], planted.items(), strict=True):
+        mu_b = np.asarray(r.before.mu[layer])[:, r.unit]
+        mu_a = np.asarray(r.after.mu[layer])[:, r.unit]
+        x = np.arange(len(mu_b))
+        ax.scatter(x, mu_b, s=6, color="0.6", label="before")
+        ax.scatter(x, mu_a, s=6, color="#0072b2", label="after")
+        ax.scatter([r.image], [mu_a[r.image]], s=80, color="#d55e00", marker="*", zorder=3)
+        ax.axvline(r.image, color="#d55e00", lw=0.8, ls=":", label=f"planted image {r.image}")
+        ax.set(xlabel="candidate image", ylabel=r"$\mu_u(x)$", title=f"{which} unit {r.unit}")
+        ax.legend(fontsize=8)
+    return fig
+
+
 def scatter_classmem_unitmem(
     df: pd.DataFrame,
     *,

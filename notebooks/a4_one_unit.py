@@ -42,22 +42,16 @@
 # The paper's SimSiam objective has no negatives at all.
 
 # %%
-import json
-import time
-
-import numpy as np
 import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
 from memloc.artifacts import cache_root, encoder_pair
-from memloc.book import provenance, record_claim
 from memloc.experiments import interventions as I
 from memloc.experiments import units as U
-from memloc.figures import image_gallery, new_figure, save_figure, save_table
-from memloc.profiles import merge_overrides
+from memloc.figures import image_gallery, planted_activations, planted_unit_panels
 from memloc.regime import check_pair
-from memloc.stats import holm
+from memloc.result import Result
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -78,11 +72,8 @@ image_seed = 0  # draws the planted image
 out_dir = "book/results/cpu/a4_one_unit"
 
 # %%
-start = time.time()
-# None keeps the profile's value.
-overrides = merge_overrides(
-    profile_overrides, dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug
-)
+res = Result.start(out_dir, profile, profile_overrides)
+overrides = res.overrides(dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug)
 pair = encoder_pair(profile, framework, progress=False, **overrides)
 p = pair.profile
 layer = layer or U.last_conv_layer(pair.f)
@@ -115,12 +106,14 @@ planted = {
     for which, unit in units.items()
 }
 Markdown(
-    f"Profile `{p.name}`: {p.dataset}, {p.arch} (width {p.width}), {framework}. Layer {layer} "
-    f"({len(before.units[before.units['layer'] == layer])} units); N = {p.n_points} "
-    f"candidates, K = {p.k_aug} views, rest = `{rest}`. High-UnitMem unit: {units['high']}, "
-    f"low-UnitMem unit: {units['low']}; planted image: candidate {image}. Training: "
-    f"{steps} Adam steps (lr {lr}) on {views} pairs of views per step"
-    + (", the image once and other candidates as the rest of the batch." if negatives else ".")
+    res.describe(
+        pair,
+        f"Layer {layer} ({len(before.units[before.units['layer'] == layer])} units); "
+        f"N = {p.n_points} candidates, K = {p.k_aug} views, rest = `{rest}`. High-UnitMem "
+        f"unit: {units['high']}, low-UnitMem unit: {units['low']}; planted image: candidate "
+        f"{image}. Training: {steps} Adam steps (lr {lr}) on {views} pairs of views per step"
+        + (", the image once and other candidates as the rest of the batch." if negatives else "."),
+    )
 )
 
 # %% [markdown]
@@ -130,42 +123,14 @@ Markdown(
 changes = pd.concat(
     [r.changes().assign(trained_unit=which) for which, r in planted.items()], ignore_index=True
 )
-save_table(changes, out_dir, "unitmem_before_after")
+res.table(changes, "unitmem_before_after")
 summary = pd.DataFrame({which: r.summary() for which, r in planted.items()}).T
 summary.index.name = "trained unit"
-save_table(summary.reset_index(), out_dir, "summary")
-summary.drop(columns=["layer"])
+res.table(summary.reset_index(), "summary")
+display(res.table(summary.drop(columns=["layer"]), index=True))
 
 # %%
-fig, axes = new_figure(len(planted), width=4.2, height=3.8)
-for ax, (which, r) in zip(axes[0], planted.items(), strict=True):
-    c = changes[changes["trained_unit"] == which]
-    others, mine = c[~c["trained"]], c[c["trained"]]
-    ax.scatter(
-        others["unitmem_before"], others["unitmem_after"], s=12, color="0.55", label="other units"
-    )
-    ax.scatter(
-        mine["unitmem_before"],
-        mine["unitmem_after"],
-        s=70,
-        color="#d55e00",
-        marker="*",
-        label=f"trained unit {r.unit}",
-        zorder=3,
-    )
-    lim = [0, float(np.nanmax(c[["unitmem_before", "unitmem_after"]].to_numpy())) * 1.05]
-    ax.plot(lim, lim, color="0.3", lw=0.8, ls="--")
-    ax.set(
-        xlabel="UnitMem before",
-        ylabel="UnitMem after",
-        title=f"{which}-UnitMem unit trained on image {r.image}",
-        xlim=lim,
-        ylim=lim,
-    )
-    ax.legend(fontsize=8, loc="upper left")
-fig.suptitle(f"UnitMem of every unit of layer {layer}, before vs after training one unit")
-save_figure(fig, out_dir, "unitmem_before_after")
-display(fig)
+res.figure(planted_unit_panels(changes, planted, layer), "unitmem_before_after")
 
 # %% [markdown]
 # ## Where the trained unit's maximum sits
@@ -175,29 +140,18 @@ display(fig)
 # summary table above.
 
 # %%
-fig, axes = new_figure(len(planted), width=4.2, height=3.4)
-for ax, (which, r) in zip(axes[0], planted.items(), strict=True):
-    mu_b = np.asarray(r.before.mu[layer])[:, r.unit]
-    mu_a = np.asarray(r.after.mu[layer])[:, r.unit]
-    x = np.arange(len(mu_b))
-    ax.scatter(x, mu_b, s=6, color="0.6", label="before")
-    ax.scatter(x, mu_a, s=6, color="#0072b2", label="after")
-    ax.scatter([r.image], [mu_a[r.image]], s=80, color="#d55e00", marker="*", zorder=3)
-    ax.axvline(r.image, color="#d55e00", lw=0.8, ls=":", label=f"planted image {r.image}")
-    ax.set(xlabel="candidate image", ylabel=r"$\mu_u(x)$", title=f"{which} unit {r.unit}")
-    ax.legend(fontsize=8)
-save_figure(fig, out_dir, "mu_per_image")
-display(fig)
+res.figure(planted_activations(planted, layer), "mu_per_image")
 
 # %%
-fig = image_gallery(
-    candidates[[image] + [int(planted[w].summary()["argmax_before"]) for w in planted]],
-    ["planted"] + [f"μ_max before, {w} unit" for w in planted],
-    ncols=1 + len(planted),
-    size=1.6,
+res.figure(
+    image_gallery(
+        candidates[[image] + [int(planted[w].summary()["argmax_before"]) for w in planted]],
+        ["planted"] + [f"μ_max before, {w} unit" for w in planted],
+        ncols=1 + len(planted),
+        size=1.6,
+    ),
+    "images",
 )
-save_figure(fig, out_dir, "images")
-display(fig)
 
 # %% [markdown]
 # ## Did the encoder learn?
@@ -237,43 +191,31 @@ Markdown(
 # verdicts use the adjusted ones).
 
 # %%
-entries = []
-# One family per page: Holm over the first claim's rank p-values, one per trained unit.
-rank_p = dict(zip(planted, holm([r.summary()["rank_p"] for r in planted.values()]), strict=True))
-holm_note = f"; Holm over the page's {len(planted)} rank tests"
+claims = []
 for which, r in planted.items():
     s = r.summary()
-    entries.append(
-        record_claim(
-            out_dir,
-            result="A4",
+    claims.append(
+        dict(
             claim=f"training one {which}-UnitMem unit on one image raises its UnitMem and "
             "no other unit's",
             test=f"UnitMem change of unit {s['unit']} of layer {layer}; rank p among "
-            f"{s['n_units']} defined units; other units' |change| <= 1e-9" + holm_note,
+            f"{s['n_units']} defined units; other units' |change| <= 1e-9",
             statistic=s["change"],
-            p_value=rank_p[which],
+            p_value=s["rank_p"],
             holds=s["change"] > 0 and s["max_other_change"] <= 1e-9,
-            profile=profile,
-            testable=check.testable,
-            reason=check.reason,
         )
     )
-    entries.append(
-        record_claim(
-            out_dir,
-            result="A4",
+    claims.append(
+        dict(
             claim=f"the trained {which}-UnitMem unit's mu_max moves to the planted image",
             test=f"rank of the planted image by the unit's mean activation after training "
             f"(1 = mu_max), among N = {len(candidates)}",
             statistic=s["image_rank_after"],
             holds=s["moved"],
-            profile=profile,
-            testable=check.testable,
-            reason=check.reason,
         )
     )
-display(Markdown(("" if check.testable else f"*{check.reason}*\n\n") + U.verdict_markdown(entries)))
+res.claims(*claims, testable=check.testable, reason=check.reason, family="rank tests")
+display(Markdown(("" if check.testable else f"*{check.reason}*\n\n") + res.verdicts()))
 Markdown(
     "\n".join(
         f"- {which} unit {s['unit']}: UnitMem {s['unitmem_before']:.3f} → "
@@ -289,19 +231,17 @@ Markdown(
 # ## Provenance
 
 # %%
-info = provenance(
-    profile=profile,
-    profile_overrides=profile_overrides,
-    encoder_hashes=pair.hashes,
-    layer=layer,
-    units=units,
-    planted_image=image,
-    n_points=p.n_points,
-    k_aug=p.k_aug,
-    rest=rest,
-    views=views,
-    steps=steps,
-    lr=lr,
-    wall_time_s=round(time.time() - start, 1),
+Markdown(
+    res.finish(
+        encoder_hashes=pair.hashes,
+        layer=layer,
+        units=units,
+        planted_image=image,
+        n_points=p.n_points,
+        k_aug=p.k_aug,
+        rest=rest,
+        views=views,
+        steps=steps,
+        lr=lr,
+    )
 )
-Markdown("```json\n" + json.dumps(info, indent=2, default=str) + "\n```")
