@@ -442,6 +442,35 @@ def planted_activations(planted: dict, layer: str) -> Figure:
     return fig
 
 
+def over_training_plot(summary: pd.DataFrame, excess: pd.DataFrame, layer: str) -> Figure:
+    """A1: mean UnitMem per epoch on the candidates and on held-out images (95% CI bands), and
+    the excess over the held-out control; a symlog epoch axis when the epochs span decades."""
+    fig, axes = new_figure(2, width=4.6, height=3.4)
+    ax = axes[0, 0]
+    for name, color in (
+        ("candidates", MODEL_COLORS["SSL"]),
+        ("held-out", MODEL_COLORS["held-out"]),
+    ):
+        part = summary[summary["set"] == name]
+        ax.plot(part["epoch"], part["mean"], marker="o", color=color, label=name)
+        ax.fill_between(part["epoch"], part["low"], part["high"], color=color, alpha=0.2)
+    ax.set(xlabel="epoch (0 = initialisation)", ylabel=f"mean UnitMem, layer {layer}")
+    ax.set_title("UnitMem over training (95% CI)")
+    ax.legend(fontsize=8)
+    ax = axes[0, 1]
+    color = MODEL_COLORS["SSL"]
+    ax.plot(excess["epoch"], excess["mean"], marker="o", color=color)
+    ax.fill_between(excess["epoch"], excess["low"], excess["high"], color=color, alpha=0.2)
+    ax.axhline(0, color="0.3", lw=0.8)
+    ax.set(xlabel="epoch (0 = initialisation)", ylabel="candidates − held-out")
+    ax.set_title("Excess over the held-out control")
+    epochs = sorted(summary["epoch"].unique())
+    if max(epochs) / max(min(e for e in epochs if e > 0), 1) > 20:
+        for a in axes[0]:
+            a.set_xscale("symlog", linthresh=1)
+    return fig
+
+
 def scatter_classmem_unitmem(
     df: pd.DataFrame,
     *,
