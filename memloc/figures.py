@@ -471,6 +471,192 @@ def over_training_plot(summary: pd.DataFrame, excess: pd.DataFrame, layer: str) 
     return fig
 
 
+FINETUNE_COLORS = {
+    "head only": "0.45",
+    "last": "#0072b2",
+    "most LM": "#d55e00",
+    "most ΔLM": "#cc79a7",
+    "least LM": "#009e73",
+    "least ΔLM": "#56b4e9",
+}
+
+
+def finetune_plot(table: pd.DataFrame, ks, *, ylabel: str, title: str) -> Figure:
+    """T5: accuracy (mean ± std over seeds) per number of fine-tuned layers k and choice of
+    layers; a set is labelled where it differs from the last k layers."""
+    last_labels = table[table["choice"] == "last"].set_index("k")["label"].to_dict()
+    fig, axes = new_figure(1, width=6.5, height=3.6)
+    ax = axes[0, 0]
+    for j, (choice, color) in enumerate(FINETUNE_COLORS.items()):
+        part = table[table["choice"] == choice]
+        if part.empty:
+            continue
+        x = part["k"] + (j - 2.5) * 0.1
+        ax.errorbar(x, part["mean"], yerr=part["std"], fmt="o", color=color, capsize=3,
+                    label=choice)  # fmt: skip
+        for xi, yi, k, lab in zip(x, part["mean"], part["k"], part["label"], strict=True):
+            if choice == "last" or lab != last_labels.get(k):
+                ax.annotate(lab, (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xticks([0, *ks], ["head", *[str(k) for k in ks]])
+    ax.set(xlabel="fine-tuned layers (k)", ylabel=ylabel)
+    ax.legend(fontsize=8)
+    fig.suptitle(title)
+    return fig
+
+
+def pruning_plot(acc: pd.DataFrame, settings: list, roles: dict[str, str]) -> Figure:
+    r"""T6: probe accuracy (%) after pruning the top, random (mean ± std over seeds) and low
+    UnitMem units, per setting (``settings``: parsed ``PruneSetting``\ s), one panel per probe
+    data set (``roles``: name -> role), no pruning dashed."""
+    colors = {"top": "#d55e00", "random": "0.45", "low": "#0072b2"}
+    markers = {"top": "v", "random": "o", "low": "^"}
+    fig, axes = new_figure(len(roles), width=4.6, height=3.4)
+    for ax, name in zip(axes[0], roles, strict=True):
+        part = acc[acc["dataset"] == name]
+        base = 100 * part.loc[part["strategy"] == "none", "accuracy"].iloc[0]
+        for j, strategy in enumerate(("top", "random", "low")):
+            values = part[part["strategy"] == strategy].groupby(["scope", "fraction"], sort=False)
+            stats = values["accuracy"].agg(["mean", "std"])
+            stats = stats.reindex([(s.scope, s.fraction) for s in settings])
+            ax.errorbar(
+                [i + (j - 1) * 0.2 for i in range(len(settings))], 100 * stats["mean"],
+                yerr=100 * stats["std"] if strategy == "random" else None, fmt=markers[strategy],
+                color=colors[strategy], label=strategy, capsize=3, ms=7,
+            )  # fmt: skip
+        ax.axhline(base, color="k", lw=1, ls="--", label="no pruning")
+        ax.set_xticks(range(len(settings)), [s.label for s in settings], rotation=20)
+        ax.set_xlim(-0.5, len(settings) - 0.5)
+        ax.set(ylabel="probe accuracy (%)", title=f"{name} ({roles[name]})")
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle("Accuracy after pruning by UnitMem (random: mean ± std over seeds)")
+    return fig
+
+
+def accuracy_bars(table: pd.DataFrame, encoders: list[str], datasets: dict[str, str]) -> Figure:
+    """A8: linear-probe accuracy (%) with its 95% Wilson interval, one bar per encoder and data
+    set (``datasets``: name -> role, e.g. "pre-training", "other")."""
+    fig, axes = new_figure(1, width=6.0, height=3.4)
+    ax = axes[0, 0]
+    width = 0.8 / len(encoders)
+    palette = ["#d55e00", "#0072b2", "0.6", "#009e73"]
+    for j, name in enumerate(encoders):
+        part = table[table["encoder"] == name].set_index("dataset").reindex(list(datasets))
+        x = [i + (j - (len(encoders) - 1) / 2) * width for i in range(len(datasets))]
+        err = [
+            100 * (part["accuracy"] - part["ci_low"]),
+            100 * (part["ci_high"] - part["accuracy"]),
+        ]
+        ax.bar(x, 100 * part["accuracy"], width, yerr=err, capsize=3, color=palette[j % 4],
+               label=name)  # fmt: skip
+    ax.set_xticks(range(len(datasets)), [f"{n}\n({role})" for n, role in datasets.items()])
+    ax.set(ylabel="probe accuracy (%)", ylim=(0, 100))
+    ax.legend(fontsize=8)
+    fig.suptitle("Linear-probe accuracy with 95% Wilson intervals")
+    return fig
+
+
+def vit_block_plot(blocks: pd.DataFrame, score: str) -> Figure:
+    """T2: a score per ViT block (block output, after the attention add, the attention and MLP
+    sublayer outputs), and each block's change split into its attention and MLP parts."""
+    fig, axes = new_figure(ncols=2, width=9.0, height=3.4)
+    x = blocks["block"].to_numpy()
+    a0, a1 = axes[0]
+    a0.plot(x, blocks["block_out"], marker="o", label="block output")
+    a0.plot(x, blocks["after_attn"], marker="s", ls=":", label="after attention add")
+    a0.plot(x, blocks["attn_out"], marker="^", ls="--", label="attention sublayer output")
+    a0.plot(x, blocks["mlp_out"], marker="v", ls="--", label="MLP sublayer output")
+    a0.set(xlabel="block", ylabel=score, title="Memorization per block")
+    a0.legend(fontsize=7)
+    width = 0.38
+    a1.bar(x - width / 2, blocks["delta_attn"], width, label="attention part")
+    a1.bar(x + width / 2, blocks["delta_mlp"], width, label="MLP part")
+    a1.axhline(0, color="0.4", lw=0.8)
+    a1.set(xlabel="block", ylabel=f"Δ {score}", title="A block's change, split")
+    a1.legend(fontsize=7)
+    return fig
+
+
+def shapes_by_group(paths: dict[str, pd.DataFrame], score: str) -> Figure:
+    """T4: one panel per architecture (the first word of a label ``"<arch> <framework>"``),
+    each setting's ``score`` along its forward path scaled to its own maximum |value|,
+    filled dots where the contrast is significant (p < 0.05)."""
+    groups = list(dict.fromkeys(label.split()[0] for label in paths))
+    fig, axes = new_figure(ncols=len(groups), width=4.2 * len(groups), height=3.4)
+    for ax, group in zip(axes[0], groups, strict=True):
+        for label, path in paths.items():
+            if not label.startswith(group + " "):
+                continue
+            y = path[score].to_numpy(float)
+            y = y / np.nanmax(np.abs(y))
+            x = np.arange(len(y))
+            line = ax.plot(x, y, label=label.split()[1])[0]
+            sig = path["contrast_p"].to_numpy(float) < 0.05
+            ax.scatter(x[sig], y[sig], color=line.get_color(), zorder=3)
+            ax.set_xticks(x, path["layer"].astype(str), rotation=90, fontsize=7)
+        ax.axhline(0, color="0.5", lw=0.8)
+        ax.set(title=group, xlabel="measurement point", ylabel=f"{score} / max |{score}|")
+        ax.legend(fontsize=8)
+    return fig
+
+
+def seed_summary_panels(summaries: dict[str, pd.DataFrame], score: str) -> Figure:
+    """A5: per encoder (name -> :func:`memloc.experiments.architectures.seed_summary`), the raw
+    LayerMem and ``score`` per measurement point, mean ± std over the measurements."""
+    fig, axes = new_figure(ncols=len(summaries), width=4.0 * len(summaries), height=3.2)
+    for ax, (name, s) in zip(axes[0], summaries.items(), strict=True):
+        x = np.arange(len(s))
+        for col, style in (("layermem", ":"), (score, "-")):
+            ax.errorbar(x, s[f"{col} mean"], yerr=s[f"{col} std"], ls=style, marker="o", ms=3,
+                        capsize=2, label=col)  # fmt: skip
+        ax.axhline(0, color="0.5", lw=0.8)
+        ax.set_xticks(x, s["layer"], rotation=90, fontsize=6)
+        ax.set(title=name, xlabel="measurement point")
+    axes[0, -1].legend(fontsize=8)
+    return fig
+
+
+def swap_change_panels(
+    moved: pd.DataFrame, rules, roles: dict[str, str], ks, *, title: str
+) -> Figure:
+    """A7: accuracy change (points) after swapping k layers, one row per ranking rule and one
+    column per probe data set (name -> role); random sets as dots, the most and least
+    memorizing layers as diamonds."""
+    colors = {"most": "#d55e00", "random": "0.45", "least": "#0072b2"}
+    fig, axes = new_figure(len(roles), len(rules), width=4.4, height=3.0)
+    for row, rule in enumerate(rules):
+        for col, name in enumerate(roles):
+            ax = axes[row, col]
+            part = moved[moved["dataset"] == name]
+            rnd = part[part["strategy"] == "random"]
+            ax.scatter(rnd["k"], rnd["change"], color=colors["random"], s=14, label="random")
+            for strategy in ("most", "least"):
+                mine = part[(part["rule"] == rule) & (part["strategy"] == strategy)]
+                ax.scatter(mine["k"], mine["change"], color=colors[strategy], marker="D", s=30,
+                           label=strategy)  # fmt: skip
+            ax.axhline(0, color="k", lw=0.8)
+            ax.set_xticks(ks)
+            ax.set(title=f"by {rule}: {name} ({roles[name]})", xlabel="swapped layers (k)",
+                   ylabel="accuracy change (points)")  # fmt: skip
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle(title)
+    return fig
+
+
+def contrast_by_layer(t_by_layer: dict[str, pd.Series], target: float) -> Figure:
+    """R0: the S_C-vs-S_I contrast's t per measurement point of every f/g pair, the target
+    dashed."""
+    fig, axes = new_figure(1, width=7.5, height=4.0)
+    ax = axes[0, 0]
+    for label, t in t_by_layer.items():
+        ax.plot(range(len(t)), t.to_numpy(), marker="o", label=label)
+        ax.set_xticks(range(len(t)), [str(name) for name in t.index], rotation=0)
+    ax.axhline(target, color="0.5", linestyle="--", linewidth=1)
+    ax.axhline(0, color="0.8", linewidth=1)
+    ax.set(xlabel="measurement point (depth →)", ylabel="contrast t (S_C vs S_I)")
+    ax.legend(fontsize=7, ncols=2)
+    return fig
+
+
 def scatter_classmem_unitmem(
     df: pd.DataFrame,
     *,

@@ -423,3 +423,31 @@ def quality_table(pairs: dict) -> pd.DataFrame:
     out["probe margin (points)"] = 100 * (out["probe f"] - out["probe untrained"])
     out["learned"] = out["probe f"] > out["probe untrained"]
     return out
+
+
+def regime_table(requests, *, n_probe: int = 2000):
+    """R0: :func:`pair_regime` of every encoder the book trains (``requests``:
+    :class:`memloc.experiments.encoders.EncoderRequest` list), one row each with its label,
+    framework, architecture, width, training images and epochs. Returns ``(table, t by layer
+    per f/g pair, encoder hashes)``."""
+    rows, t_by_layer, hashes = [], {}, {}
+    for request in requests:
+        pair = request.get()
+        p = pair.profile
+        row, t = pair_regime(pair, n_probe=n_probe)
+        rows.append(
+            {
+                "encoder": request.label,
+                "framework": request.framework,
+                "arch": p.arch,
+                "width": p.width,
+                "images": p.n_shared + p.n_candidate,
+                "epochs": p.epochs,
+                "pair": pair.g is not None,
+                **row,
+            }
+        )
+        if len(t):
+            t_by_layer[request.label] = t
+        hashes[request.label] = pair.hashes
+    return pd.DataFrame(rows), t_by_layer, hashes

@@ -100,16 +100,22 @@ class Result:
         return fig
 
     def claims(
-        self, *claims: dict, testable: bool = True, reason: str = "", family: str = "claims"
+        self,
+        *claims: dict,
+        testable: bool = True,
+        reason: str = "",
+        family: str = "claims",
+        adjust: bool = True,
     ) -> list[dict]:
         """Record the page's claims as one family: their p-values Holm-adjusted together
         (claims without a p-value keep None), the test's text saying so, the result id and
         the profile filled in (the note goes where a test's text says ``{holm}``, else at its
         end). Each dict holds :func:`memloc.book.record_claim`'s arguments
         (``claim``, ``test``, ``statistic``, ``p_value``, ``holds``, and ``testable`` and
-        ``reason`` where they differ from the page's); ``family`` names the tests in the note.
+        ``reason`` where they differ from the page's); ``family`` names the tests in the note;
+        ``adjust=False`` records the p-values as given (already adjusted by the page).
         Returns the recorded entries."""
-        with_p = [i for i, c in enumerate(claims) if c.get("p_value") is not None]
+        with_p = [i for i, c in enumerate(claims) if c.get("p_value") is not None and adjust]
         adjusted = dict(zip(with_p, holm([claims[i]["p_value"] for i in with_p]), strict=True))
         note = f"; Holm over the page's {len(with_p)} {family}" if len(with_p) > 1 else ""
         recorded = []

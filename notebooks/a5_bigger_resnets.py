@@ -18,18 +18,15 @@
 # at width 1 on 32×32 images trains at 6 pairs per second, at width 0.25 on 16×16 at 101.
 
 # %%
-import time
-
-import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from memloc.book import provenance, record_claim
 from memloc.experiments import architectures as ax
 from memloc.experiments import layers as lx
 from memloc.experiments.encoders import a5_encoders
-from memloc.figures import new_figure, save_figure, save_table
+from memloc.figures import seed_summary_panels
 from memloc.regime import quality_table
+from memloc.result import Result
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -47,7 +44,7 @@ check_learned = True  # the "learned" check: each f's linear probe against an un
 out_dir = "book/results/cpu/a5_bigger_resnets"
 
 # %%
-start = time.time()
+res = Result.start(out_dir, profile, profile_overrides)
 n_seeds = (2 if profile == "quick" else 3) if n_seeds is None else int(n_seeds)
 pairs, runs, measured = {}, {}, {}
 requests = a5_encoders(
@@ -65,12 +62,12 @@ for request in requests:
     measured[name] = [lx.pair_layermem(pairs[name], seed=seed + i) for i in range(n_seeds)]
     runs[name] = [r.table for r in measured[name]]
 p = pairs[archs[0]].profile
-display(
-    Markdown(
-        f"Profile `{profile}` (a5 sizes): {p.dataset} at {p.image_size}×{p.image_size}, width "
-        f"{p.width}, {framework}, {p.epochs} epochs on |S_S| = {p.n_shared}, "
+Markdown(
+    res.describe(
+        pairs[archs[0]],
+        f"a5 sizes, {p.image_size}×{p.image_size}, {p.epochs} epochs on |S_S| = {p.n_shared}, "
         f"|S_C| = {p.n_candidate}, |S_I| = {p.n_independent}; {n_seeds} measurements of "
-        f"{p.n_points} candidates with K = {p.k_aug} view pairs each."
+        f"{p.n_points} candidates with K = {p.k_aug} view pairs each.",
     )
 )
 
@@ -85,34 +82,12 @@ summaries = {}
 for name in archs:
     path_tables = [ax.main_path(t, pairs[name].f) for t in runs[name]]
     summaries[name] = ax.seed_summary(path_tables, ["layermem", "calibrated", score])
-    save_table(summaries[name], out_dir, f"layermem_{name}")
-    save_table(pd.concat(runs[name], keys=range(n_seeds), names=["run"]), out_dir, f"all_{name}")
+    res.table(pd.concat(runs[name], keys=range(n_seeds), names=["run"]), f"all_{name}")
     display(Markdown(f"**{name}**"))
-    display(summaries[name].round(4))
+    display(res.table(summaries[name], f"layermem_{name}", digits=4))
 
 # %%
-fig, axes = new_figure(ncols=len(archs), width=4.0 * len(archs), height=3.2)
-for ax_, name in zip(axes[0], archs, strict=True):
-    s = summaries[name]
-    x = np.arange(len(s))
-    for col, style in (("layermem", ":"), (score, "-")):
-        ax_.errorbar(
-            x,
-            s[f"{col} mean"],
-            yerr=s[f"{col} std"],
-            ls=style,
-            marker="o",
-            ms=3,
-            capsize=2,
-            label=col,
-        )
-    ax_.axhline(0, color="0.5", lw=0.8)
-    ax_.set_xticks(x, s["layer"], rotation=90, fontsize=6)
-    ax_.set_title(name)
-    ax_.set_xlabel("measurement point")
-ax_.legend(fontsize=8)
-save_figure(fig, out_dir, "layermem")
-display(fig)
+res.figure(seed_summary_panels(summaries, score), "layermem")
 
 # %% [markdown]
 # ## Did the encoders learn?
@@ -123,8 +98,8 @@ display(fig)
 # %%
 probes = quality_table(pairs) if check_learned else None
 if probes is not None:
-    save_table(probes.rename_axis("setting").reset_index(), out_dir, "encoder_quality")
-    display(probes.round(3))
+    res.table(probes.rename_axis("setting").reset_index(), "encoder_quality")
+    display(res.table(probes, index=True))
 
 # %% [markdown]
 # ## Verdict
@@ -143,47 +118,42 @@ if probes is not None:
 trends = ax.contrast_depth_trends(
     {name: (measured[name], pairs[name].f) for name in archs}, seed=seed, probes=probes
 )
-save_table(trends, out_dir, "depth_trends")
-display(trends.round(4))
+display(res.table(trends, "depth_trends", digits=4))
 overall = ax.all_trends(trends, statistic="t")
 worst = overall["worst"]
-verdict = record_claim(
-    out_dir,
-    result="A5",
-    claim="The depth trend of memorization holds in bigger ResNets",
-    test=f"per-image slope of SSLMem (mean of {n_seeds} measurements) against depth, "
-    f"candidates vs S_I images, per ResNet ({', '.join(archs)}), Welch t with a permutation "
-    "over images, one-sided, Holm over the ResNets (statistic: the smallest t, p: the "
-    "largest adjusted p); testable if every ResNet memorized and its probe beats its "
-    "untrained twin's",
-    statistic=overall["statistic"],
-    p_value=overall["p"],
-    holds=overall["holds"],
-    profile=profile,
+(verdict,) = res.claims(
+    dict(
+        claim="The depth trend of memorization holds in bigger ResNets",
+        test=f"per-image slope of SSLMem (mean of {n_seeds} measurements) against depth, "
+        f"candidates vs S_I images, per ResNet ({', '.join(archs)}), Welch t with a permutation "
+        "over images, one-sided, Holm over the ResNets (statistic: the smallest t, p: the "
+        "largest adjusted p); testable if every ResNet memorized and its probe beats its "
+        "untrained twin's",
+        statistic=overall["statistic"],
+        p_value=overall["p"],
+        holds=overall["holds"],
+    ),
     testable=overall["testable"],
     reason=overall["reason"],
 )
-display(
-    Markdown(
-        (f"*{overall['reason']}*\n\n" if not overall["testable"] else "")
-        + f"**{verdict['verdict'].capitalize()} at profile `{profile}`.** "
-        + "; ".join(
-            f"{r['setting']}: t = {r['t']:+.2f} over {r['points']} points "
-            f"(adjusted p = {r['p_holm']:.3g}; ρ of the mean contrast {r['rho']:+.2f})"
-            for _, r in trends.iterrows()
-        )
-        + f". The weakest is {worst['setting']}."
+Markdown(
+    (f"*{overall['reason']}*\n\n" if not overall["testable"] else "")
+    + f"**{verdict['verdict'].capitalize()} at profile `{profile}`.** "
+    + "; ".join(
+        f"{r['setting']}: t = {r['t']:+.2f} over {r['points']} points "
+        f"(adjusted p = {r['p_holm']:.3g}; ρ of the mean contrast {r['rho']:+.2f})"
+        for _, r in trends.iterrows()
     )
+    + f". The weakest is {worst['setting']}."
 )
 
 # %% [markdown]
 # ## Provenance
 
 # %%
-provenance(
-    profile=profile,
-    profile_overrides=profile_overrides,
-    framework=framework,
-    encoder_hashes={name: pair.hashes for name, pair in pairs.items()},
-    wall_time_s=round(time.time() - start, 1),
+Markdown(
+    res.finish(
+        framework=framework,
+        encoder_hashes={name: pair.hashes for name, pair in pairs.items()},
+    )
 )

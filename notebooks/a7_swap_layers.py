@@ -31,21 +31,15 @@
 # requires every k and data set to reject (intersection–union, as in T6).
 
 # %%
-import json
-import time
-
 import pandas as pd
 from IPython.display import Markdown, display
 from tqdm.auto import tqdm
 
-from memloc.book import provenance, record_claim
 from memloc.experiments import downstream as D
 from memloc.experiments import interventions as I
-from memloc.experiments import units as U
-from memloc.figures import new_figure, save_figure, save_table
-from memloc.profiles import merge_overrides
+from memloc.figures import swap_change_panels
 from memloc.regime import check_pair
-from memloc.stats import holm
+from memloc.result import Result
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -64,7 +58,7 @@ n_probe_test = 2000  # probe test images per data set (at most)
 out_dir = "book/results/cpu/a7_swap_layers"
 
 # %%
-start = time.time()
+res = Result.start(out_dir, profile, profile_overrides)
 if n_random < 3:
     raise ValueError(f"n_random must be at least 3 (a spread over seeds), got {n_random}")
 pair, result, scores = D.pair_layer_scores(
@@ -72,7 +66,7 @@ pair, result, scores = D.pair_layer_scores(
     framework,
     seed=seed,
     score=score,
-    **merge_overrides(profile_overrides, dataset=dataset, arch=arch),
+    **res.overrides(dataset=dataset, arch=arch),
 )
 p = pair.profile
 donor_name = donor_dataset or I.default_other_dataset(p.dataset)
@@ -89,12 +83,14 @@ sets, skipped = I.probe_sets(
 )
 if skipped:
     raise RuntimeError(f"the donor's data set must be available for its probe: {skipped}")
-save_table(scores.reset_index(), out_dir, "layer_scores")
-display(scores.round(4))
+display(res.table(scores.reset_index(), "layer_scores", digits=4))
 Markdown(
-    f"Profile `{p.name}`: {p.dataset}, {p.arch} (width {p.width}), {framework}. Layers ranked "
-    f"by the `{score}` column of the LayerMem table. Donor: {donor_name}, {donor_epochs} epochs "
-    f"(cache entry `{donor_entry.name}`). {n_random} random sets per k."
+    res.describe(
+        pair,
+        f"Layers ranked by the `{score}` column of the LayerMem table. Donor: {donor_name}, "
+        f"{donor_epochs} epochs (cache entry `{donor_entry.name}`). {n_random} random sets "
+        "per k.",
+    )
 )
 
 # %% [markdown]
@@ -107,45 +103,23 @@ acc = D.swap_accuracies(
     pair.f, donor, settings, sets, probe_seed=p.seed, progress=lambda _: bar.update()
 )
 bar.close()
-save_table(acc, out_dir, "accuracy_per_encoder")
+res.table(acc, "accuracy_per_encoder")
 summary = (
     acc.groupby(["rule", "strategy", "k", "dataset"], sort=False)["accuracy"]
     .agg(["mean", "std", "count"])
     .mul([100, 100, 1])
     .unstack("dataset")
 )
-summary.round(2)
+res.table(summary, digits=2, index=True)
 
 # %%
 base = acc[acc["strategy"] == "none"].set_index("dataset")["accuracy"]
 moved = acc[~acc["strategy"].isin(["none", "donor"])].assign(
     change=lambda d: 100 * (d["accuracy"] - d["dataset"].map(base))
 )
-colors = {"most": "#d55e00", "random": "0.45", "least": "#0072b2"}
-datasets = list(sets)
-fig, axes = new_figure(len(datasets), 2, width=4.4, height=3.0)
-for row, rule in enumerate(D.SCORES):
-    for col, name in enumerate(datasets):
-        ax = axes[row, col]
-        part = moved[moved["dataset"] == name]
-        rnd = part[part["strategy"] == "random"]
-        ax.scatter(rnd["k"], rnd["change"], color=colors["random"], s=14, label="random")
-        for strategy in ("most", "least"):
-            mine = part[(part["rule"] == rule) & (part["strategy"] == strategy)]
-            ax.scatter(
-                mine["k"], mine["change"], color=colors[strategy], marker="D", s=30, label=strategy
-            )
-        ax.axhline(0, color="k", lw=0.8)
-        ax.set_xticks(ks)
-        ax.set(
-            title=f"by {rule}: {name} ({sets[name].role})",
-            xlabel="swapped layers (k)",
-            ylabel="accuracy change (points)",
-        )
-axes[0, 0].legend(fontsize=8)
-fig.suptitle(f"Probe accuracy change after swapping f's layers with the {donor_name} encoder's")
-save_figure(fig, out_dir, "swap_accuracy_change")
-display(fig)
+title = f"Probe accuracy change after swapping f's layers with the {donor_name} encoder's"
+roles = {name: s.role for name, s in sets.items()}
+res.figure(swap_change_panels(moved, D.SCORES, roles, ks, title=title), "swap_accuracy_change")
 
 # %% [markdown]
 # ## Did the encoders learn, and did f memorize?
@@ -169,38 +143,28 @@ Markdown(check.markdown)
 
 # %%
 tests = D.swap_tests(acc)
-save_table(tests, out_dir, "swap_tests")
-display(tests.round(4))
+display(res.table(tests, "swap_tests", digits=4))
 claims = []
 for rule, name in D.SCORES.items():
     part = tests[tests["rule"] == rule]
     for which, direction in (("most", "more"), ("least", "less")):
         t, p_value = D.intersection_union(part[f"t_{which}"], part[f"p_{which}"])
-        claims.append((name, which, direction, len(part), t, p_value))
-# One family per page: Holm over its claims (a claim with nothing to test does not count).
-adjusted = holm([c[-1] for c in claims])
-holm_note = f"; Holm over the page's {int((~pd.isna(adjusted)).sum())} tests"
-entries = [
-    record_claim(
-        out_dir,
-        result="A7",
-        claim=f"swapping the {which} memorizing layers by {name} moves probe accuracy "
-        f"{direction} than swapping random layers",
-        test=f"one-sided prediction t of |change| against {n_random} random sets, per k "
-        f"in {list(ks)} and data set ({n_tests} tests); intersection-union: min t, max p"
-        + holm_note,
-        statistic=t,
-        p_value=None if pd.isna(p_adj) else p_adj,
-        holds=bool(t > 0),
-        profile=profile,
-        testable=check.testable,
-        reason=check.reason,
-    )
-    for (name, which, direction, n_tests, t, _), p_adj in zip(claims, adjusted, strict=True)
-]
+        claims.append(
+            dict(
+                claim=f"swapping the {which} memorizing layers by {name} moves probe accuracy "
+                f"{direction} than swapping random layers",
+                test=f"one-sided prediction t of |change| against {n_random} random sets, per "
+                f"k in {list(ks)} and data set ({len(part)} tests); intersection-union: min t, "
+                "max p",
+                statistic=t,
+                p_value=None if pd.isna(p_value) else p_value,
+                holds=bool(t > 0),
+            )
+        )
+res.claims(*claims, testable=check.testable, reason=check.reason, family="tests")
 Markdown(
     ("" if check.testable else f"*{check.reason}*\n\n")
-    + U.verdict_markdown(entries)
+    + res.verdicts()
     + f"\n\nThe full ordering |most| > mean |random| > |least| holds in "
     f"{int(tests['ordered'].sum())} of {len(tests)} settings."
 )
@@ -209,16 +173,14 @@ Markdown(
 # ## Provenance
 
 # %%
-info = provenance(
-    profile=profile,
-    profile_overrides=profile_overrides,
-    encoder_hashes=pair.hashes,
-    donor={"dataset": donor_name, "epochs": donor_epochs, "entry": donor_entry.name},
-    score=score,
-    layermem_config=result.config,
-    ks=list(ks),
-    n_random=n_random,
-    probe_sets={name: {**s.sizes, "source": s.source} for name, s in sets.items()},
-    wall_time_s=round(time.time() - start, 1),
+Markdown(
+    res.finish(
+        encoder_hashes=pair.hashes,
+        donor={"dataset": donor_name, "epochs": donor_epochs, "entry": donor_entry.name},
+        score=score,
+        layermem_config=result.config,
+        ks=list(ks),
+        n_random=n_random,
+        probe_sets={name: {**s.sizes, "source": s.source} for name, s in sets.items()},
+    )
 )
-Markdown("```json\n" + json.dumps(info, indent=2, default=str) + "\n```")

@@ -25,17 +25,13 @@
 # differences and their tests are shown, and no claim is marked supported or not.
 
 # %%
-import json
-import time
-
 from IPython.display import Markdown, display
 
 from memloc.artifacts import encoder_pair, random_encoder
-from memloc.book import provenance, record_claim
 from memloc.experiments import downstream as D
 from memloc.experiments import interventions as I
-from memloc.figures import new_figure, save_figure, save_table
-from memloc.profiles import merge_overrides
+from memloc.figures import accuracy_bars
+from memloc.result import Result
 from memloc.stats import holm
 
 # %% tags=["parameters"]
@@ -50,8 +46,8 @@ n_probe_test = 2000  # probe test images per data set (at most)
 out_dir = "book/results/cpu/a8_ssl_vs_sl_downstream"
 
 # %%
-start = time.time()
-overrides = merge_overrides(profile_overrides, dataset=dataset, arch=arch)
+res = Result.start(out_dir, profile, profile_overrides)
+overrides = res.overrides(dataset=dataset, arch=arch)
 ssl = encoder_pair(profile, ssl_framework, progress=False, **overrides)
 sl = encoder_pair(profile, "supervised", progress=False, **overrides)
 p = ssl.profile
@@ -62,9 +58,11 @@ encoders = {
     "untrained": random_encoder(p, seed=p.seed, in_channels=ssl.dataset.channels),
 }
 Markdown(
-    f"Profile `{p.name}`: {p.dataset}, {p.arch} (width {p.width}); SSL trained "
-    f"{p.epochs} epochs, SL {p.supervised_epochs} epochs, both on S_S ∪ S_C "
-    f"({p.n_shared + p.n_candidate} images)."
+    res.describe(
+        ssl,
+        f"SSL trained {p.epochs} epochs, SL {p.supervised_epochs} epochs, both on S_S ∪ S_C "
+        f"({p.n_shared + p.n_candidate} images).",
+    )
     + "".join(
         f"\n\n**{name} is not available here, so it is left out:** {why}"
         for name, why in skipped.items()
@@ -77,28 +75,14 @@ Markdown(
 # %%
 table, correct = D.probe_table(encoders, sets, probe_seed=p.seed)
 table["role"] = table["dataset"].map({n: s.role for n, s in sets.items()})
-save_table(table, out_dir, "a8_table")
+res.table(table, "a8_table")
 shown = table.pivot(index="encoder", columns="dataset", values="accuracy") * 100
-display(shown.reindex(list(encoders)).round(2))
-table.round(4)
+display(res.table(shown.reindex(list(encoders)), digits=2, index=True))
+res.table(table, digits=4)
 
 # %%
-fig, axes = new_figure(1, width=6.0, height=3.4)
-ax = axes[0, 0]
 names = list(encoders)
-width = 0.8 / len(names)
-palette = ["#d55e00", "#0072b2", "0.6"]
-for j, name in enumerate(names):
-    part = table[table["encoder"] == name].set_index("dataset").reindex(list(sets))
-    x = [i + (j - (len(names) - 1) / 2) * width for i in range(len(sets))]
-    err = [100 * (part["accuracy"] - part["ci_low"]), 100 * (part["ci_high"] - part["accuracy"])]
-    ax.bar(x, 100 * part["accuracy"], width, yerr=err, capsize=3, color=palette[j], label=name)
-ax.set_xticks(range(len(sets)), [f"{n}\n({s.role})" for n, s in sets.items()])
-ax.set(ylabel="probe accuracy (%)", ylim=(0, 100))
-ax.legend(fontsize=8)
-fig.suptitle("Linear-probe accuracy with 95% Wilson intervals")
-save_figure(fig, out_dir, "probe_accuracy")
-display(fig)
+res.figure(accuracy_bars(table, names, {n: s.role for n, s in sets.items()}), "probe_accuracy")
 
 # %% [markdown]
 # ## SSL against SL on the same test images
@@ -108,22 +92,21 @@ ssl_name, sl_name = names[0], names[1]
 tests = D.mcnemar_tests(correct, ssl_name, sl_name)
 tests["p_holm"] = holm(tests["p"])
 tests["role"] = tests["dataset"].map({n: s.role for n, s in sets.items()})
-save_table(tests, out_dir, "mcnemar_ssl_vs_sl")
-display(tests.round(4))
-entries = [
-    record_claim(
-        out_dir,
-        result="A8",
-        claim=f"context (no claim in the paper): SSL minus SL probe accuracy on {row.dataset} "
-        f"({row.role} data set)",
-        test="exact McNemar test on the same test images, two-sided, Holm-adjusted",
-        statistic=row.difference,
-        p_value=row.p_holm,
-        context=True,
-        profile=profile,
-    )
-    for row in tests.itertuples()
-]
+display(res.table(tests, "mcnemar_ssl_vs_sl", digits=4))
+res.claims(
+    *[
+        dict(
+            claim=f"context (no claim in the paper): SSL minus SL probe accuracy on "
+            f"{row.dataset} ({row.role} data set)",
+            test="exact McNemar test on the same test images, two-sided, Holm-adjusted",
+            statistic=row.difference,
+            p_value=row.p_holm,
+            context=True,
+        )
+        for row in tests.itertuples()
+    ],
+    adjust=False,
+)
 Markdown(
     "\n\n".join(
         f"On {row.dataset} ({row.role}), SSL is {100 * abs(row.difference):.1f} points "
@@ -144,8 +127,7 @@ Markdown(
 # %%
 floor = D.mcnemar_tests(correct, ssl_name, "untrained")
 floor["p_holm"] = holm(floor["p"])
-save_table(floor, out_dir, "mcnemar_ssl_vs_untrained")
-display(floor.round(4))
+display(res.table(floor, "mcnemar_ssl_vs_untrained", digits=4))
 Markdown(
     "\n\n".join(
         f"On {row.dataset}, SSL is {100 * abs(row.difference):.1f} points "
@@ -159,12 +141,10 @@ Markdown(
 # ## Provenance
 
 # %%
-info = provenance(
-    profile=profile,
-    profile_overrides=profile_overrides,
-    encoder_hashes={"ssl": ssl.hashes, "sl": sl.hashes},
-    probe_sets={name: {**s.sizes, "source": s.source} for name, s in sets.items()},
-    skipped=skipped,
-    wall_time_s=round(time.time() - start, 1),
+Markdown(
+    res.finish(
+        encoder_hashes={"ssl": ssl.hashes, "sl": sl.hashes},
+        probe_sets={name: {**s.sizes, "source": s.source} for name, s in sets.items()},
+        skipped=skipped,
+    )
 )
-Markdown("```json\n" + json.dumps(info, indent=2, default=str) + "\n```")

@@ -19,18 +19,15 @@
 # f is T4's SimCLR f). UnitMem follows the paper's definition (`rest="mean"`).
 
 # %%
-import time
-
-import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import Markdown
 from scipy import stats
 
-from memloc.book import provenance, record_claim
 from memloc.experiments import architectures as ax
 from memloc.experiments import units as U
 from memloc.experiments.encoders import f3a_encoders
-from memloc.figures import save_figure, save_table, unitmem_distributions
+from memloc.figures import unitmem_distributions
 from memloc.regime import check_pair, combine_checks
+from memloc.result import Result
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -48,7 +45,7 @@ quantile = 0.95  # a unit memorizes above this quantile of the random-init units
 out_dir = "book/results/cpu/f3a_unitmem_datasets"
 
 # %%
-start = time.time()
+res = Result.start(out_dir, profile, profile_overrides)
 requests = f3a_encoders(
     profile,
     datasets=datasets,
@@ -66,12 +63,13 @@ for request in requests:
     pairs[name] = request.get()
     results[name] = U.unitmem_with_controls(pairs[name], rest=rest, seed=seed)
 layer = U.last_conv_layer(pairs[datasets[0]].f)
-display(
-    Markdown(
-        f"Profile `{profile}` (f3a sizes): {base.arch}, {framework}, {base.epochs} epochs on "
-        f"|S_S| = {base.n_shared}, |S_C| = {base.n_candidate}; UnitMem of layer `{layer}` on "
-        f"N = {results[datasets[0]].config['n_points']} images, K = "
-        f"{results[datasets[0]].config['k_aug']}, rest = `{rest}`."
+first = results[datasets[0]].config
+Markdown(
+    res.describe(
+        pairs[datasets[0]],
+        f"f3a sizes, {base.epochs} epochs on |S_S| = {base.n_shared}, |S_C| = "
+        f"{base.n_candidate}; UnitMem of layer `{layer}` on N = {first['n_points']} images, "
+        f"K = {first['k_aug']}, rest = `{rest}`.",
     )
 )
 
@@ -83,25 +81,16 @@ display(
 # the random-initialisation quantile.
 
 # %%
-rows, long = [], []
-for name, res in results.items():
-    ex = res.excess().set_index("layer").loc[layer]
-    trained = res.trained.units[res.trained.units["layer"] == layer]
-    random = res.random.units[res.random.units["layer"] == layer]
-    count = ax.units_above(trained, random, quantile)
-    rows.append({"dataset": name, **ex.drop("model").to_dict(), **count})
-    long.append(res.long().query("layer == @layer").assign(dataset=name))
-summary = pd.DataFrame(rows)
-save_table(summary, out_dir, "unitmem_last_layer")
-display(summary.round(4))
+summary, units = ax.unitmem_by_dataset(results, layer, quantile)
+res.table(summary, "unitmem_last_layer", digits=4)
 
 # %%
-units = pd.concat(long, ignore_index=True)
-fig = unitmem_distributions(
-    units.assign(layer=units["dataset"]), hue="encoder", title=f"UnitMem of layer {layer}"
+res.figure(
+    unitmem_distributions(
+        units.assign(layer=units["dataset"]), hue="encoder", title=f"UnitMem of layer {layer}"
+    ),
+    "unitmem_by_dataset",
 )
-save_figure(fig, out_dir, "unitmem_by_dataset")
-display(fig)
 
 # %% [markdown]
 # ## Did the encoders learn?
@@ -127,52 +116,40 @@ Markdown("\n\n".join(c.markdown for c in checks.values()))
 # the Kolmogorov–Smirnov distance between the UnitMem distributions of the first two data sets.
 
 # %%
-counts = summary[["above", "defined"]].to_numpy()
-table2 = [[a, d - a] for a, d in counts]
-if len(table2) == 2:
-    stat, p = stats.fisher_exact(table2)
-    test = "Fisher's exact test on memorizing / other units, two-sided (statistic: odds ratio)"
-else:
-    chi = stats.chi2_contingency(table2)
-    stat, p = chi.statistic, chi.pvalue
-    test = "chi-squared test of independence on memorizing / other units"
+stat, p, test = ax.share_test(summary)
 a, b = datasets[:2]
 ua = units.query("dataset == @a and encoder == 'trained' and defined")["unitmem"]
 ub = units.query("dataset == @b and encoder == 'trained' and defined")["unitmem"]
 ks = stats.ks_2samp(ua, ub)
-verdict = record_claim(
-    out_dir,
-    result="F3a",
-    claim="The data set changes how many units memorize",
-    test=f"{test}; a unit memorizes above the {quantile:.0%} quantile of the random-init units "
-    f"(layer {layer}, {', '.join(datasets)})",
-    statistic=float(stat),
-    p_value=float(p),
-    profile=profile,
+(verdict,) = res.claims(
+    dict(
+        claim="The data set changes how many units memorize",
+        test=f"{test}; a unit memorizes above the {quantile:.0%} quantile of the random-init "
+        f"units (layer {layer}, {', '.join(datasets)})",
+        statistic=stat,
+        p_value=p,
+    ),
     testable=testable,
     reason=reason,
 )
 shares = ", ".join(f"{r['dataset']} {100 * r['share']:.0f}%" for _, r in summary.iterrows())
-display(
-    Markdown(
-        ("" if testable else f"*{reason}*\n\n")
-        + f"**{verdict['verdict'].capitalize()} at profile `{profile}`.** Units of layer "
-        f"`{layer}` above the random-init {quantile:.0%} quantile: {shares} (p = {p:.3g}). "
-        f"Mean UnitMem: "
-        + ", ".join(f"{r['dataset']} {r['mean']:.3f}" for _, r in summary.iterrows())
-        + f". KS distance between {a} and {b}: {ks.statistic:.3f} (p = {ks.pvalue:.3g})."
-    )
+Markdown(
+    ("" if testable else f"*{reason}*\n\n")
+    + f"**{verdict['verdict'].capitalize()} at profile `{profile}`.** Units of layer "
+    f"`{layer}` above the random-init {quantile:.0%} quantile: {shares} (p = {p:.3g}). "
+    f"Mean UnitMem: "
+    + ", ".join(f"{r['dataset']} {r['mean']:.3f}" for _, r in summary.iterrows())
+    + f". KS distance between {a} and {b}: {ks.statistic:.3f} (p = {ks.pvalue:.3g})."
 )
 
 # %% [markdown]
 # ## Provenance
 
 # %%
-provenance(
-    profile=profile,
-    profile_overrides=profile_overrides,
-    framework=framework,
-    encoder_hashes={name: pair.hashes for name, pair in pairs.items()},
-    unitmem=results[datasets[0]].config,
-    wall_time_s=round(time.time() - start, 1),
+Markdown(
+    res.finish(
+        framework=framework,
+        encoder_hashes={name: pair.hashes for name, pair in pairs.items()},
+        unitmem=results[datasets[0]].config,
+    )
 )

@@ -26,21 +26,17 @@
 
 # %%
 import math
-import time
 
 import numpy as np
-import pandas as pd
 from IPython.display import Markdown, display
 from scipy import stats
 
-from memloc.artifacts import privacy_log
-from memloc.book import provenance, record_claim
 from memloc.experiments import architectures as ax
 from memloc.experiments import units as U
 from memloc.experiments.encoders import f3c_encoders
-from memloc.figures import save_figure, save_table, unitmem_distributions
+from memloc.figures import unitmem_distributions
 from memloc.regime import check_pair, quality_table
-from memloc.stats import holm
+from memloc.result import Result
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -59,7 +55,7 @@ quantile = 0.95  # a unit memorizes above this quantile of the random-init units
 out_dir = "book/results/cpu/f3c_unitmem_privacy"
 
 # %%
-start = time.time()
+res = Result.start(out_dir, profile, profile_overrides)
 requests = f3c_encoders(
     profile,
     epsilons=epsilons,
@@ -74,39 +70,30 @@ requests = f3c_encoders(
 )
 p = requests[0].profile
 targets = [request.epsilon for request in requests]  # ascending, then the non-private ∞
-pairs, results, accounting = {}, {}, []
+pairs, results = {}, {}
 random = None
 for request, eps in zip(requests, targets, strict=True):
-    pair = request.get()
-    res = U.unitmem_with_controls(pair, rest=rest, seed=seed, random=random)
-    random = res.random  # the same initialisation for every encoder: measured once
-    pairs[eps], results[eps] = pair, res
-    log = privacy_log(pair.entries["f"])
-    accounting.append(
-        {
-            "ε target": eps,
-            "ε spent": log.get("epsilon", math.inf),
-            "δ": log.get("delta"),
-            "noise σ": log.get("noise_multiplier"),
-            "sampling rate q": log.get("sample_rate"),
-            "steps": log.get("steps"),
-            "clip C": log.get("max_grad_norm"),
-        }
-    )
-accounting = pd.DataFrame(accounting)
+    pairs[eps] = request.get()
+    # The same initialisation for every encoder: the random-init control is measured once.
+    results[eps] = U.unitmem_with_controls(pairs[eps], rest=rest, seed=seed, random=random)
+    random = results[eps].random
+accounting = ax.privacy_accounting(pairs)
 layer = U.last_conv_layer(pairs[targets[0]].f)
-save_table(accounting, out_dir, "privacy_accounting")
+res.table(accounting, "privacy_accounting")
+config = results[targets[-1]].config
 display(
     Markdown(
-        f"Profile `{profile}` (f3c sizes): {p.dataset}, {p.arch} (width {p.width}, "
-        f"{'LayerNorm' if p.arch.startswith('vit') else 'GroupNorm'}), {framework}, "
-        f"{p.epochs} epochs, expected batch {p.batch_size}, on "
-        f"|S_S| = {p.n_shared} + |S_C| = {p.n_candidate} images. UnitMem of layer `{layer}`, "
-        f"N = {res.config['n_points']}, K = {res.config['k_aug']}, rest = `{rest}`. The "
-        "privacy each encoder spent (∞: the non-private reference):"
+        res.describe(
+            pairs[targets[0]],
+            f"f3c sizes, {'LayerNorm' if p.arch.startswith('vit') else 'GroupNorm'}, "
+            f"{p.epochs} epochs, expected batch {p.batch_size}, on |S_S| = {p.n_shared} + "
+            f"|S_C| = {p.n_candidate} images. UnitMem of layer `{layer}`, N = "
+            f"{config['n_points']}, K = {config['k_aug']}, rest = `{rest}`. The privacy each "
+            "encoder spent (∞: the non-private reference):",
+        )
     )
 )
-display(accounting)
+res.table(accounting)
 
 # %% [markdown]
 # ## UnitMem per ε
@@ -116,26 +103,14 @@ display(accounting)
 # random-initialisation quantile.
 
 # %%
-rows, long = [], []
-for eps, res in results.items():
-    ex = res.excess().set_index("layer").loc[layer]
-    trained = res.trained.units[res.trained.units["layer"] == layer]
-    count = ax.units_above(trained, random.units[random.units["layer"] == layer], quantile)
-    label = "non-private" if math.isinf(eps) else f"ε = {eps:g}"
-    rows.append({"encoder": label, "ε": eps, **ex.drop("model").to_dict(), **count})
-    long.append(res.trained.units.assign(encoder=label, eps=eps))
-summary = pd.DataFrame(rows)
-save_table(summary, out_dir, "unitmem_by_epsilon")
-display(summary.round(4))
-units = pd.concat(long, ignore_index=True)
-units = pd.concat(
-    [units, random.units.assign(encoder="random init", eps=np.nan)], ignore_index=True
-)
+summary, units = ax.unitmem_by_epsilon(results, random, layer, quantile)
+res.table(summary, "unitmem_by_epsilon", digits=4)
 
 # %%
-fig = unitmem_distributions(units, hue="encoder", title="UnitMem per layer and privacy level")
-save_figure(fig, out_dir, "unitmem_by_epsilon")
-display(fig)
+res.figure(
+    unitmem_distributions(units, hue="encoder", title="UnitMem per layer and privacy level"),
+    "unitmem_by_epsilon",
+)
 
 # %% [markdown]
 # ## Did the encoders learn?
@@ -150,8 +125,8 @@ display(fig)
 # %%
 labels = {eps: "non-private" if math.isinf(eps) else f"ε = {eps:g}" for eps in pairs}
 quality = quality_table({labels[eps]: pair for eps, pair in pairs.items()})
-save_table(quality.rename_axis("encoder").reset_index(), out_dir, "encoder_quality")
-display(quality.round(3))
+res.table(quality.rename_axis("encoder").reset_index(), "encoder_quality")
+display(res.table(quality, index=True))
 reference_check = check_pair(pairs[targets[-1]], memorized=False, name="non-private")
 Markdown(reference_check.markdown)
 
@@ -199,70 +174,59 @@ ends = stats.ttest_ind(
 strongest = summary.iloc[0]
 remain_p = max(strongest["random_p"], strongest["heldout_p"])
 # One family per page: Holm over its two claims.
-p_trend, p_remain = holm([float(trend.pvalue), float(remain_p)])
-holm_note = "; Holm over the page's 2 claims"
-v1 = record_claim(
-    out_dir,
-    result="F3c",
-    claim="Stronger privacy (smaller ε) lowers UnitMem",
-    test=f"Spearman rho of layer-{layer} UnitMem per unit against the privacy level "
-    f"(ε = {', '.join(f'{e:g}' for e in targets[:-1])}, non-private), one-sided; holds if "
-    "the non-private mean exceeds the smallest ε's" + holm_note,
-    statistic=float(trend.statistic),
-    p_value=p_trend,
-    holds=bool(private["unitmem"].mean() > lowest["unitmem"].mean()),
-    profile=profile,
-    testable=testable,
-    reason=untestable,
-)
-v2 = record_claim(
-    out_dir,
-    result="F3c",
-    claim="DP-SGD does not remove unit memorization",
-    test=f"layer-{layer} UnitMem at ε = {targets[0]:g} vs random init and vs held-out images, "
-    "Welch one-sided (statistic: the smaller excess, p: the larger p)" + holm_note,
-    statistic=float(strongest["excess"]),
-    p_value=p_remain,
-    holds=bool(strongest["excess"] > 0),
-    profile=profile,
+v1, v2 = res.claims(
+    dict(
+        claim="Stronger privacy (smaller ε) lowers UnitMem",
+        test=f"Spearman rho of layer-{layer} UnitMem per unit against the privacy level "
+        f"(ε = {', '.join(f'{e:g}' for e in targets[:-1])}, non-private), one-sided; holds if "
+        "the non-private mean exceeds the smallest ε's",
+        statistic=float(trend.statistic),
+        p_value=float(trend.pvalue),
+        holds=bool(private["unitmem"].mean() > lowest["unitmem"].mean()),
+    ),
+    dict(
+        claim="DP-SGD does not remove unit memorization",
+        test=f"layer-{layer} UnitMem at ε = {targets[0]:g} vs random init and vs held-out "
+        "images, Welch one-sided (statistic: the smaller excess, p: the larger p)",
+        statistic=float(strongest["excess"]),
+        p_value=float(remain_p),
+        holds=bool(strongest["excess"] > 0),
+    ),
     testable=testable,
     reason=untestable,
 )
 in_private = lay[~np.isinf(lay["eps"])]
 private_trend = stats.spearmanr(in_private["eps"].rank(method="dense"), in_private["unitmem"])
-display(
-    Markdown(
-        ("" if testable else f"*{untestable}*\n\n")
-        + f"**The non-private reference** {'memorizes' if memorizes else 'does not memorize'} "
-        f"at layer `{layer}`: UnitMem on its candidates exceeds the same units on held-out "
-        f"images by {reference['heldout_excess']:+.4f} (p = {reference['heldout_p']:.3g}); "
-        f"over random initialisation by {reference['random_excess']:+.4f}.\n\n"
-        f"Among the private encoders alone, ρ of UnitMem against ε is "
-        f"{private_trend.statistic:+.3f} (two-sided p = {private_trend.pvalue:.3g}).\n\n"
-        f"**Privacy lowers UnitMem ({v1['verdict']}).** ρ = {trend.statistic:+.3f} over "
-        f"{len(lay)} units (p = {trend.pvalue:.3g}, Holm {p_trend:.3g}). "
-        f"Mean UnitMem of layer `{layer}`: "
-        + ", ".join(f"{r['encoder']} {r['mean']:.3f}" for _, r in summary.iterrows())
-        + f"; non-private minus ε = {targets[0]:g}: "
-        f"{private['unitmem'].mean() - lowest['unitmem'].mean():+.3f} "
-        f"(Welch t = {ends.statistic:.2f}, p = {ends.pvalue:.3g}).\n\n"
-        f"**Not removed ({v2['verdict']}).** At ε = {targets[0]:g}, the excess over random "
-        f"initialisation is {strongest['random_excess']:+.3f} (p = {strongest['random_p']:.3g}) "
-        f"and over held-out images {strongest['heldout_excess']:+.3f} "
-        f"(p = {strongest['heldout_p']:.3g})."
-    )
+Markdown(
+    ("" if testable else f"*{untestable}*\n\n")
+    + f"**The non-private reference** {'memorizes' if memorizes else 'does not memorize'} "
+    f"at layer `{layer}`: UnitMem on its candidates exceeds the same units on held-out "
+    f"images by {reference['heldout_excess']:+.4f} (p = {reference['heldout_p']:.3g}); "
+    f"over random initialisation by {reference['random_excess']:+.4f}.\n\n"
+    f"Among the private encoders alone, ρ of UnitMem against ε is "
+    f"{private_trend.statistic:+.3f} (two-sided p = {private_trend.pvalue:.3g}).\n\n"
+    f"**Privacy lowers UnitMem ({v1['verdict']}).** ρ = {trend.statistic:+.3f} over "
+    f"{len(lay)} units (p = {trend.pvalue:.3g}, Holm {v1['p_value']:.3g}). "
+    f"Mean UnitMem of layer `{layer}`: "
+    + ", ".join(f"{r['encoder']} {r['mean']:.3f}" for _, r in summary.iterrows())
+    + f"; non-private minus ε = {targets[0]:g}: "
+    f"{private['unitmem'].mean() - lowest['unitmem'].mean():+.3f} "
+    f"(Welch t = {ends.statistic:.2f}, p = {ends.pvalue:.3g}).\n\n"
+    f"**Not removed ({v2['verdict']}).** At ε = {targets[0]:g}, the excess over random "
+    f"initialisation is {strongest['random_excess']:+.3f} (p = {strongest['random_p']:.3g}) "
+    f"and over held-out images {strongest['heldout_excess']:+.3f} "
+    f"(p = {strongest['heldout_p']:.3g})."
 )
 
 # %% [markdown]
 # ## Provenance
 
 # %%
-provenance(
-    profile=profile,
-    profile_overrides=profile_overrides,
-    framework=framework,
-    encoder_hashes={f"{e:g}": pair.hashes for e, pair in pairs.items()},
-    privacy=accounting.to_dict("records"),
-    unitmem=res.config,
-    wall_time_s=round(time.time() - start, 1),
+Markdown(
+    res.finish(
+        framework=framework,
+        encoder_hashes={f"{e:g}": pair.hashes for e, pair in pairs.items()},
+        privacy=accounting.to_dict("records"),
+        unitmem=config,
+    )
 )

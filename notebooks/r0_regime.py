@@ -26,16 +26,12 @@
 # record their claims as *not testable here*.
 
 # %%
-import json
-import time
+from IPython.display import Markdown
 
-import pandas as pd
-from IPython.display import Markdown, display
-
-from memloc.book import provenance, record_claim
 from memloc.experiments.encoders import book_encoders
-from memloc.figures import new_figure, save_figure, save_table
-from memloc.regime import TARGET_MARGIN, TARGET_T, pair_regime
+from memloc.figures import contrast_by_layer
+from memloc.regime import TARGET_MARGIN, TARGET_T, regime_table
+from memloc.result import Result
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -44,29 +40,10 @@ n_probe = 2000  # probe training and test images (at most)
 out_dir = "book/results/cpu/r0_regime"
 
 # %%
-start = time.time()
-rows, t_by_layer, hashes = [], {}, {}
-for request in book_encoders(profile, profile_overrides=profile_overrides):
-    pair = request.get()
-    p = pair.profile
-    row, t = pair_regime(pair, n_probe=n_probe)
-    rows.append(
-        {
-            "encoder": request.label,
-            "framework": request.framework,
-            "arch": p.arch,
-            "width": p.width,
-            "images": p.n_shared + p.n_candidate,
-            "epochs": p.epochs,
-            "pair": pair.g is not None,
-            **row,
-        }
-    )
-    if len(t):
-        t_by_layer[request.label] = t
-    hashes[request.label] = pair.hashes
-table = pd.DataFrame(rows)
-save_table(table, out_dir, "regime")
+res = Result.start(out_dir, profile, profile_overrides)
+requests = book_encoders(profile, profile_overrides=profile_overrides)
+table, t_by_layer, hashes = regime_table(requests, n_probe=n_probe)
+res.table(table, "regime")
 
 # %% [markdown]
 # ## Quality, memorization and cost of every encoder
@@ -77,8 +54,7 @@ save_table(table, out_dir, "regime")
 # `layers_significant` the number of layers whose contrast is significant after Holm.
 
 # %%
-shown = table.drop(columns=["framework", "pair"]).round(3)
-display(shown.style.hide(axis="index").format(precision=3))
+res.table(table.drop(columns=["framework", "pair"]))
 
 # %%
 ssl = table[table["framework"] != "supervised"]
@@ -108,40 +84,29 @@ Markdown(
 # at zero has nothing to localize.
 
 # %%
-fig, axes = new_figure(1, width=7.5, height=4.0)
-ax = axes[0, 0]
-for label, t in t_by_layer.items():
-    ax.plot(range(len(t)), t.to_numpy(), marker="o", label=label)
-    ax.set_xticks(range(len(t)), [str(name) for name in t.index], rotation=0)
-ax.axhline(TARGET_T, color="0.5", linestyle="--", linewidth=1)
-ax.axhline(0, color="0.8", linewidth=1)
-ax.set(xlabel="measurement point (depth →)", ylabel="contrast t (S_C vs S_I)")
-ax.legend(fontsize=7, ncols=2)
-save_figure(fig, out_dir, "contrast_by_layer")
-display(fig)
+res.figure(contrast_by_layer(t_by_layer, TARGET_T), "contrast_by_layer")
 
 # %%
-for row in table.itertuples():
-    record_claim(
-        out_dir,
-        result="R0",
-        claim=f"context: {row.encoder} learned (probe above its untrained twin)",
-        test="linear-probe accuracy minus the untrained encoder's, on the same test images",
-        statistic=row.margin,
-        holds=row.margin > 0,
-        context=True,
-        profile=profile,
-    )
+res.claims(
+    *[
+        dict(
+            claim=f"context: {row.encoder} learned (probe above its untrained twin)",
+            test="linear-probe accuracy minus the untrained encoder's, on the same test images",
+            statistic=row.margin,
+            holds=row.margin > 0,
+            context=True,
+        )
+        for row in table.itertuples()
+    ]
+)
 
 # %% [markdown]
 # ## Provenance
 
 # %%
-info = provenance(
-    profile=profile,
-    profile_overrides=profile_overrides,
-    encoder_hashes=hashes,
-    n_probe=n_probe,
-    wall_time_s=round(time.time() - start, 1),
+Markdown(
+    res.finish(
+        encoder_hashes=hashes,
+        n_probe=n_probe,
+    )
 )
-Markdown("```json\n" + json.dumps(info, indent=2, default=str) + "\n```")

@@ -21,17 +21,14 @@
 # uses a ViT-Base on CIFAR-10 at 500+ epochs; its numbers are not on the poster.
 
 # %%
-import time
-
 from IPython.display import Markdown, display
 
-from memloc.book import provenance, record_claim
 from memloc.experiments import architectures as ax
 from memloc.experiments import layers as lx
 from memloc.experiments.encoders import t2_encoders
-from memloc.figures import new_figure, save_figure, save_table
+from memloc.figures import vit_block_plot
 from memloc.regime import check_pair
-from memloc.stats import holm
+from memloc.result import Result
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -47,7 +44,7 @@ check_learned = True  # the "learned" check: f's linear probe against an untrain
 out_dir = "book/results/cpu/t2_vit_sublayers"
 
 # %%
-start = time.time()
+res = Result.start(out_dir, profile, profile_overrides)
 (request,) = t2_encoders(
     profile,
     framework=framework,
@@ -63,16 +60,16 @@ result = lx.pair_layermem(pair, seed=seed)
 table = result.table
 cfg = result.config
 enc = pair.f
-display(
-    Markdown(
-        f"Profile `{profile}` (t2 sizes): {p.dataset}, {p.arch} (dim {enc.dim}, {enc.depth} "
-        f"blocks, {enc.num_heads} heads, patch {enc.patch_size}), {framework}, {p.epochs} "
-        f"epochs on |S_S| = {p.n_shared}, |S_C| = {p.n_candidate}, |S_I| = {p.n_independent}. "
-        f"Evaluated: {cfg['n_points']['candidate']} candidates, K = {cfg['k_aug']} pairs of "
-        "views each."
+res.table(table, "layermem_table")
+Markdown(
+    res.describe(
+        pair,
+        f"t2 sizes; dim {enc.dim}, {enc.depth} blocks, {enc.num_heads} heads, patch "
+        f"{enc.patch_size}, {p.epochs} epochs on |S_S| = {p.n_shared}, |S_C| = "
+        f"{p.n_candidate}, |S_I| = {p.n_independent}. Evaluated: "
+        f"{cfg['n_points']['candidate']} candidates, K = {cfg['k_aug']} pairs of views each.",
     )
 )
-save_table(table, out_dir, "layermem_table")
 
 # %% [markdown]
 # ## Per block: the block output and the two parts of its change
@@ -84,34 +81,11 @@ save_table(table, out_dir, "layermem_table")
 
 # %%
 blocks = ax.vit_blocks(table, score)
-save_table(blocks, out_dir, f"blocks_{score}")
-display(blocks.round(4))
-blocks_raw = ax.vit_blocks(table, "layermem")
-save_table(blocks_raw, out_dir, "blocks_layermem")
-display(blocks_raw.round(4))
+display(res.table(blocks, f"blocks_{score}", digits=4))
+res.table(ax.vit_blocks(table, "layermem"), "blocks_layermem", digits=4)
 
 # %%
-fig, axes = new_figure(ncols=2, width=9.0, height=3.4)
-x = blocks["block"].to_numpy()
-a0, a1 = axes[0]
-a0.plot(x, blocks["block_out"], marker="o", label="block output")
-a0.plot(x, blocks["after_attn"], marker="s", ls=":", label="after attention add")
-a0.plot(x, blocks["attn_out"], marker="^", ls="--", label="attention sublayer output")
-a0.plot(x, blocks["mlp_out"], marker="v", ls="--", label="MLP sublayer output")
-a0.set_xlabel("block")
-a0.set_ylabel(score)
-a0.set_title("Memorization per block")
-a0.legend(fontsize=7)
-width = 0.38
-a1.bar(x - width / 2, blocks["delta_attn"], width, label="attention part")
-a1.bar(x + width / 2, blocks["delta_mlp"], width, label="MLP part")
-a1.axhline(0, color="0.4", lw=0.8)
-a1.set_xlabel("block")
-a1.set_ylabel(f"Δ {score}")
-a1.set_title("A block's change, split")
-a1.legend(fontsize=7)
-save_figure(fig, out_dir, "blocks")
-display(fig)
+res.figure(vit_block_plot(blocks, score), "blocks")
 
 # %% [markdown]
 # ## Verdicts
@@ -133,76 +107,63 @@ display(fig)
 
 # %%
 depth_table = ax.contrast_depth_trends({p.arch: (result, enc)}, seed=seed)
-save_table(depth_table, out_dir, "depth_test")
-display(depth_table.round(4))
+display(res.table(depth_table, "depth_test", digits=4))
 depth = depth_table.iloc[0]
 # Learned (f's linear probe against its untrained twin's) and memorized (a layer's contrast).
 check = check_pair(pair, learned=check_learned, layermem=result)
 probe_accuracy, untrained_accuracy = check.probe
 tests = ax.sublayer_tests(blocks)
-save_table(tests, out_dir, "sublayer_tests")
-display(tests.round(4))
+display(res.table(tests, "sublayer_tests", digits=4))
 stream = tests.iloc[0]
 # One family per page: Holm over its two claims.
-p_depth, p_mlp = holm([float(depth["p"]), float(stream["p"])])
-v1 = record_claim(
-    out_dir,
-    result="T2",
-    claim="In a ViT, memorization increases in the deeper blocks",
-    test="per-image slope of SSLMem of the block outputs against block index, candidates vs "
-    "S_I images, Welch t with a permutation over images, one-sided; Holm over the page's 2 "
-    "claims",
-    statistic=float(depth["t"]),
-    p_value=p_depth,
-    holds=bool(depth["slope"] > 0),
-    profile=profile,
-    testable=check.testable,
-    reason=check.reason,
-)
-v2 = record_claim(
-    out_dir,
-    result="T2",
-    claim="In a ViT, the fully-connected sublayers memorize more than attention",
-    test=f"Δ {score} of the MLP part vs the attention part of each block (blocks 2..N), "
-    "Wilcoxon signed-rank, one-sided; Holm over the page's 2 claims",
-    statistic=float(stream["W"]),
-    p_value=p_mlp,
-    holds=bool(stream["mean mlp"] > stream["mean attention"]),
-    profile=profile,
+v1, v2 = res.claims(
+    dict(
+        claim="In a ViT, memorization increases in the deeper blocks",
+        test="per-image slope of SSLMem of the block outputs against block index, candidates vs "
+        "S_I images, Welch t with a permutation over images, one-sided",
+        statistic=float(depth["t"]),
+        p_value=float(depth["p"]),
+        holds=bool(depth["slope"] > 0),
+    ),
+    dict(
+        claim="In a ViT, the fully-connected sublayers memorize more than attention",
+        test=f"Δ {score} of the MLP part vs the attention part of each block (blocks 2..N), "
+        "Wilcoxon signed-rank, one-sided",
+        statistic=float(stream["W"]),
+        p_value=float(stream["p"]),
+        holds=bool(stream["mean mlp"] > stream["mean attention"]),
+    ),
     testable=check.testable,
     reason=check.reason,
 )
 outputs = tests.iloc[1]
-display(
-    Markdown(
-        (f"*{check.reason}*\n\n" if not check.testable else "")
-        + f"**Deeper blocks ({v1['verdict']}).** Per image, the candidates' slope against the "
-        f"block index exceeds the independents' by {depth['slope']:+.4f} standard deviations "
-        f"per block (Welch t = {depth['t']:.2f}, permutation p = {depth['p']:.3g}, Holm "
-        f"{p_depth:.3g}); Spearman's ρ of the {depth['points']} block means is "
-        f"{depth['rho']:+.2f} (p = {depth['rho p']:.3g}); the contrast is "
-        f"{depth[f'{score} first']:+.4f} at block 1 and {depth[f'{score} last']:+.4f} at the "
-        f"last block.\n\n"
-        f"**MLP more than attention ({v2['verdict']}).** Mean MLP part "
-        f"{stream['mean mlp']:+.4f} against attention part {stream['mean attention']:+.4f}; "
-        f"the MLP part is the larger in {100 * stream['share mlp larger']:.0f}% of "
-        f"{stream['blocks']} blocks (W = {stream['W']:.0f}, p = {stream['p']:.3g}, Holm "
-        f"{p_mlp:.3g}). The "
-        f"sublayer outputs: MLP {outputs['mean mlp']:+.4f}, attention "
-        f"{outputs['mean attention']:+.4f}, MLP larger in "
-        f"{100 * outputs['share mlp larger']:.0f}% of blocks (p = {outputs['p']:.3g})."
-    )
+Markdown(
+    (f"*{check.reason}*\n\n" if not check.testable else "")
+    + f"**Deeper blocks ({v1['verdict']}).** Per image, the candidates' slope against the "
+    f"block index exceeds the independents' by {depth['slope']:+.4f} standard deviations "
+    f"per block (Welch t = {depth['t']:.2f}, permutation p = {depth['p']:.3g}, Holm "
+    f"{v1['p_value']:.3g}); Spearman's ρ of the {depth['points']} block means is "
+    f"{depth['rho']:+.2f} (p = {depth['rho p']:.3g}); the contrast is "
+    f"{depth[f'{score} first']:+.4f} at block 1 and {depth[f'{score} last']:+.4f} at the "
+    f"last block.\n\n"
+    f"**MLP more than attention ({v2['verdict']}).** Mean MLP part "
+    f"{stream['mean mlp']:+.4f} against attention part {stream['mean attention']:+.4f}; "
+    f"the MLP part is the larger in {100 * stream['share mlp larger']:.0f}% of "
+    f"{stream['blocks']} blocks (W = {stream['W']:.0f}, p = {stream['p']:.3g}, Holm "
+    f"{v2['p_value']:.3g}). The "
+    f"sublayer outputs: MLP {outputs['mean mlp']:+.4f}, attention "
+    f"{outputs['mean attention']:+.4f}, MLP larger in "
+    f"{100 * outputs['share mlp larger']:.0f}% of blocks (p = {outputs['p']:.3g})."
 )
 
 # %% [markdown]
 # ## Provenance
 
 # %%
-provenance(
-    profile=profile,
-    profile_overrides=profile_overrides,
-    framework=framework,
-    encoder_hashes=pair.hashes,
-    measurement=cfg,
-    wall_time_s=round(time.time() - start, 1),
+Markdown(
+    res.finish(
+        framework=framework,
+        encoder_hashes=pair.hashes,
+        measurement=cfg,
+    )
 )

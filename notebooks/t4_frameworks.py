@@ -22,18 +22,14 @@
 # budget.
 
 # %%
-import time
-
-import numpy as np
-import pandas as pd
 from IPython.display import Markdown, display
 
-from memloc.book import provenance, record_claim
 from memloc.experiments import architectures as ax
 from memloc.experiments import layers as lx
 from memloc.experiments.encoders import t4_encoders
-from memloc.figures import new_figure, save_figure, save_table
+from memloc.figures import shapes_by_group
 from memloc.regime import quality_table
+from memloc.result import Result
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -51,7 +47,7 @@ check_learned = True  # the "learned" check: each f's linear probe against an un
 out_dir = "book/results/cpu/t4_frameworks"
 
 # %%
-start = time.time()
+res = Result.start(out_dir, profile, profile_overrides)
 requests = t4_encoders(
     profile,
     frameworks=frameworks,
@@ -68,24 +64,7 @@ for request in requests:
     pair = pairs[label] = request.get()
     results[label] = (lx.pair_layermem(pair, seed=seed), pair.f)
     tables[label] = (results[label][0].table, pair.f)
-display(
-    pd.DataFrame(
-        [
-            {
-                "setting": label,
-                "data": pair.profile.dataset,
-                "|S_S|, |S_C|, |S_I|": (
-                    f"{pair.profile.n_shared}, {pair.profile.n_candidate}, "
-                    f"{pair.profile.n_independent}"
-                ),
-                "epochs": pair.profile.epochs,
-                "candidates evaluated": pair.profile.n_points,
-                "K": pair.profile.k_aug,
-            }
-            for label, pair in pairs.items()
-        ]
-    )
-)
+res.table(ax.settings_table(pairs))
 
 # %% [markdown]
 # ## LayerMem per layer and framework
@@ -94,23 +73,15 @@ display(
 # t-value, for every framework. Per architecture, one column per framework.
 
 # %%
-long = pd.concat(
-    [
-        ax.main_path(table, enc).assign(setting=label)[
-            ["setting", "layer", "layermem", "delta_layermem", "calibrated", score, "contrast_t"]
-        ]
-        for label, (table, enc) in tables.items()
-    ],
-    ignore_index=True,
-)
-save_table(long, out_dir, "layermem_by_framework")
+long = ax.paths_by_setting(tables, score)
+res.table(long, "layermem_by_framework")
 for arch_name in dict.fromkeys(label.split()[0] for label in tables):
     wide = long[long["setting"].str.startswith(arch_name + " ")].pivot(
         index="layer", columns="setting", values=score
     )
     order = [lay for lay in long["layer"] if lay in wide.index]
     display(Markdown(f"**{arch_name}**, {score} per point of the forward path"))
-    display(wide.loc[list(dict.fromkeys(order))].round(4))
+    display(res.table(wide.loc[list(dict.fromkeys(order))], digits=4, index=True))
 
 # %% [markdown]
 # ## The shapes side by side
@@ -120,26 +91,8 @@ for arch_name in dict.fromkeys(label.split()[0] for label in tables):
 # (one-sided p < 0.05).
 
 # %%
-archs = list(dict.fromkeys(label.split()[0] for label in tables))
-fig, axes = new_figure(ncols=len(archs), width=4.2 * len(archs), height=3.4)
-for ax_, arch_name in zip(axes[0], archs, strict=True):
-    for label, (table, enc) in tables.items():
-        if not label.startswith(arch_name + " "):
-            continue
-        path = ax.main_path(table, enc)
-        y = path[score].to_numpy(float)
-        x = np.arange(len(y))
-        line = ax_.plot(x, y / np.nanmax(np.abs(y)), label=label.split()[1])[0]
-        sig = path["contrast_p"].to_numpy(float) < 0.05
-        ax_.scatter(x[sig], (y / np.nanmax(np.abs(y)))[sig], color=line.get_color(), zorder=3)
-        ax_.set_xticks(x, path["layer"].astype(str), rotation=90, fontsize=7)
-    ax_.axhline(0, color="0.5", lw=0.8)
-    ax_.set_title(arch_name)
-    ax_.set_xlabel("measurement point")
-    ax_.set_ylabel(f"{score} / max |{score}|")
-    ax_.legend(fontsize=8)
-save_figure(fig, out_dir, "shapes")
-display(fig)
+paths = {label: ax.main_path(table, enc) for label, (table, enc) in tables.items()}
+res.figure(shapes_by_group(paths, score), "shapes")
 
 # %% [markdown]
 # ## Did the encoders learn?
@@ -153,8 +106,8 @@ display(fig)
 # %%
 probes = quality_table(pairs) if check_learned else None
 if probes is not None:
-    save_table(probes.rename_axis("setting").reset_index(), out_dir, "encoder_quality")
-    display(probes.round(3))
+    res.table(probes.rename_axis("setting").reset_index(), "encoder_quality")
+    display(res.table(probes, index=True))
 
 # %% [markdown]
 # ## Verdict
@@ -173,50 +126,44 @@ if probes is not None:
 
 # %%
 trends = ax.contrast_depth_trends(results, seed=seed, probes=probes)
-save_table(trends, out_dir, "depth_trends")
-display(trends.round(4))
+display(res.table(trends, "depth_trends", digits=4))
 agreement = ax.curve_agreement(tables, score)
-save_table(agreement, out_dir, "curve_agreement")
-display(agreement.round(4))
+res.table(agreement, "curve_agreement", digits=4)
 
 # %%
 overall = ax.all_trends(trends, statistic="t")
 worst = overall["worst"]
-verdict = record_claim(
-    out_dir,
-    result="T4",
-    claim="The depth pattern of memorization holds across SSL frameworks",
-    test=f"per-image slope of SSLMem against depth, candidates vs S_I images, per encoder "
-    f"({', '.join(tables)}), Welch t with a permutation over images, one-sided, Holm over "
-    "encoders; supported if all adjusted p < 0.05 (statistic: the smallest t, p: the "
-    "largest adjusted p); testable if every encoder memorized and its probe beats its "
-    "untrained twin's",
-    statistic=overall["statistic"],
-    p_value=overall["p"],
-    holds=overall["holds"],
-    profile=profile,
+(verdict,) = res.claims(
+    dict(
+        claim="The depth pattern of memorization holds across SSL frameworks",
+        test=f"per-image slope of SSLMem against depth, candidates vs S_I images, per encoder "
+        f"({', '.join(tables)}), Welch t with a permutation over images, one-sided, Holm over "
+        "encoders; supported if all adjusted p < 0.05 (statistic: the smallest t, p: the "
+        "largest adjusted p); testable if every encoder memorized and its probe beats its "
+        "untrained twin's",
+        statistic=overall["statistic"],
+        p_value=overall["p"],
+        holds=overall["holds"],
+    ),
     testable=overall["testable"],
     reason=overall["reason"],
 )
 held = trends[trends["p_holm"] < 0.05]["setting"].tolist()
-display(
-    Markdown(
-        (f"*{overall['reason']}*\n\n" if not overall["testable"] else "")
-        + f"**{verdict['verdict'].capitalize()} at profile `{profile}`.** The depth trend is "
-        f"significant after Holm in {len(held)} of {len(trends)} encoders"
-        f"{' (' + ', '.join(held) + ')' if held else ''}. The weakest is {worst['setting']}: "
-        f"t = {worst['t']:+.2f}, adjusted p = {worst['p_holm']:.3g} (Spearman's ρ of its "
-        f"layer means {worst['rho']:+.2f}, p = {worst['rho p']:.3g})."
-    )
+Markdown(
+    (f"*{overall['reason']}*\n\n" if not overall["testable"] else "")
+    + f"**{verdict['verdict'].capitalize()} at profile `{profile}`.** The depth trend is "
+    f"significant after Holm in {len(held)} of {len(trends)} encoders"
+    f"{' (' + ', '.join(held) + ')' if held else ''}. The weakest is {worst['setting']}: "
+    f"t = {worst['t']:+.2f}, adjusted p = {worst['p_holm']:.3g} (Spearman's ρ of its "
+    f"layer means {worst['rho']:+.2f}, p = {worst['rho p']:.3g})."
 )
 
 # %% [markdown]
 # ## Provenance
 
 # %%
-provenance(
-    profile=profile,
-    profile_overrides=profile_overrides,
-    encoder_hashes={label: pair.hashes for label, pair in pairs.items()},
-    wall_time_s=round(time.time() - start, 1),
+Markdown(
+    res.finish(
+        encoder_hashes={label: pair.hashes for label, pair in pairs.items()},
+    )
 )

@@ -37,21 +37,16 @@
 # k is recorded as *not testable here*.
 
 # %%
-import json
-import time
-
 import pandas as pd
 from IPython.display import Markdown, display
 from tqdm.auto import tqdm
 
-from memloc.book import paper_numbers, provenance, record_claim
+from memloc.book import paper_numbers
 from memloc.experiments import downstream as D
 from memloc.experiments import interventions as I
-from memloc.experiments import units as U
-from memloc.figures import new_figure, save_figure, save_table
-from memloc.profiles import merge_overrides
+from memloc.figures import finetune_plot
 from memloc.regime import check_pair
-from memloc.stats import holm
+from memloc.result import Result
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -72,7 +67,7 @@ n_test = None  # downstream test images (at most); None: 2000 (500 at `quick`)
 out_dir = "book/results/cpu/t5_finetune_layers"
 
 # %%
-start = time.time()
+res = Result.start(out_dir, profile, profile_overrides)
 # The quick profile only exercises the code (the tests run it): fewer seeds and images.
 quick = profile == "quick"
 n_seeds = (3 if quick else 5) if n_seeds is None else n_seeds
@@ -85,7 +80,7 @@ pair, result, scores = D.pair_layer_scores(
     framework,
     seed=seed,
     score=score,
-    **merge_overrides(profile_overrides, dataset=dataset, arch=arch),
+    **res.overrides(dataset=dataset, arch=arch),
 )
 p = pair.profile
 other = downstream or I.default_other_dataset(p.dataset)
@@ -97,14 +92,15 @@ probe = I.other_probe_set(
     n_test=n_test,
     seed=p.seed,
 )
-save_table(scores.reset_index(), out_dir, "layer_scores")
-display(scores.round(4))
+display(res.table(scores.reset_index(), "layer_scores", digits=4))
 Markdown(
-    f"Profile `{p.name}`: {p.dataset}, {p.arch} (width {p.width}), {framework}. Layers ranked "
-    f"by the `{score}` column of the LayerMem table (N = {result.config['n_points']['candidate']}"
-    f" candidates, K = {result.config['k_aug']}). Downstream: {probe.name} "
-    f"({probe.sizes['train']} training and {probe.sizes['test']} test images; {probe.source}). "
-    f"{n_seeds} seeds, {epochs} epochs, Adam lr {lr}."
+    res.describe(
+        pair,
+        f"Layers ranked by the `{score}` column of the LayerMem table (N = "
+        f"{result.config['n_points']['candidate']} candidates, K = {result.config['k_aug']}). "
+        f"Downstream: {probe.name} ({probe.sizes['train']} training and {probe.sizes['test']} "
+        f"test images; {probe.source}). {n_seeds} seeds, {epochs} epochs, Adam lr {lr}.",
+    )
 )
 
 # %% [markdown]
@@ -123,10 +119,9 @@ acc = D.finetune_accuracies(
     progress=lambda _: bar.update(),
 )
 bar.close()
-save_table(acc, out_dir, "accuracy_per_seed")
+res.table(acc, "accuracy_per_seed")
 table = D.finetune_table(acc)
-save_table(table, out_dir, "t5_table")
-table.round(2)
+res.table(table, "t5_table", digits=2)
 
 # %% [markdown]
 # The paper's numbers (CIFAR-10 → STL10, %) beside ours: the paper's layer sets are its own
@@ -144,40 +139,19 @@ paper_side = pd.DataFrame(
         "paper": [f"{v:.1f} ± {s:.2f}" for v, s in zip(paper["value"], paper["std"], strict=True)],
     }
 )
-save_table(paper_side, out_dir, "paper_numbers")
-display(ours.set_index(["choice", "k"]))
-display(paper_side)
+display(res.table(ours))
+res.table(paper_side, "paper_numbers")
 
 # %%
-colors = {
-    "head only": "0.45",
-    "last": "#0072b2",
-    "most LM": "#d55e00",
-    "most ΔLM": "#cc79a7",
-    "least LM": "#009e73",
-    "least ΔLM": "#56b4e9",
-}
-last_labels = table[table["choice"] == "last"].set_index("k")["label"].to_dict()
-fig, axes = new_figure(1, width=6.5, height=3.6)
-ax = axes[0, 0]
-for j, choice in enumerate(colors):
-    part = table[table["choice"] == choice]
-    if part.empty:
-        continue
-    x = part["k"] + (j - 2.5) * 0.1
-    ax.errorbar(
-        x, part["mean"], yerr=part["std"], fmt="o", color=colors[choice], capsize=3, label=choice
-    )
-    for xi, yi, k, lab in zip(x, part["mean"], part["k"], part["label"], strict=True):
-        # Label the sets that differ from the last layers (and the last layers themselves).
-        if choice == "last" or lab != last_labels.get(k):
-            ax.annotate(lab, (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7)
-ax.set_xticks([0, *ks], ["head", *[str(k) for k in ks]])
-ax.set(xlabel="fine-tuned layers (k)", ylabel=f"{probe.name} test accuracy (%)")
-ax.legend(fontsize=8)
-fig.suptitle(f"Fine-tuning on {probe.name}: mean ± std over {n_seeds} seeds")
-save_figure(fig, out_dir, "finetune_accuracy")
-display(fig)
+res.figure(
+    finetune_plot(
+        table,
+        ks,
+        ylabel=f"{probe.name} test accuracy (%)",
+        title=f"Fine-tuning on {probe.name}: mean ± std over {n_seeds} seeds",
+    ),
+    "finetune_accuracy",
+)
 
 # %% [markdown]
 # ## Did the encoders learn, and did f memorize?
@@ -201,48 +175,39 @@ Markdown(check.markdown)
 
 # %%
 tests = D.finetune_tests(acc)
-save_table(tests, out_dir, "paired_tests")
-display(tests.round(4))
+display(res.table(tests, "paired_tests", digits=4))
 per_rule = {}
 for rule in D.SCORES:
     part = tests[tests["rule"] == rule]
     per_rule[rule] = (part, *D.intersection_union(part["t"], part["p"]))
-# One family per page: Holm over its claims (a ranking with nothing to compare does not count).
-adjusted = dict(zip(per_rule, holm([v[2] for v in per_rule.values()]), strict=True))
-holm_note = f"; Holm over the page's {int(sum(not pd.isna(v) for v in adjusted.values()))} tests"
-entries = []
+claims = []
 for rule, name in D.SCORES.items():
-    part, t, _ = per_rule[rule]
-    p_value = adjusted[rule]
+    part, t, p_value = per_rule[rule]
     compared = part[~part["same"]]
     # Where the most memorizing layers are the last ones, the claim has nothing to test.
     nothing = (
         f"Not testable here: by {name}, the most memorizing layers are the last layers at "
         f"every k in {list(ks)}, so there is nothing to compare."
     )
-    entries.append(
-        record_claim(
-            out_dir,
-            result="T5",
+    claims.append(
+        dict(
             claim=f"fine-tuning the layers with the highest {name} beats fine-tuning the same "
             "number of last layers",
             test=f"one-sided paired t over {n_seeds} seeds per k in {list(ks)} where the sets "
-            f"differ ({len(compared)} of {len(part)}); intersection-union: min t, max p"
-            + holm_note,
+            f"differ ({len(compared)} of {len(part)}); intersection-union: min t, max p",
             statistic=t,
             p_value=None if pd.isna(p_value) else p_value,
             holds=bool((compared["difference"] > 0).all()),
             testable=check.testable and len(compared) > 0,
             reason=check.reason or (nothing if len(compared) == 0 else ""),
-            profile=profile,
         )
     )
+res.claims(*claims, family="tests")
 same = tests.loc[tests["same"], ["rule", "k", "last"]]
 control = ""
 if least:
     controls = D.finetune_tests(acc, kind="least")
-    save_table(controls, out_dir, "control_tests")
-    display(controls.round(4))
+    display(res.table(controls, "control_tests", digits=4))
     beats = controls[~controls["same"] & (controls["p"] < 0.05)]
     compared = controls[~controls["same"]]
     control = (
@@ -251,7 +216,7 @@ if least:
     )
 Markdown(
     ("" if check.testable else f"*{check.reason}*\n\n")
-    + U.verdict_markdown(entries)
+    + res.verdicts()
     + "".join(
         f"\n\nBy {r.rule}, the {r.k} most memorizing layer(s) are the last ones ({r.last}): "
         "nothing to compare."
@@ -264,17 +229,15 @@ Markdown(
 # ## Provenance
 
 # %%
-info = provenance(
-    profile=profile,
-    profile_overrides=profile_overrides,
-    encoder_hashes=pair.hashes,
-    score=score,
-    layermem_config=result.config,
-    ks=list(ks),
-    n_seeds=n_seeds,
-    epochs=epochs,
-    lr=lr,
-    downstream={"name": probe.name, **probe.sizes, "source": probe.source},
-    wall_time_s=round(time.time() - start, 1),
+Markdown(
+    res.finish(
+        encoder_hashes=pair.hashes,
+        score=score,
+        layermem_config=result.config,
+        ks=list(ks),
+        n_seeds=n_seeds,
+        epochs=epochs,
+        lr=lr,
+        downstream={"name": probe.name, **probe.sizes, "source": probe.source},
+    )
 )
-Markdown("```json\n" + json.dumps(info, indent=2, default=str) + "\n```")

@@ -40,20 +40,15 @@
 # The full ordering top < random < low is reported as a plain count.
 
 # %%
-import json
-import time
-
 import pandas as pd
 from IPython.display import Markdown, display
 
 from memloc.artifacts import encoder_pair
-from memloc.book import paper_numbers, provenance, record_claim
+from memloc.book import paper_numbers
 from memloc.experiments import interventions as I
-from memloc.experiments import units as U
-from memloc.figures import new_figure, save_figure, save_table
-from memloc.profiles import merge_overrides
+from memloc.figures import pruning_plot
 from memloc.regime import check_pair
-from memloc.stats import holm
+from memloc.result import Result
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -73,11 +68,8 @@ n_probe_test = 2000  # probe test images per data set (at most)
 out_dir = "book/results/cpu/t6_pruning"
 
 # %%
-start = time.time()
-# None keeps the profile's value.
-overrides = merge_overrides(
-    profile_overrides, dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug
-)
+res = Result.start(out_dir, profile, profile_overrides)
+overrides = res.overrides(dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug)
 pair = encoder_pair(profile, framework, progress=False, **overrides)
 p = pair.profile
 if n_random < 3:
@@ -88,11 +80,13 @@ sets, skipped = I.probe_sets(
 )
 roles = {name: s.role for name, s in sets.items()}
 sizes = pd.DataFrame({name: {**s.sizes, "source": s.source} for name, s in sets.items()}).T
-display(sizes.rename_axis("probe data set"))
+display(res.table(sizes.rename_axis("probe data set"), index=True))
 Markdown(
-    f"Profile `{p.name}`: {p.dataset}, {p.arch} (width {p.width}), {framework}. UnitMem on "
-    f"N = {p.n_points} candidates, K = {p.k_aug} views, rest = `{rest}`. Random pruning over "
-    f"{n_random} seeds. "
+    res.describe(
+        pair,
+        f"UnitMem on N = {p.n_points} candidates, K = {p.k_aug} views, rest = `{rest}`. Random "
+        f"pruning over {n_random} seeds. ",
+    )
     + "".join(
         f"\n\n**{name} is not available here, so its column is left out:** {why}"
         for name, why in skipped.items()
@@ -106,10 +100,9 @@ Markdown(
 acc = I.pruning_accuracies(
     pair.f, unitmem, sets, settings=settings, random_seeds=range(n_random), probe_seed=p.seed
 )
-save_table(acc, out_dir, "accuracy_per_encoder")
+res.table(acc, "accuracy_per_encoder")
 table = I.pruning_table(acc)
-save_table(table.reset_index(), out_dir, "t6_table")
-table.round(2)
+res.table(table.reset_index(), "t6_table", digits=2)
 
 # %% [markdown]
 # The paper's numbers beside ours, in %. The paper's CIFAR-10 column stands beside our
@@ -119,8 +112,7 @@ table.round(2)
 
 # %%
 beside = I.paper_beside(table, paper_numbers("T6"), roles)
-save_table(beside.reset_index(), out_dir, "paper_beside_ours")
-display(beside)
+res.table(beside.reset_index(), "paper_beside_ours")
 
 # %% [markdown]
 # What each strategy removed: the number of pruned units and their mean UnitMem (for random,
@@ -132,41 +124,12 @@ display(beside)
 # %%
 removed = acc.groupby("row", sort=False)[["n_pruned", "pruned_unitmem"]].mean()
 per_layer = I.pruned_layers(pair.f, unitmem, settings)
-save_table(per_layer.reset_index(), out_dir, "pruned_units_per_layer")
-removed.join(per_layer).round(3)
+res.table(per_layer.reset_index(), "pruned_units_per_layer")
+res.table(removed.join(per_layer), index=True)
 
 # %%
-datasets = list(sets)
 parsed = [I.PruneSetting.parse(s) for s in settings]
-colors = {"top": "#d55e00", "random": "0.45", "low": "#0072b2"}
-markers = {"top": "v", "random": "o", "low": "^"}
-fig, axes = new_figure(len(datasets), width=4.6, height=3.4)
-for ax, name in zip(axes[0], datasets, strict=True):
-    part = acc[acc["dataset"] == name]
-    base = 100 * part.loc[part["strategy"] == "none", "accuracy"].iloc[0]
-    for j, strategy in enumerate(("top", "random", "low")):
-        values = part[part["strategy"] == strategy].groupby(["scope", "fraction"], sort=False)
-        stats = (
-            values["accuracy"].agg(["mean", "std"]).reindex([(s.scope, s.fraction) for s in parsed])
-        )
-        ax.errorbar(
-            [i + (j - 1) * 0.2 for i in range(len(parsed))],
-            100 * stats["mean"],
-            yerr=100 * stats["std"] if strategy == "random" else None,
-            fmt=markers[strategy],
-            color=colors[strategy],
-            label=strategy,
-            capsize=3,
-            ms=7,
-        )
-    ax.axhline(base, color="k", lw=1, ls="--", label="no pruning")
-    ax.set_xticks(range(len(parsed)), [s.label for s in parsed], rotation=20)
-    ax.set_xlim(-0.5, len(parsed) - 0.5)
-    ax.set(ylabel="probe accuracy (%)", title=f"{name} ({roles[name]})")
-axes[0, 0].legend(fontsize=8)
-fig.suptitle("Accuracy after pruning by UnitMem (random: mean ± std over seeds)")
-save_figure(fig, out_dir, "pruning_accuracy")
-display(fig)
+res.figure(pruning_plot(acc, parsed, roles), "pruning_accuracy")
 
 # %% [markdown]
 # ## Did the encoders learn, and did f memorize?
@@ -192,63 +155,49 @@ Markdown(check.markdown)
 
 # %%
 tests = I.ordering_tests(acc)
-save_table(tests, out_dir, "ordering_tests")
+res.table(tests, "ordering_tests")
 shown = tests.drop(columns=["scope", "fraction"])
 percent = ["top", "random_mean", "random_std", "low"]
 shown[percent] = 100 * shown[percent]
-display(shown.round(3))
+display(res.table(shown))
 n_settings = len(tests)
 t_top, p_top = I.all_settings_test(tests, "top")
 t_low, p_low = I.all_settings_test(tests, "low")
 n_ordered = int(tests["ordered"].sum())
-where = f"{len(parsed)} settings × {len(datasets)} data set(s)"
+where = f"{len(parsed)} settings × {len(sets)} data set(s)"
 # One family per page: Holm over its two tested claims.
-p_top, p_low = holm([p_top, p_low])
-holm_note = "; Holm over the page's 2 tests"
-entries = [
-    record_claim(
-        out_dir,
-        result="T6",
+res.claims(
+    dict(
         claim="pruning the highest-UnitMem units lowers probe accuracy more than pruning "
         "random units",
         test=f"one-sided prediction t of top against {n_random} random seeds, per setting "
-        f"({where}); intersection-union: min t, max p" + holm_note,
+        f"({where}); intersection-union: min t, max p",
         statistic=t_top,
         p_value=p_top,
         holds=t_top > 0,
-        profile=profile,
-        testable=check.testable,
-        reason=check.reason,
     ),
-    record_claim(
-        out_dir,
-        result="T6",
+    dict(
         claim="pruning the lowest-UnitMem units lowers probe accuracy less than pruning "
         "random units",
         test=f"one-sided prediction t of low against {n_random} random seeds, per setting "
-        f"({where}); intersection-union: min t, max p" + holm_note,
+        f"({where}); intersection-union: min t, max p",
         statistic=t_low,
         p_value=p_low,
         holds=t_low > 0,
-        profile=profile,
-        testable=check.testable,
-        reason=check.reason,
     ),
-    record_claim(
-        out_dir,
-        result="T6",
+    dict(
         claim="accuracy orders top < random < low in every setting",
         test=f"count of settings ({where}) with top < mean random < low; must be all",
         statistic=n_ordered,
         holds=n_ordered == n_settings,
-        profile=profile,
-        testable=check.testable,
-        reason=check.reason,
     ),
-]
+    testable=check.testable,
+    reason=check.reason,
+    family="tests",
+)
 Markdown(
     ("" if check.testable else f"*{check.reason}*\n\n")
-    + U.verdict_markdown(entries)
+    + res.verdicts()
     + f"\n\nTop below random at p < 0.05 in {int((tests['p_top'] < 0.05).sum())} of "
     f"{n_settings} settings, low above random in {int((tests['p_low'] < 0.05).sum())}; "
     f"the full ordering holds in {n_ordered} of {n_settings}."
@@ -258,17 +207,15 @@ Markdown(
 # ## Provenance
 
 # %%
-info = provenance(
-    profile=profile,
-    profile_overrides=profile_overrides,
-    encoder_hashes=pair.hashes,
-    n_points=p.n_points,
-    k_aug=p.k_aug,
-    rest=rest,
-    settings=list(settings),
-    n_random=n_random,
-    probe_sets={name: {**s.sizes, "source": s.source} for name, s in sets.items()},
-    skipped=skipped,
-    wall_time_s=round(time.time() - start, 1),
+Markdown(
+    res.finish(
+        encoder_hashes=pair.hashes,
+        n_points=p.n_points,
+        k_aug=p.k_aug,
+        rest=rest,
+        settings=list(settings),
+        n_random=n_random,
+        probe_sets={name: {**s.sizes, "source": s.source} for name, s in sets.items()},
+        skipped=skipped,
+    )
 )
-Markdown("```json\n" + json.dumps(info, indent=2, default=str) + "\n```")

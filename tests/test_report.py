@@ -96,9 +96,18 @@ def test_a_report_on_a_folder_and_two_checkpoints(folder_and_checkpoints, tmp_pa
     assert {"layermem_per_image.csv", "unitmem_per_unit.csv", "mu_max_images.csv"} <= downloads
 
 
-def test_without_g_the_report_reads_f_alone():
-    assert [p.name for p in report_pages(with_g=False)] == ["units"]
+def test_without_g_the_report_reads_f_alone(folder_and_checkpoints, tmp_path, monkeypatch):
     assert [p.name for p in report_pages(with_g=True)] == ["t1_layermem", "units"]
+    root, paths = folder_and_checkpoints
+    monkeypatch.setenv("MEMLOC_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "report"
+    main(_args(root, paths, "--out", str(out), "--no-build"))
+    summary = json.loads((out / "report.json").read_text())
+    assert list(summary["pages"]) == ["units"] and list(summary["checkpoints"]) == ["f"]
+    assert not (out / "pages" / "t1_layermem.ipynb").exists()
+    front = (out / "index.md").read_text()
+    assert "Without `--checkpoint-g` there is no g" in front
+    assert "pages/units/unitmem_per_unit.csv" in front
 
 
 def test_the_checkpoint_pair_hashes_are_the_files(folder_and_checkpoints):

@@ -58,6 +58,39 @@ def main_path(table: pd.DataFrame, encoder: nn.Module) -> pd.DataFrame:
     return rows.loc[keep].reset_index(drop=True)
 
 
+def settings_table(pairs: dict) -> pd.DataFrame:
+    """T4/A5: per setting (label -> encoder pair) its data, split sizes, epochs, candidates
+    evaluated and K."""
+    return pd.DataFrame(
+        [
+            {
+                "setting": label,
+                "data": pair.profile.dataset,
+                "|S_S|, |S_C|, |S_I|": (
+                    f"{pair.profile.n_shared}, {pair.profile.n_candidate}, "
+                    f"{pair.profile.n_independent}"
+                ),
+                "epochs": pair.profile.epochs,
+                "candidates evaluated": pair.profile.n_points,
+                "K": pair.profile.k_aug,
+            }
+            for label, pair in pairs.items()
+        ]
+    )
+
+
+def paths_by_setting(tables: dict, score: str) -> pd.DataFrame:
+    """T4/A5: the forward path (:func:`main_path`) of every setting's LayerMem table
+    (label -> (table, encoder)), stacked: setting, layer, LayerMem, ΔLM, calibrated, the
+    ``score`` and the contrast's t."""
+    columns = ["setting", "layer", "layermem", "delta_layermem", "calibrated", score, "contrast_t"]
+    frames = [
+        main_path(table, enc).assign(setting=label)[list(dict.fromkeys(columns))]
+        for label, (table, enc) in tables.items()
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
 def depth_trends(
     tables: Mapping[str, tuple[pd.DataFrame, nn.Module]], score: str = "contrast"
 ) -> pd.DataFrame:
@@ -337,3 +370,84 @@ def units_above(units: pd.DataFrame, reference: pd.DataFrame, quantile: float = 
         "share": above / len(values) if len(values) else np.nan,
         "threshold": threshold,
     }
+
+
+def unitmem_by_dataset(results: dict, layer: str, quantile: float = 0.95):
+    """F3a: per data set (name -> :class:`memloc.experiments.units.UnitMemControls`) the
+    layer's mean UnitMem beside its controls and the count of units above the ``quantile`` of
+    the random-init units (:func:`units_above`); and the units of every encoder, stacked.
+    Returns ``(summary, units)``."""
+    rows, long = [], []
+    for name, controls in results.items():
+        ex = controls.excess().set_index("layer").loc[layer]
+        trained = controls.trained.units[controls.trained.units["layer"] == layer]
+        random = controls.random.units[controls.random.units["layer"] == layer]
+        rows.append({"dataset": name, **ex.drop("model").to_dict(),
+                     **units_above(trained, random, quantile)})  # fmt: skip
+        long.append(controls.long().query("layer == @layer").assign(dataset=name))
+    return pd.DataFrame(rows), pd.concat(long, ignore_index=True)
+
+
+def share_test(summary: pd.DataFrame) -> tuple[float, float, str]:
+    """F3a: whether the share of memorizing units (``above`` of ``defined``) differs between
+    the data sets: Fisher's exact test for two (statistic: the odds ratio), else the
+    chi-squared test of independence. Returns ``(statistic, p, what was tested)``."""
+    from scipy import stats
+
+    table = [[a, d - a] for a, d in summary[["above", "defined"]].to_numpy()]
+    if len(table) == 2:
+        stat, p = stats.fisher_exact(table)
+        return (
+            float(stat),
+            float(p),
+            ("Fisher's exact test on memorizing / other units, two-sided (statistic: odds ratio)"),
+        )
+    chi = stats.chi2_contingency(table)
+    return (
+        float(chi.statistic),
+        float(chi.pvalue),
+        ("chi-squared test of independence on memorizing / other units"),
+    )
+
+
+def unitmem_by_epsilon(results: dict, random, layer: str, quantile: float = 0.95):
+    """F3c: per privacy target ε (-> :class:`memloc.experiments.units.UnitMemControls`; ∞:
+    the non-private reference) the layer's UnitMem beside its controls and the count of units
+    above the ``quantile`` of the shared random-init units; and every unit of the trained
+    encoders and of the random initialisation, stacked. Returns ``(summary, units)``."""
+    import math
+
+    rows, long = [], []
+    for eps, controls in results.items():
+        ex = controls.excess().set_index("layer").loc[layer]
+        trained = controls.trained.units[controls.trained.units["layer"] == layer]
+        count = units_above(trained, random.units[random.units["layer"] == layer], quantile)
+        label = "non-private" if math.isinf(eps) else f"ε = {eps:g}"
+        rows.append({"encoder": label, "ε": eps, **ex.drop("model").to_dict(), **count})
+        long.append(controls.trained.units.assign(encoder=label, eps=eps))
+    long.append(random.units.assign(encoder="random init", eps=np.nan))
+    return pd.DataFrame(rows), pd.concat(long, ignore_index=True)
+
+
+def privacy_accounting(pairs: dict) -> pd.DataFrame:
+    """F3c: what each encoder (ε target -> pair) spent, from its cache entry's DP-SGD log
+    (:func:`memloc.artifacts.privacy_log`; ∞ for the non-private reference)."""
+    import math
+
+    from memloc.artifacts import privacy_log
+
+    rows = []
+    for eps, pair in pairs.items():
+        log = privacy_log(pair.entries["f"])
+        rows.append(
+            {
+                "ε target": eps,
+                "ε spent": log.get("epsilon", math.inf),
+                "δ": log.get("delta"),
+                "noise σ": log.get("noise_multiplier"),
+                "sampling rate q": log.get("sample_rate"),
+                "steps": log.get("steps"),
+                "clip C": log.get("max_grad_norm"),
+            }
+        )
+    return pd.DataFrame(rows)
