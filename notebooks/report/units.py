@@ -14,24 +14,14 @@
 # you also give g); the analyses are those of the book's F1, A3 and F2 pages, for one encoder.
 
 # %%
-import json
-import time
-
 import pandas as pd
 from IPython.display import Markdown, display
 
 from memloc.artifacts import checkpoint_pair, encoder_pair, untrained_twin
-from memloc.book import provenance
 from memloc.experiments import units as U
-from memloc.figures import (
-    image_gallery,
-    save_figure,
-    save_table,
-    scatter_classmem_unitmem,
-    unitmem_distributions,
-)
-from memloc.profiles import merge_overrides
+from memloc.figures import image_gallery, scatter_classmem_unitmem, unitmem_distributions
 from memloc.regime import check_pair
+from memloc.result import Result
 from memloc.stats import holm
 
 # %% tags=["parameters"]
@@ -48,8 +38,8 @@ classmem_k_aug = 0  # ClassMem's views per image, 0 as in the authors' scripts
 out_dir = "book/results/report/units"
 
 # %%
-start = time.time()
-overrides = merge_overrides(profile_overrides, seed=seed, n_points=n_points, k_aug=k_aug)
+res = Result.start(out_dir, profile, profile_overrides)
+overrides = res.overrides(seed=seed, n_points=n_points, k_aug=k_aug)
 if checkpoints:
     pair = checkpoint_pair(profile, checkpoints, framework, **overrides)
 else:
@@ -84,8 +74,7 @@ long = controls.long()
 fig = unitmem_distributions(
     long, hue="label", kind="box", title="UnitMem per layer: f and its controls"
 )
-save_figure(fig, out_dir, "unitmem_distributions")
-display(fig)
+res.figure(fig, "unitmem_distributions")
 
 # %% [markdown]
 # Per layer: mean UnitMem of f's defined units, the controls' means, f's excess over each with
@@ -97,8 +86,8 @@ display(fig)
 excess = controls.excess()
 p_columns = [c for c in excess.columns if c.endswith("_p")]
 excess["p_both_holm"] = holm(excess[p_columns].max(axis=1).tolist())
-save_table(excess, out_dir, "unitmem_excess")
-save_table(controls.per_unit(), out_dir, "unitmem_per_unit")
+res.table(excess, "unitmem_excess")
+res.table(controls.per_unit(), "unitmem_per_unit")
 display(excess.drop(columns="model").set_index("layer").round(4))
 beyond = excess.loc[(excess["excess"] > 0) & (excess["p_both_holm"] < 0.05), "layer"].tolist()
 Markdown(
@@ -127,7 +116,7 @@ images_table = pd.DataFrame(
         "top_units": top["argmax"].value_counts().reindex(range(n), fill_value=0).values,
     }
 ).sort_values(["top_units", "units"], ascending=False, kind="stable")
-save_table(images_table, out_dir, "mu_max_images")
+res.table(images_table, "mu_max_images")
 shown = images_table[images_table["units"] > 0].head(20)
 fig = image_gallery(
     pair.images("candidate", n)[list(shown["image"])],
@@ -136,8 +125,7 @@ fig = image_gallery(
     size=1.25,
     title="Candidates that give the most units their μ_max",
 )
-save_figure(fig, out_dir, "mu_max_images")
-display(fig)
+display(res.figure(fig, "mu_max_images"))
 display(shown.head(10).set_index("image"))
 
 # %% [markdown]
@@ -163,10 +151,9 @@ if labels.unique().numel() >= 2:
         ],
         ignore_index=True,
     )  # fmt: skip
-    save_table(scores, out_dir, "classmem_per_unit")
+    res.table(scores, "classmem_per_unit")
     fig = scatter_classmem_unitmem(scores, hue="model", title="ClassMem vs UnitMem per unit")
-    save_figure(fig, out_dir, "classmem_vs_unitmem")
-    display(fig)
+    display(res.figure(fig, "classmem_vs_unitmem"))
     display(
         scores[scores["defined"]]
         .pivot_table(index="layer", columns="model", values="difference", sort=False)
@@ -181,15 +168,13 @@ else:
 # ## Provenance
 
 # %%
-info = provenance(
-    profile=profile,
-    profile_overrides=profile_overrides,
-    encoder_hashes=pair.hashes,
-    checkpoints=pair.checkpoints,
-    arch=pair.f.arch,
-    n_points=n,
-    k_aug=controls.config["k_aug"],
-    rest=rest,
-    wall_time_s=round(time.time() - start, 1),
+Markdown(
+    res.finish(
+        encoder_hashes=pair.hashes,
+        checkpoints=pair.checkpoints,
+        arch=pair.f.arch,
+        n_points=n,
+        k_aug=controls.config["k_aug"],
+        rest=rest,
+    )
 )
-Markdown("```json\n" + json.dumps(info, indent=2, default=str) + "\n```")
