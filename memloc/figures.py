@@ -127,8 +127,13 @@ def layermem_plot(
     _require(table, columns, "layermem_plot")
     panels = ["paper"] if paper is not None else []
     panels += ["ours"] + [c for c in ("delta_layermem", "contrast") if c in table]
-    fig, axes = new_figure(len(panels), width=4.2, height=3.4)
-    for ax, panel in zip(axes[0], panels, strict=True):
+    # Two panels a row: four in one row are unreadable at the book's text width.
+    ncols = min(2, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = new_figure(ncols, nrows, width=4.2, height=3.4)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    for ax, panel in zip(axes.flat[: len(panels)], panels, strict=True):
         if panel == "paper":
             wide = paper.pivot(index="row", columns="column", values="value")
             wide = wide.reindex([str(v) for v in table["layer"]]).reset_index(names="layer")
