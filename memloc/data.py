@@ -596,6 +596,29 @@ def _load_imagefolder(name: str, split: str, image_size: int | None, resize: str
     )
 
 
+# --- helpers for other data sets -----------------------------------------------------------
+
+
+def default_other_dataset(dataset: str) -> str:
+    """The second probe data set of a profile: scikit-learn's digits, or Fashion-MNIST when the
+    encoder was pre-trained on digits (both are available offline)."""
+    return "fashion-mnist" if canonical_name(dataset) == "digits" else "digits"
+
+
+def match_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
+    """uint8 or float images (N, C, H, W) with ``channels`` channels: colour to grey by the
+    mean over channels, grey to colour by repeating the channel."""
+    c = images.shape[1]
+    if c == channels:
+        return images
+    if channels == 1:
+        grey = images.float().mean(dim=1, keepdim=True)
+        return grey.round().to(images.dtype) if images.dtype == torch.uint8 else grey
+    if c == 1:
+        return images.repeat(1, channels, 1, 1)
+    raise ValueError(f"cannot turn {c}-channel images into {channels}-channel ones")
+
+
 # --- command line ----------------------------------------------------------------------------
 
 

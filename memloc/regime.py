@@ -161,9 +161,9 @@ def pair_quality(
     """:func:`encoder_quality` of a pair's f and g (g where it exists), the untrained encoder of
     the same architecture and ``extra`` encoders (e.g. the supervised f), on the pre-training
     data set: probes fitted on the split's downstream points (no encoder trained on them) and
-    scored on the test split (:func:`memloc.experiments.interventions.pretraining_probe_set`)."""
+    scored on the test split (:func:`memloc.probe.pretraining_probe_set`)."""
     from memloc.artifacts import untrained_twin
-    from memloc.experiments.interventions import pretraining_probe_set
+    from memloc.probe import pretraining_probe_set
 
     probe = pretraining_probe_set(pair, n_train=n_train, n_test=n_test, seed=pair.profile.seed)
     encoders = {"f": pair.f} | ({"g": pair.g} if pair.g is not None else {})

@@ -35,9 +35,10 @@ import pandas as pd
 from IPython.display import Markdown, display
 from tqdm.auto import tqdm
 
+from memloc.data import default_other_dataset
 from memloc.experiments import downstream as D
-from memloc.experiments import interventions as I
 from memloc.figures import swap_change_panels
+from memloc.probe import probe_sets
 from memloc.regime import check_pair
 from memloc.result import Result
 
@@ -69,7 +70,7 @@ pair, result, scores = D.pair_layer_scores(
     **res.overrides(dataset=dataset, arch=arch),
 )
 p = pair.profile
-donor_name = donor_dataset or I.default_other_dataset(p.dataset)
+donor_name = donor_dataset or default_other_dataset(p.dataset)
 donor, donor_entry = D.donor_encoder(
     p,
     donor_name,
@@ -78,7 +79,7 @@ donor, donor_entry = D.donor_encoder(
     epochs=donor_epochs,
     progress=False,
 )
-sets, skipped = I.probe_sets(
+sets, skipped = probe_sets(
     pair, donor_name, n_train=n_probe_train, n_test=n_probe_test, seed=p.seed
 )
 if skipped:

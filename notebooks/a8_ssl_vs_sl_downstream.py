@@ -29,8 +29,8 @@ from IPython.display import Markdown, display
 
 from memloc.artifacts import encoder_pair, random_encoder
 from memloc.experiments import downstream as D
-from memloc.experiments import interventions as I
 from memloc.figures import accuracy_bars
+from memloc.probe import probe_sets
 from memloc.result import Result
 from memloc.stats import holm
 
@@ -51,7 +51,7 @@ overrides = res.overrides(dataset=dataset, arch=arch)
 ssl = encoder_pair(profile, ssl_framework, progress=False, **overrides)
 sl = encoder_pair(profile, "supervised", progress=False, **overrides)
 p = ssl.profile
-sets, skipped = I.probe_sets(ssl, other_datasets, n_train=n_probe_train, n_test=n_probe_test)
+sets, skipped = probe_sets(ssl, other_datasets, n_train=n_probe_train, n_test=n_probe_test)
 encoders = {
     f"SSL ({ssl_framework})": ssl.f,
     "SL (supervised)": sl.f,

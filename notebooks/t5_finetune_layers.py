@@ -42,9 +42,10 @@ from IPython.display import Markdown, display
 from tqdm.auto import tqdm
 
 from memloc.book import paper_numbers
+from memloc.data import default_other_dataset
 from memloc.experiments import downstream as D
-from memloc.experiments import interventions as I
 from memloc.figures import finetune_plot
+from memloc.probe import other_probe_set
 from memloc.regime import check_pair
 from memloc.result import Result
 
@@ -83,8 +84,8 @@ pair, result, scores = D.pair_layer_scores(
     **res.overrides(dataset=dataset, arch=arch),
 )
 p = pair.profile
-other = downstream or I.default_other_dataset(p.dataset)
-probe = I.other_probe_set(
+other = downstream or default_other_dataset(p.dataset)
+probe = other_probe_set(
     other,
     image_size=p.image_size,
     channels=pair.dataset.channels,

@@ -47,6 +47,7 @@ from memloc.artifacts import encoder_pair
 from memloc.book import paper_numbers
 from memloc.experiments import interventions as I
 from memloc.figures import pruning_plot
+from memloc.probe import probe_sets
 from memloc.regime import check_pair
 from memloc.result import Result
 
@@ -75,7 +76,7 @@ p = pair.profile
 if n_random < 3:
     raise ValueError(f"n_random must be at least 3 (mean ± std over seeds), got {n_random}")
 unitmem = I.candidate_unitmem(pair, rest=rest)
-sets, skipped = I.probe_sets(
+sets, skipped = probe_sets(
     pair, other_dataset, n_train=n_probe_train, n_test=n_probe_test, seed=p.seed
 )
 roles = {name: s.role for name, s in sets.items()}

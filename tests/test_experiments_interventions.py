@@ -13,8 +13,10 @@ import torch
 from scipy import stats
 from toys import labelled_images, probe_set, tiny_resnet
 
+from memloc import probe as P
 from memloc.augment import AugmentPolicy
 from memloc.book import paper_numbers
+from memloc.data import default_other_dataset, match_channels
 from memloc.experiments import interventions as I
 from memloc.experiments import units as U
 from memloc.metrics import UnitMemResult, unitmem
@@ -42,31 +44,31 @@ def result_from_mu(mu: dict[str, np.ndarray]):
 
 
 def test_subsample_is_seeded_sorted_and_capped():
-    a = I.subsample(100, 10, seed=3)
+    a = P.subsample(100, 10, seed=3)
     assert len(a) == 10 and len(set(a)) == 10 and list(a) == sorted(a)
-    assert np.array_equal(a, I.subsample(100, 10, seed=3))
-    assert not np.array_equal(a, I.subsample(100, 10, seed=4))
-    assert np.array_equal(I.subsample(5, None, 0), np.arange(5))
-    assert np.array_equal(I.subsample(5, 50, 0), np.arange(5))
+    assert np.array_equal(a, P.subsample(100, 10, seed=3))
+    assert not np.array_equal(a, P.subsample(100, 10, seed=4))
+    assert np.array_equal(P.subsample(5, None, 0), np.arange(5))
+    assert np.array_equal(P.subsample(5, 50, 0), np.arange(5))
     with pytest.raises(ValueError, match="positive"):
-        I.subsample(5, 0, 0)
+        P.subsample(5, 0, 0)
 
 
 def test_match_channels():
     rgb = torch.tensor([[[[0]], [[30]], [[60]]]], dtype=torch.uint8)
-    grey = I.match_channels(rgb, 1)
+    grey = match_channels(rgb, 1)
     assert grey.shape == (1, 1, 1, 1) and grey.dtype == torch.uint8 and int(grey) == 30
-    back = I.match_channels(grey, 3)
+    back = match_channels(grey, 3)
     assert back.shape == (1, 3, 1, 1) and (back == 30).all()
-    assert I.match_channels(rgb, 3) is rgb
+    assert match_channels(rgb, 3) is rgb
     with pytest.raises(ValueError, match="cannot turn"):
-        I.match_channels(torch.zeros(1, 2, 1, 1), 3)
+        match_channels(torch.zeros(1, 2, 1, 1), 3)
 
 
 def test_default_other_dataset():
-    assert I.default_other_dataset("fashion-mnist") == "digits"
-    assert I.default_other_dataset("Fashion_MNIST") == "digits"
-    assert I.default_other_dataset("digits") == "fashion-mnist"
+    assert default_other_dataset("fashion-mnist") == "digits"
+    assert default_other_dataset("Fashion_MNIST") == "digits"
+    assert default_other_dataset("digits") == "fashion-mnist"
 
 
 def fake_pair(downstream: bool = True):
@@ -85,17 +87,17 @@ def fake_pair(downstream: bool = True):
 
 
 def test_pretraining_probe_set_uses_points_no_encoder_saw():
-    s = I.pretraining_probe_set(fake_pair(), n_train=6, n_test=4, seed=0)
+    s = P.pretraining_probe_set(fake_pair(), n_train=6, n_test=4, seed=0)
     train_ids = s.train_images[:, 0, 0, 0].tolist()
     assert len(train_ids) == 6 and set(train_ids) <= set(range(30, 40))
     assert s.sizes == {"train": 6, "test": 4} and "downstream" in s.source
     assert s.train_labels.tolist() == [i % 4 for i in train_ids]
     # No downstream part: the points in no part of the split (here the same ten).
-    s = I.pretraining_probe_set(fake_pair(downstream=False), seed=0, min_train=10)
+    s = P.pretraining_probe_set(fake_pair(downstream=False), seed=0, min_train=10)
     assert set(s.train_images[:, 0, 0, 0].tolist()) == set(range(30, 40))
     assert "outside" in s.source
     # Fewer of them than min_train (a small folder): S_S joins them.
-    s = I.pretraining_probe_set(fake_pair(downstream=False), seed=0, min_train=11)
+    s = P.pretraining_probe_set(fake_pair(downstream=False), seed=0, min_train=11)
     assert set(s.train_images[:, 0, 0, 0].tolist()) == set(range(0, 10)) | set(range(30, 40))
     assert s.source.startswith("train: S_S (both encoders trained on it) and 10 points outside")
 
@@ -103,18 +105,18 @@ def test_pretraining_probe_set_uses_points_no_encoder_saw():
 def test_probe_sets_adds_the_other_dataset_or_skips_it(monkeypatch, tmp_path):
     pair = fake_pair()
     pair.profile.dataset = "fashion-mnist"
-    sets, skipped = I.probe_sets(pair, "digits", n_train=50, n_test=20)
+    sets, skipped = P.probe_sets(pair, "digits", n_train=50, n_test=20)
     assert list(sets) == ["fashion-mnist", "digits"] and skipped == {}
     other = sets["digits"]
     assert other.role == "other" and other.train_images.shape == (50, 1, 8, 8)
     assert other.sizes == {"train": 50, "test": 20}
     monkeypatch.setenv("MEMLOC_DATA", str(tmp_path))
-    sets, skipped = I.probe_sets(pair, "cifar10", n_train=5, n_test=5)
+    sets, skipped = P.probe_sets(pair, "cifar10", n_train=5, n_test=5)
     assert list(sets) == ["fashion-mnist"] and "cifar10" in skipped
     assert "not available" in skipped["cifar10"]
-    sets, skipped = I.probe_sets(pair, "none")
+    sets, skipped = P.probe_sets(pair, "none")
     assert list(sets) == ["fashion-mnist"] and skipped == {}
-    sets, skipped = I.probe_sets(pair, ["digits", "cifar10"], n_train=5, n_test=5)
+    sets, skipped = P.probe_sets(pair, ["digits", "cifar10"], n_train=5, n_test=5)
     assert list(sets) == ["fashion-mnist", "digits"] and list(skipped) == ["cifar10"]
 
 

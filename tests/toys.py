@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from memloc.experiments.interventions import ProbeSet
 from memloc.models import create
+from memloc.probe import ProbeSet
 
 
 def tiny_resnet(seed: int = 0):

@@ -30,11 +30,11 @@ from torch import nn
 
 from memloc.artifacts import encoder_pair, encoder_spec, get_encoder, load_encoder
 from memloc.data import canonical_name, load_dataset
-from memloc.experiments.interventions import ProbeSet, _prediction_test
+from memloc.experiments.interventions import prediction_test
 from memloc.experiments.layers import pair_layermem
 from memloc.interventions import swap_layers
 from memloc.models.units import layer_module_path
-from memloc.probe import features, finetune, probe_predictions
+from memloc.probe import ProbeSet, features, finetune, probe_predictions
 from memloc.profiles import Profile, load_profile
 
 SCORES = {"LM": "LayerMem", "ΔLM": "ΔLayerMem"}
@@ -431,7 +431,7 @@ def swap_tests(acc: pd.DataFrame) -> pd.DataFrame:
 
     The movement is the absolute change of accuracy from the unswapped encoder. Each is a
     one-sided prediction t-test of the single value against the random draws' values (as T6
-    tests pruning; :func:`memloc.experiments.interventions._prediction_test`).
+    tests pruning; :func:`memloc.experiments.interventions.prediction_test`).
 
     Returns
     -------
@@ -449,8 +449,8 @@ def swap_tests(acc: pd.DataFrame) -> pd.DataFrame:
         for rule in SCORES:
             mine = part[part["rule"] == rule].set_index("strategy")["change"]
             most, least = float(mine["most"]), float(mine["least"])
-            t_most, p_most = _prediction_test(abs(most), rnd, "greater")
-            t_least, p_least = _prediction_test(abs(least), rnd, "less")
+            t_most, p_most = prediction_test(abs(most), rnd, "greater")
+            t_least, p_least = prediction_test(abs(least), rnd, "less")
             mean = float(rnd.mean())
             rows.append(
                 {

@@ -18,10 +18,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from memloc.artifacts import EncoderPair, encoder_pair, f_encoder
-from memloc.data import canonical_name, load_dataset
+from memloc.data import canonical_name, default_other_dataset, load_dataset
 from memloc.experiments.architectures import dataset_profile
 from memloc.experiments.downstream import donor_profile
-from memloc.experiments.interventions import default_other_dataset
 from memloc.privacy import PrivacyConfig
 from memloc.profiles import Profile, fit_to_data, load_profile, merge_overrides
 

@@ -5,8 +5,9 @@ Both notebooks change the SSL encoder f where UnitMem says memorization sits
 
 - UnitMem of f on its own candidates, the measurement the unit notebooks store
   (:func:`candidate_unitmem`; it reads F1's stored result when the settings match).
-- T6: labelled probe sets (:func:`probe_sets`: the pre-training data set's downstream part and
-  another data set at the encoder's input size), pruned copies of f and their linear-probe
+- T6: on labelled probe sets (:func:`memloc.probe.probe_sets`: the pre-training data set's
+  downstream part and another data set at the encoder's input size), pruned copies of f and
+  their linear-probe
   accuracy with features computed once per pruned encoder (:func:`pruning_accuracies`), the
   paper-style table (:func:`pruning_table`) and per-setting tests of the ordering
   top < random < low (:func:`ordering_tests`, :func:`all_settings_test`).
@@ -24,16 +25,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import torch
 from scipy import stats as _st
 from torch import Tensor, nn
 
 from memloc.artifacts import cache_root
-from memloc.data import DatasetUnavailable, canonical_name, load_dataset
 from memloc.experiments.units import measure_unitmem, unitmem_policy
 from memloc.interventions import STRATEGIES, prune_units, train_one_unit
 from memloc.metrics import UnitMemResult
-from memloc.probe import features, probe_accuracy
+from memloc.probe import ProbeSet, features, probe_accuracy
 
 SCOPE_LABELS = {"per_layer": "per layer", "total": "total"}
 """How tables name a pruning scope (the paper's row labels: "top per layer 10%")."""
@@ -81,192 +80,6 @@ def candidate_unitmem(
 
 
 # ------------------------------------------------------------------------------ probe sets
-
-
-@dataclass
-class ProbeSet:
-    """Labelled images for one linear probe: train on ``train``, report accuracy on ``test``.
-
-    ``role`` is ``"pretraining"`` (the encoder's own data set) or ``"other"``; ``source`` says
-    where the images came from.
-    """
-
-    name: str
-    role: str
-    train_images: Tensor
-    train_labels: Tensor
-    test_images: Tensor
-    test_labels: Tensor
-    source: str = ""
-
-    @property
-    def sizes(self) -> dict[str, int]:
-        return {"train": int(len(self.train_labels)), "test": int(len(self.test_labels))}
-
-
-def subsample(n_available: int, n: int | None, seed: int) -> np.ndarray:
-    """Indices of ``min(n, n_available)`` items drawn without replacement by a seeded
-    permutation (all of them, in order, when ``n`` is None or not smaller). A seeded draw, not
-    the first n, so that data sets stored in class order still give every class."""
-    if n is None or int(n) >= n_available:
-        return np.arange(n_available)
-    if int(n) < 1:
-        raise ValueError(f"n must be a positive number of images, got {n}")
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.permutation(n_available)[: int(n)])
-
-
-def match_channels(images: Tensor, channels: int) -> Tensor:
-    """uint8 or float images (N, C, H, W) with ``channels`` channels: colour to grey by the
-    mean over channels, grey to colour by repeating the channel."""
-    c = images.shape[1]
-    if c == channels:
-        return images
-    if channels == 1:
-        grey = images.float().mean(dim=1, keepdim=True)
-        return grey.round().to(images.dtype) if images.dtype == torch.uint8 else grey
-    if c == 1:
-        return images.repeat(1, channels, 1, 1)
-    raise ValueError(f"cannot turn {c}-channel images into {channels}-channel ones")
-
-
-def default_other_dataset(dataset: str) -> str:
-    """The second probe data set of a profile: scikit-learn's digits, or Fashion-MNIST when the
-    encoder was pre-trained on digits (both are available offline)."""
-    return "fashion-mnist" if canonical_name(dataset) == "digits" else "digits"
-
-
-MIN_PROBE_TRAIN = 100  # fewer points outside the split: the probe also fits on S_S
-
-
-def pretraining_probe_set(
-    pair,
-    *,
-    n_train: int | None = None,
-    n_test: int | None = None,
-    seed: int = 0,
-    min_train: int = MIN_PROBE_TRAIN,
-) -> ProbeSet:
-    """The pre-training data set's probe: train on the split's downstream points (neither f
-    nor g trained on them), test on the test split.
-
-    A profile that keeps no downstream points (``paper``: the whole CIFAR-10 training set is
-    S_S, S_C and S_I) uses the training points in no part of the split, and when there are
-    fewer than ``min_train`` of those (a small image folder under ``auto``) the shared set S_S,
-    which both encoders trained on, with them (``source`` says which).
-    """
-    splits, dataset = pair.splits, pair.dataset
-    if len(splits.downstream):
-        pool, source = np.asarray(splits.downstream), "the split's downstream points"
-    else:
-        used = np.zeros(splits.n_total, dtype=bool)
-        for part in ("shared", "candidate", "independent", "heldout"):
-            used[getattr(splits, part)] = True
-        pool = np.flatnonzero(~used)
-        source = "training points outside S_S, S_C, S_I and H"
-        if len(pool) < min_train:  # a probe on a handful of points measures nothing
-            pool = np.concatenate([np.asarray(splits.shared), pool])
-            source = "S_S (both encoders trained on it)" + (
-                f" and {len(pool) - len(splits.shared)} points outside the split"
-                if len(pool) > len(splits.shared)
-                else ""
-            )
-    train = pool[subsample(len(pool), n_train, seed)]
-    test = subsample(len(pair.test.labels), n_test, seed)
-    return ProbeSet(
-        name=canonical_name(pair.profile.dataset),
-        role="pretraining",
-        train_images=dataset.images[torch.as_tensor(train)],
-        train_labels=dataset.labels[torch.as_tensor(train)],
-        test_images=pair.test.images[torch.as_tensor(test)],
-        test_labels=pair.test.labels[torch.as_tensor(test)],
-        source=f"train: {source}; test: the test split",
-    )
-
-
-def other_probe_set(
-    name: str,
-    *,
-    image_size: int,
-    channels: int,
-    n_train: int | None = None,
-    n_test: int | None = None,
-    seed: int = 0,
-    resize: str = "resize",
-    download: bool = False,
-) -> ProbeSet:
-    """Another data set's probe, brought to the encoder's input: ``image_size`` (rescaled by
-    default, as the paper rescales STL10 to 32x32; ``resize="pad"`` pads instead) and
-    ``channels``.
-
-    Raises
-    ------
-    DatasetUnavailable
-        When the data set is not found (nothing is downloaded unless ``download``).
-    """
-    kw = dict(image_size=image_size, resize=resize, download=download)
-    train = load_dataset(name, "train", **kw)
-    test = load_dataset(name, "test", **kw)
-    tr = torch.as_tensor(subsample(len(train), n_train, seed))
-    te = torch.as_tensor(subsample(len(test), n_test, seed))
-    return ProbeSet(
-        name=canonical_name(name),
-        role="other",
-        train_images=match_channels(train.images[tr], channels),
-        train_labels=train.labels[tr],
-        test_images=match_channels(test.images[te], channels),
-        test_labels=test.labels[te],
-        source=f"{train.source or name}, {resize} to {image_size}x{image_size}",
-    )
-
-
-def probe_sets(
-    pair,
-    other: str | Sequence[str] | None = None,
-    *,
-    n_train: int | None = None,
-    n_test: int | None = None,
-    seed: int | None = None,
-    other_resize: str = "resize",
-) -> tuple[dict[str, ProbeSet], dict[str, str]]:
-    """The probe sets of T6 and A8: the pre-training data set and ``other``, one data set or a
-    list (None: :func:`default_other_dataset`; ``""`` or ``"none"``: no second data set).
-
-    Returns
-    -------
-    sets, skipped
-        ``{name: ProbeSet}`` (pre-training first), and ``{name: reason}`` for a data set that is
-        not available here (it is left out instead of failing the run).
-    """
-    seed = int(pair.profile.seed if seed is None else seed)
-    base = pretraining_probe_set(pair, n_train=n_train, n_test=n_test, seed=seed)
-    sets, skipped = {base.name: base}, {}
-    if other is None:
-        other = default_other_dataset(pair.profile.dataset)
-    others = [other] if isinstance(other, str) else list(other)
-    for name in others:
-        if not name or name.lower() == "none":
-            continue
-        try:
-            extra = other_probe_set(
-                name,
-                image_size=pair.profile.image_size,
-                channels=pair.dataset.channels,
-                n_train=n_train,
-                n_test=n_test,
-                seed=seed,
-                resize=other_resize,
-            )
-        except DatasetUnavailable as err:
-            skipped[name] = str(err).splitlines()[0]
-        else:
-            if extra.name == base.name:
-                raise ValueError(f"the other data set is the pre-training one ({base.name})")
-            sets[extra.name] = extra
-    return sets, skipped
-
-
-# ------------------------------------------------------------------------------ T6: pruning
 
 
 @dataclass(frozen=True)
@@ -337,7 +150,7 @@ def pruning_accuracies(
     ----------
     encoder : the encoder ``unitmem`` was measured on (not modified).
     unitmem : its :class:`~memloc.metrics.UnitMemResult` (or the ``units`` table).
-    sets : probe sets by name (:func:`probe_sets`).
+    sets : probe sets by name (:func:`memloc.probe.probe_sets`).
     settings : pruning settings (:meth:`PruneSetting.parse`).
     layers : the layers to prune (None: every layer owned by a convolution).
 
@@ -432,7 +245,7 @@ def pruning_table(acc: pd.DataFrame, percent: bool = True) -> pd.DataFrame:
     return out
 
 
-def _prediction_test(x: float, sample: np.ndarray, alternative: str) -> tuple[float, float]:
+def prediction_test(x: float, sample: np.ndarray, alternative: str) -> tuple[float, float]:
     """One-sided t-test that a single value ``x`` lies below (``"less"``) or above
     (``"greater"``) the distribution the ``sample`` came from (normal, unknown variance):
     ``t = (x - mean) / (s sqrt(1 + 1/n))`` with n - 1 degrees of freedom, the prediction
@@ -455,7 +268,7 @@ def ordering_tests(acc: pd.DataFrame) -> pd.DataFrame:
     ones, and pruning the low-UnitMem units better?
 
     Each is a one-sided prediction t-test of the single accuracy against the random seeds'
-    accuracies (:func:`_prediction_test`): under the null hypothesis that UnitMem says nothing
+    accuracies (:func:`prediction_test`): under the null hypothesis that UnitMem says nothing
     about a unit's use, top and low are draws like the random ones.
 
     Returns
@@ -474,8 +287,8 @@ def ordering_tests(acc: pd.DataFrame) -> pd.DataFrame:
         rnd = by["random"]
         top = float(by["top"][0]) if len(by["top"]) else np.nan
         low = float(by["low"][0]) if len(by["low"]) else np.nan
-        t_top, p_top = _prediction_test(top, rnd, "less")
-        t_low, p_low = _prediction_test(low, rnd, "greater")
+        t_top, p_top = prediction_test(top, rnd, "less")
+        t_low, p_low = prediction_test(low, rnd, "greater")
         mean = float(rnd.mean()) if len(rnd) else np.nan
         rows.append(
             {
