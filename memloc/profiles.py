@@ -19,6 +19,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from memloc.data import load_dataset
+
 PROFILE_FILE = Path(__file__).with_name("profiles.toml")
 SIZE_KEYS = ("n_shared", "n_candidate", "n_independent", "n_heldout", "n_downstream")
 # The profile "auto": the cpu profile's recipe with these shares of the training images for
@@ -256,3 +258,63 @@ def load_profile(
     sizes = experiments.get(experiment, {}) if experiment is not None else {}
     _given(sizes)  # a misspelt key in the profile file is an error too
     return _build(name, {**table, **sizes, **overrides})
+
+
+# ----------------------------------------------------------------------------- derived profiles
+
+
+def dataset_profile(profile: str | Profile, dataset: str) -> Profile:
+    """``profile``'s recipe and sizes on ``dataset``: the same ``|S_S|`` and ``|S_C|`` (what f
+    trains on) and image size. Keys that do not fit a smaller data set shrink, in this order: no S_I
+    (only f is trained), no downstream points, then as many held-out points as remain. A data
+    set with another native size is resized rather than padded.
+
+    Raises
+    ------
+    ValueError
+        When the data set has fewer than ``|S_S| + |S_C| + 1`` training images.
+    """
+    profile = load_profile(profile) if isinstance(profile, str) else profile
+    if dataset == profile.dataset:
+        return profile
+    n = len(load_dataset(dataset, "train", image_size=profile.image_size, resize="resize"))
+    need = profile.n_shared + profile.n_candidate
+    if n <= need:
+        raise ValueError(
+            f"{dataset} has {n} training images; the profile's f trains on {need}. Lower "
+            "n_shared and n_candidate"
+        )
+    sizes = {
+        "n_independent": profile.n_independent,
+        "n_downstream": profile.n_downstream,
+        "n_heldout": profile.n_heldout,
+    }
+    if need + sum(sizes.values()) > n:
+        sizes["n_independent"] = 0
+    if need + sum(sizes.values()) > n:
+        sizes["n_downstream"] = 0
+    sizes["n_heldout"] = min(sizes["n_heldout"], n - need - sizes["n_independent"])
+    return profile.replace(dataset=dataset, resize="resize", **sizes)
+
+
+def donor_profile(profile: str | Profile, dataset: str, *, epochs: int | None = None) -> Profile:
+    """The profile of an encoder of ``profile``'s architecture trained on another data set.
+
+    It trains with the profile's recipe on as many points as the profile's f sees
+    (``|S_S| + |S_C|``, at most the data set's size), resized to the profile's image size.
+    """
+    profile = load_profile(profile) if isinstance(profile, str) else profile
+    n_total = len(load_dataset(dataset, "train", image_size=profile.image_size, resize="resize"))
+    n_train = min(n_total, profile.n_shared + profile.n_candidate)
+    return profile.replace(
+        dataset=dataset,
+        resize="resize",
+        n_shared=n_train,
+        n_candidate=0,
+        n_independent=0,
+        n_heldout=0,
+        n_downstream=0,
+        epochs=epochs,
+        snapshot_epochs=[],
+        split_shares=(),  # the sizes above, whatever the profile derived from its own data
+    )

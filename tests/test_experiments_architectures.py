@@ -8,7 +8,7 @@ import torch
 
 from memloc.experiments import architectures as ax
 from memloc.models import create
-from memloc.profiles import load_profile
+from memloc.profiles import dataset_profile, load_profile
 
 
 def _encoder(name, **kwargs):
@@ -107,14 +107,14 @@ def test_seed_summary_mean_and_std_by_hand():
 
 def test_dataset_profile_keeps_what_f_trains_on_and_shrinks_the_rest():
     cpu = load_profile("cpu", experiment="f3a")
-    assert ax.dataset_profile(cpu, cpu.dataset) is cpu
-    digits = ax.dataset_profile(cpu, "digits")  # 1,500 training images
+    assert dataset_profile(cpu, cpu.dataset) is cpu
+    digits = dataset_profile(cpu, "digits")  # 1,500 training images
     assert (digits.n_shared, digits.n_candidate) == (cpu.n_shared, cpu.n_candidate)
     assert (digits.epochs, digits.arch, digits.image_size) == (cpu.epochs, cpu.arch, 32)
     assert digits.resize == "resize" and digits.n_independent == 0 and digits.n_downstream == 0
     assert digits.n_heldout == 1500 - 1000
     with pytest.raises(ValueError, match="n_shared"):
-        ax.dataset_profile(load_profile("cpu"), "digits")  # f alone needs 2,000
+        dataset_profile(load_profile("cpu"), "digits")  # f alone needs 2,000
 
 
 def test_units_above_counts_against_the_reference_quantile():

@@ -14,6 +14,7 @@ from toys import probe_set, tiny_resnet
 from memloc.artifacts import cache_root
 from memloc.experiments import downstream as D
 from memloc.probe import features, probe_accuracy, probe_predictions
+from memloc.profiles import donor_profile
 
 LAYERS = ["1", "2", "3", "4", "Res2", "5", "6", "7", "8", "Res6"]
 
@@ -136,12 +137,12 @@ def test_finetune_tests_paired_and_same_sets():
 
 
 def test_donor_profile_sizes():
-    donor = D.donor_profile("quick", "fashion-mnist")
+    donor = donor_profile("quick", "fashion-mnist")
     assert donor.dataset == "fashion-mnist" and donor.resize == "resize"
     assert donor.n_shared == 300 + 150 and donor.n_candidate == donor.n_heldout == 0
     assert donor.arch == "resnet9" and donor.width == 0.25 and donor.image_size == 16
-    assert D.donor_profile("cpu", "digits", epochs=7).n_shared == 1500  # capped at the data
-    assert D.donor_profile("cpu", "digits", epochs=7).epochs == 7
+    assert donor_profile("cpu", "digits", epochs=7).n_shared == 1500  # capped at the data
+    assert donor_profile("cpu", "digits", epochs=7).epochs == 7
 
 
 def test_donor_encoder_trains_once_through_the_cache(tmp_path, monkeypatch):

@@ -92,7 +92,7 @@ def test_a7_declares_its_donor_as_the_notebook_trains_it():
     request's cache entry is the one the notebook's donor_encoder asks for."""
     from memloc.artifacts import encoder_spec
     from memloc.data import load_dataset
-    from memloc.experiments.downstream import donor_profile
+    from memloc.profiles import donor_profile
     from memloc.workflow import request_specs
 
     for profile, donor in (("quick", "fashion-mnist"), ("cpu", "digits")):

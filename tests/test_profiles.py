@@ -88,12 +88,12 @@ def test_unitmem_experiments_keep_enough_held_out_images(profile, experiment):
 
 
 def test_paper_f3a_fits_stl10(monkeypatch):
-    from memloc.experiments import architectures
+    from memloc import profiles
 
     # STL10's labelled training split has 5,000 images; the data set itself is not offline.
-    monkeypatch.setattr(architectures, "load_dataset", lambda *a, **k: range(5000))
+    monkeypatch.setattr(profiles, "load_dataset", lambda *a, **k: range(5000))
     base = load_profile("paper", experiment="f3a")
-    stl = architectures.dataset_profile(base, "stl10")
+    stl = profiles.dataset_profile(base, "stl10")
     assert (stl.n_shared, stl.n_candidate, stl.n_heldout) == (3000, 1000, 1000)
     assert stl.n_shared + stl.n_candidate + stl.n_heldout <= 5000
 

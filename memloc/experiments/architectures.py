@@ -11,9 +11,8 @@ to the layer and unit measurements.
   memorization along the residual stream splits into the attention part (block i-1's output to
   the stream after the attention add) and the MLP part (from there to block i's output).
 - Means and spreads over measurement seeds (:func:`seed_summary`, A5).
-- One profile's recipe on another data set, at the same ``|S_S|`` and ``|S_C|``
-  (:func:`dataset_profile`, F3a), and the share of units above the random-initialisation
-  control (:func:`units_above`).
+- The share of units above the random-initialisation control (:func:`units_above`), on the
+  data sets of F3a (their profiles: :func:`memloc.profiles.dataset_profile`).
 """
 
 from __future__ import annotations
@@ -26,9 +25,7 @@ import pandas as pd
 from scipy import stats as _st
 from torch import nn
 
-from memloc.data import load_dataset
 from memloc.experiments.layers import contrast_depth_test, depth_trend, pair_testability
-from memloc.profiles import Profile, load_profile
 from memloc.stats import holm
 
 _VIT_BLOCK = re.compile(r"^block(\d+)$")
@@ -318,40 +315,6 @@ def seed_summary(tables: Sequence[pd.DataFrame], columns: Sequence[str]) -> pd.D
     out = grouped.mean().add_suffix(" mean").join(grouped.std(ddof=1).add_suffix(" std"))
     out = out.loc[order].reset_index()
     return out[["layer"] + [f"{c} {s}" for c in columns for s in ("mean", "std")]]
-
-
-def dataset_profile(profile: str | Profile, dataset: str) -> Profile:
-    """``profile``'s recipe and sizes on ``dataset``: the same ``|S_S|`` and ``|S_C|`` (what f
-    trains on) and image size. Keys that do not fit a smaller data set shrink, in this order: no S_I
-    (only f is trained), no downstream points, then as many held-out points as remain. A data
-    set with another native size is resized rather than padded.
-
-    Raises
-    ------
-    ValueError
-        When the data set has fewer than ``|S_S| + |S_C| + 1`` training images.
-    """
-    profile = load_profile(profile) if isinstance(profile, str) else profile
-    if dataset == profile.dataset:
-        return profile
-    n = len(load_dataset(dataset, "train", image_size=profile.image_size, resize="resize"))
-    need = profile.n_shared + profile.n_candidate
-    if n <= need:
-        raise ValueError(
-            f"{dataset} has {n} training images; the profile's f trains on {need}. Lower "
-            "n_shared and n_candidate"
-        )
-    sizes = {
-        "n_independent": profile.n_independent,
-        "n_downstream": profile.n_downstream,
-        "n_heldout": profile.n_heldout,
-    }
-    if need + sum(sizes.values()) > n:
-        sizes["n_independent"] = 0
-    if need + sum(sizes.values()) > n:
-        sizes["n_downstream"] = 0
-    sizes["n_heldout"] = min(sizes["n_heldout"], n - need - sizes["n_independent"])
-    return profile.replace(dataset=dataset, resize="resize", **sizes)
 
 
 def units_above(units: pd.DataFrame, reference: pd.DataFrame, quantile: float = 0.95) -> dict:

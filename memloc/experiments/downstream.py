@@ -35,7 +35,7 @@ from memloc.experiments.layers import pair_layermem
 from memloc.interventions import swap_layers
 from memloc.models.units import layer_module_path
 from memloc.probe import ProbeSet, features, finetune, probe_predictions
-from memloc.profiles import Profile, load_profile
+from memloc.profiles import Profile, donor_profile
 
 SCORES = {"LM": "LayerMem", "ΔLM": "ΔLayerMem"}
 """The two rankings of layers the paper uses, by the names its tables give them."""
@@ -269,29 +269,6 @@ def intersection_union(t: Sequence[float], p: Sequence[float]) -> tuple[float, f
 # ------------------------------------------------------------------------------ A7: swapping
 
 
-def donor_profile(profile: str | Profile, dataset: str, *, epochs: int | None = None) -> Profile:
-    """The profile of an encoder of ``profile``'s architecture trained on another data set.
-
-    It trains with the profile's recipe on as many points as the profile's f sees
-    (``|S_S| + |S_C|``, at most the data set's size), resized to the profile's image size.
-    """
-    profile = load_profile(profile) if isinstance(profile, str) else profile
-    n_total = len(load_dataset(dataset, "train", image_size=profile.image_size, resize="resize"))
-    n_train = min(n_total, profile.n_shared + profile.n_candidate)
-    return profile.replace(
-        dataset=dataset,
-        resize="resize",
-        n_shared=n_train,
-        n_candidate=0,
-        n_independent=0,
-        n_heldout=0,
-        n_downstream=0,
-        epochs=epochs,
-        snapshot_epochs=[],
-        split_shares=(),  # the sizes above, whatever the profile derived from its own data
-    )
-
-
 def donor_encoder(
     profile: str | Profile,
     dataset: str,
@@ -303,7 +280,7 @@ def donor_encoder(
     cache_dir=None,
 ):
     """An encoder of ``profile``'s architecture trained with ``framework`` on ``dataset``
-    (:func:`donor_profile`), through the encoder cache (trained once, then loaded).
+    (:func:`memloc.profiles.donor_profile`), through the encoder cache (trained once, then loaded).
 
     Returns
     -------

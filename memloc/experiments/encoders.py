@@ -19,10 +19,15 @@ from dataclasses import dataclass
 
 from memloc.artifacts import EncoderPair, encoder_pair, f_encoder
 from memloc.data import canonical_name, default_other_dataset, load_dataset
-from memloc.experiments.architectures import dataset_profile
-from memloc.experiments.downstream import donor_profile
 from memloc.privacy import PrivacyConfig
-from memloc.profiles import Profile, fit_to_data, load_profile, merge_overrides
+from memloc.profiles import (
+    Profile,
+    dataset_profile,
+    donor_profile,
+    fit_to_data,
+    load_profile,
+    merge_overrides,
+)
 
 T4_FRAMEWORKS = ("simclr", "simsiam", "dino")  # on the ResNet of the profile's t4 sizes
 T4_VIT_FRAMEWORKS = ("simclr", "mae")  # on the ViT of the profile's t2 sizes
@@ -141,7 +146,7 @@ def a7_encoders(
     profile_overrides=None,
 ) -> list[EncoderRequest]:
     """A7: the donor, an f of the profile's architecture trained with ``framework`` on another
-    data set (:func:`memloc.experiments.downstream.donor_profile`; None: digits, or
+    data set (:func:`memloc.profiles.donor_profile`; None: digits, or
     Fashion-MNIST for digits), the encoder whose layers are swapped into the shared f."""
     p = load_profile(profile, **merge_overrides(profile_overrides, dataset=dataset, arch=arch))
     if p.split_shares:  # the notebook's pair.profile: sizes fitted to the data
