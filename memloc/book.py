@@ -633,7 +633,7 @@ def main(argv: list[str] | None = None) -> int:
     (:func:`check_only`, :func:`memloc.workflow.resolve_run`), so a misspelt name or a
     parameter no job would use stops the build before anything trains."""
     from memloc import workflow
-    from memloc.profiles import AUTO, profile_names
+    from memloc.profiles import AUTO, available_profiles
 
     parser = argparse.ArgumentParser(
         prog="python -m memloc.book",
@@ -644,8 +644,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile",
         default=None,
-        choices=[*profile_names(), AUTO],
-        help="default: cpu, or auto for --param dataset=imagefolder:DIR",
+        choices=available_profiles(),
+        help="default: cpu, or auto for --param dataset=imagefolder:DIR; <profile>-toy: the "
+        "profile at toy sizes (a check of its workflow in minutes)",
     )
     parser.add_argument("--only", action="append", metavar="NAME", help="run only this notebook")
     parser.add_argument("--force", action="store_true", help="re-execute even if unchanged")

@@ -605,6 +605,19 @@ def default_other_dataset(dataset: str) -> str:
     return "fashion-mnist" if canonical_name(dataset) == "digits" else "digits"
 
 
+def default_donor_dataset(dataset: str, channels: int) -> str:
+    """A7's donor data set: another one whose images have ``channels`` channels, so that the
+    donor's layers fit the encoder they are swapped into: digits (Fashion-MNIST for digits)
+    for grey images, SVHN (CIFAR-10 for SVHN) for colour ones.
+
+    >>> default_donor_dataset("fashion-mnist", 1), default_donor_dataset("cifar10", 3)
+    ('digits', 'svhn')
+    """
+    if channels == 1:
+        return default_other_dataset(dataset)
+    return "cifar10" if canonical_name(dataset) == "svhn" else "svhn"
+
+
 def match_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
     """uint8 or float images (N, C, H, W) with ``channels`` channels: colour to grey by the
     mean over channels, grey to colour by repeating the channel."""

@@ -9,6 +9,11 @@ downstream as shares of the training images) makes :func:`fit_to_data` derive th
 sizes from the number of images there are. The profile ``auto`` is the ``cpu`` recipe with
 shares :data:`AUTO_SHARES` and images resized (not padded) to its size: a folder of your own
 images needs no arithmetic (``memloc train --profile auto --set dataset=imagefolder:DIR``).
+
+Every profile has a toy twin, ``<name>-toy`` (:func:`toy_table`): the same data set,
+architectures, experiments and empty parts, with every size and epoch count small. ``make book
+PROFILE=paper-toy`` runs the paper's whole workflow in minutes on a CPU: where its bugs show
+up before hours on a GPU.
 """
 
 from __future__ import annotations
@@ -31,6 +36,26 @@ AUTO_SHARES = (0.4, 0.2, 0.2, 0.2, 0.0)
 # The fewest images a part may get from shares: f and g must see enough candidates and
 # independents for the contrast and Top-k (S_S, S_C, S_I), and H needs two to compare.
 MIN_PART = {"n_shared": 10, "n_candidate": 10, "n_independent": 10, "n_heldout": 2}
+# A profile's toy twin: "<name>-toy". A part the profile leaves empty stays empty, so that the
+# toy run takes the same paths through the code (F3c's held-out images in place of S_I, ...).
+TOY = "-toy"
+TOY_SIZES = {
+    "n_shared": 48,
+    "n_candidate": 16,
+    "n_independent": 16,
+    "n_heldout": 16,
+    "n_downstream": 32,
+}
+TOY_RECIPE = {
+    "epochs": 2,
+    "supervised_epochs": 2,
+    "snapshot_epochs": [1, 2],
+    "batch_size": 16,
+    "n_points": 16,
+    "k_aug": 2,
+    "top_k": 4,
+}
+TOY_MAX_WIDTH = 0.125
 
 
 @dataclass(frozen=True)
@@ -214,6 +239,54 @@ def profile_names() -> list[str]:
         return list(tomllib.load(fh))
 
 
+def available_profiles() -> list[str]:
+    """Every name :func:`load_profile` takes: the file's profiles, ``auto`` and the toy twins."""
+    names = profile_names()
+    return [*names, AUTO, *(name + TOY for name in names)]
+
+
+def is_small(name: str) -> bool:
+    """Whether a notebook's own sizes (seeds, downstream images) take their small settings:
+    at ``quick`` and the toy profiles."""
+    return name == "quick" or name.endswith(TOY)
+
+
+def toy_table(table: dict) -> dict:
+    """A profile's table (as ``profiles.toml`` holds it) at toy sizes.
+
+    The data set, architectures, frameworks, augmentations and the experiments' own tables
+    stay; every part that is not empty gets its :data:`TOY_SIZES` size, the recipe the
+    :data:`TOY_RECIPE` epochs and metric sizes, and widths at most :data:`TOY_MAX_WIDTH`
+    (a ViT-Base or ResNet50 a CPU trains in seconds).
+
+    >>> toy = toy_table({"n_shared": 40000, "n_heldout": 0, "width": 1.0, "epochs": 500})
+    >>> toy["n_shared"], toy["n_heldout"], toy["width"], toy["epochs"]
+    (48, 0, 0.125, 2)
+    """
+
+    def shrink(values: dict, recipe: bool) -> dict:
+        out = dict(values)
+        for key, size in TOY_SIZES.items():
+            if out.get(key):
+                out[key] = size
+        if "width" in out or recipe:
+            out["width"] = min(out.get("width", 1.0), TOY_MAX_WIDTH)
+        if recipe:
+            out.update(TOY_RECIPE)
+        elif "epochs" in out:
+            out["epochs"] = TOY_RECIPE["epochs"]
+        return out
+
+    out = shrink({k: v for k, v in table.items() if k != "experiments"}, recipe=True)
+    if "description" in out:
+        out["description"] = f"{out['description']}, at toy sizes (a check of the workflow)"
+    if "experiments" in table:
+        out["experiments"] = {
+            name: shrink(sizes, recipe=False) for name, sizes in table["experiments"].items()
+        }
+    return out
+
+
 def experiment_names(name: str) -> list[str]:
     """The experiments with their own sizes in profile ``name`` (``[<name>.experiments.<id>]``)."""
     return list(_table(name).get("experiments", {}))
@@ -233,8 +306,10 @@ def _table(name: str) -> dict:
             "resize": "resize",
             "split_shares": list(AUTO_SHARES),
         }
+    if name.endswith(TOY) and name.removesuffix(TOY) in table:
+        return toy_table(table[name.removesuffix(TOY)])
     if name not in table:
-        raise KeyError(f"unknown profile {name!r}; known profiles: {[*table, AUTO]}")
+        raise KeyError(f"unknown profile {name!r}; known profiles: {available_profiles()}")
     return table[name]
 
 

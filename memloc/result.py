@@ -53,6 +53,8 @@ class Result:
     result_id : the paper's label (``T1``), from the folder's name.
     started : ``time.time()`` at :meth:`start`, for the wall time in :meth:`finish`.
     entries : the claims recorded so far (what :func:`memloc.book.record_claim` returned).
+    testable, reason : the page's checks (:meth:`check`): the default of every claim.
+    encoders : the encoder hashes of the pairs :meth:`describe` named, for :meth:`finish`.
     """
 
     out_dir: Path
@@ -61,6 +63,9 @@ class Result:
     result_id: str = ""
     started: float = 0.0
     entries: list[dict] = field(default_factory=list)
+    testable: bool = True
+    reason: str = ""
+    encoders: dict = field(default_factory=dict)
 
     @classmethod
     def start(cls, out_dir, profile: str, profile_overrides: dict | None = None) -> Result:
@@ -74,9 +79,13 @@ class Result:
         what every ``encoder_pair`` call of the page takes."""
         return merge_overrides(self.profile_overrides, **parameters)
 
-    def describe(self, pair, *facts: str) -> str:
+    def describe(self, pair, *facts: str, others: dict | None = None) -> str:
         """The page's header line (Markdown): the profile, data set, architecture and
-        framework of ``pair``, then ``facts`` (sentences about the measurement)."""
+        framework of ``pair``, then ``facts`` (sentences about the measurement). The
+        provenance of :meth:`finish` lists the encoder hashes of ``pair`` and of ``others``
+        (a name per pair: the page's other pairs)."""
+        for label, other in {pair.framework: pair, **(others or {})}.items():
+            self.encoders[label] = other.hashes
         p = pair.profile
         head = (
             f"Profile `{self.profile}`: {p.dataset}, {p.arch} (width {p.width}), {pair.framework}."
@@ -99,11 +108,29 @@ class Result:
         save_figure(fig, self.out_dir, name)
         return fig
 
+    def check(self, checks) -> str:
+        """Record whether the page's claims can be tested and return the checks' paragraphs.
+
+        ``checks`` is one :class:`memloc.regime.PairCheck` (did the pair learn and memorize?)
+        or a dict naming several (``{"SSL": ..., "SL": ...}``: testable when all pass, the
+        reason names those that fail, :func:`memloc.regime.combine_checks`). Every claim of
+        :meth:`claims` is then *not testable here* with that reason unless it says otherwise.
+        """
+        from memloc.regime import combine_checks
+
+        named = checks if isinstance(checks, dict) else {"": checks}
+        if len(named) == 1:
+            (only,) = named.values()
+            self.testable, self.reason = only.testable, only.reason
+        else:
+            self.testable, self.reason = combine_checks(named)
+        return "\n\n".join(c.markdown for c in named.values())
+
     def claims(
         self,
         *claims: dict,
-        testable: bool = True,
-        reason: str = "",
+        testable: bool | None = None,
+        reason: str | None = None,
         family: str = "claims",
         adjust: bool = True,
     ) -> list[dict]:
@@ -112,9 +139,11 @@ class Result:
         the profile filled in (the note goes where a test's text says ``{holm}``, else at its
         end). Each dict holds :func:`memloc.book.record_claim`'s arguments
         (``claim``, ``test``, ``statistic``, ``p_value``, ``holds``, and ``testable`` and
-        ``reason`` where they differ from the page's); ``family`` names the tests in the note;
-        ``adjust=False`` records the p-values as given (already adjusted by the page).
-        Returns the recorded entries."""
+        ``reason`` where they differ from the page's: by default those of :meth:`check`);
+        ``family`` names the tests in the note; ``adjust=False`` records the p-values as given
+        (already adjusted by the page). Returns the recorded entries."""
+        testable = self.testable if testable is None else testable
+        reason = self.reason if reason is None else reason
         with_p = [i for i, c in enumerate(claims) if c.get("p_value") is not None and adjust]
         adjusted = dict(zip(with_p, holm([claims[i]["p_value"] for i in with_p]), strict=True))
         note = f"; Holm over the page's {len(with_p)} {family}" if len(with_p) > 1 else ""
@@ -132,19 +161,24 @@ class Result:
         self.entries += recorded
         return recorded
 
-    def verdicts(self) -> str:
-        """The recorded claims as a Markdown list: claim, verdict, test, statistic, p."""
+    def verdicts(self, *notes: str) -> str:
+        """The recorded claims as a Markdown list (claim, verdict, test, statistic, p), after
+        the reason when :meth:`check` found the claims not testable, then ``notes``
+        (paragraphs; empty ones are left out)."""
         from memloc.experiments.units import verdict_markdown
 
-        return verdict_markdown(self.entries)
+        head = [] if self.testable else [f"*{self.reason}*"]
+        return "\n\n".join([*head, verdict_markdown(self.entries), *filter(None, notes)])
 
     def finish(self, **extra) -> str:
         """The provenance box (Markdown): git commit, versions, machine, profile, the run's
-        profile keys, ``extra`` (encoder hashes, sizes) and the page's wall time."""
+        profile keys, the encoder hashes of the pairs :meth:`describe` named, ``extra``
+        (sizes, settings) and the page's wall time."""
+        encoders = {"encoder_hashes": self.encoders} if self.encoders else {}
         info = provenance(
             profile=self.profile,
             profile_overrides=self.profile_overrides,
-            **extra,
+            **{**encoders, **extra},
             wall_time_s=round(time.time() - self.started, 1),
         )
         return "```json\n" + json.dumps(info, indent=2, default=str) + "\n```"

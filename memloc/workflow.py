@@ -305,9 +305,9 @@ def _json_type(value):
 
 
 def _profile_names() -> list[str]:
-    from memloc.profiles import AUTO, profile_names
+    from memloc.profiles import available_profiles
 
-    return [*profile_names(), AUTO]
+    return available_profiles()
 
 
 def book_plan(

@@ -25,6 +25,7 @@ from memloc.experiments import architectures as ax
 from memloc.experiments import layers as lx
 from memloc.experiments.encoders import a5_encoders
 from memloc.figures import seed_summary_panels
+from memloc.profiles import is_small
 from memloc.regime import quality_table
 from memloc.result import Result
 
@@ -36,7 +37,7 @@ arch = None  # unused: the ResNets are listed in `archs`
 archs = ["resnet18", "resnet34", "resnet50"]
 framework = "simclr"
 seed = 0  # first seed of the measurements' views
-n_seeds = None  # measurements per encoder pair (at least 2); None: 3 (2 at `quick`)
+n_seeds = None  # measurements per encoder pair (at least 2); None: 3 (2 at `quick` and toy runs)
 n_points = None  # candidates evaluated; None: the profile's
 k_aug = None  # view pairs per image; None: the profile's
 score = "contrast"  # the T1 score the verdict uses
@@ -45,7 +46,7 @@ out_dir = "book/results/cpu/a5_bigger_resnets"
 
 # %%
 res = Result.start(out_dir, profile, profile_overrides)
-n_seeds = (2 if profile == "quick" else 3) if n_seeds is None else int(n_seeds)
+n_seeds = (2 if is_small(profile) else 3) if n_seeds is None else int(n_seeds)
 pairs, runs, measured = {}, {}, {}
 requests = a5_encoders(
     profile,

@@ -35,7 +35,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 from tqdm.auto import tqdm
 
-from memloc.data import default_other_dataset
+from memloc.data import default_donor_dataset
 from memloc.experiments import downstream as D
 from memloc.figures import swap_change_panels
 from memloc.probe import probe_sets
@@ -52,7 +52,7 @@ seed = 0  # seed of the augmented views of the LayerMem measurement (T1's)
 score = "contrast"  # LayerMem column that ranks the layers ("layermem": the paper's raw score)
 ks = [1, 2, 3]  # numbers of swapped layers
 n_random = 5  # random layer sets per k (at least 3)
-donor_dataset = None  # None: digits, or fashion-mnist when the profile's data set is digits
+donor_dataset = None  # None: digits (fashion-mnist for digits); svhn for colour images
 donor_epochs = 30  # training epochs of the donor encoder
 n_probe_train = 2000  # probe training images per data set (at most)
 n_probe_test = 2000  # probe test images per data set (at most)
@@ -70,7 +70,7 @@ pair, result, scores = D.pair_layer_scores(
     **res.overrides(dataset=dataset, arch=arch),
 )
 p = pair.profile
-donor_name = donor_dataset or default_other_dataset(p.dataset)
+donor_name = donor_dataset or default_donor_dataset(p.dataset, pair.dataset.channels)
 donor, donor_entry = D.donor_encoder(
     p,
     donor_name,

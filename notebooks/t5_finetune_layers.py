@@ -46,6 +46,7 @@ from memloc.data import default_other_dataset
 from memloc.experiments import downstream as D
 from memloc.figures import finetune_plot
 from memloc.probe import other_probe_set
+from memloc.profiles import is_small
 from memloc.regime import check_pair
 from memloc.result import Result
 
@@ -58,19 +59,19 @@ framework = "simclr"
 seed = 0  # seed of the augmented views of the LayerMem measurement (T1's)
 score = "contrast"  # LayerMem column that ranks the layers ("layermem": the paper's raw score)
 ks = [1, 2, 3]  # sizes of the fine-tuned layer sets
-n_seeds = None  # fine-tuning seeds per layer set (at least 2); None: 5 (3 at `quick`)
+n_seeds = None  # fine-tuning seeds per layer set (at least 2); None: 5 (3 at `quick` and toy runs)
 least = True  # also fine-tune the least memorizing layers (a control)
 epochs = 10  # fine-tuning epochs
 lr = 1e-3  # Adam's learning rate
 downstream = None  # None: digits, or fashion-mnist when the profile's data set is digits
-n_train = None  # downstream training images (at most); None: 2000 (500 at `quick`)
-n_test = None  # downstream test images (at most); None: 2000 (500 at `quick`)
+n_train = None  # downstream training images (at most); None: 2000 (500 at `quick` and toy runs)
+n_test = None  # downstream test images (at most); None: 2000 (500 at `quick` and toy runs)
 out_dir = "book/results/cpu/t5_finetune_layers"
 
 # %%
 res = Result.start(out_dir, profile, profile_overrides)
 # The quick profile only exercises the code (the tests run it): fewer seeds and images.
-quick = profile == "quick"
+quick = is_small(profile)  # quick, or a toy run
 n_seeds = (3 if quick else 5) if n_seeds is None else n_seeds
 n_train = (500 if quick else 2000) if n_train is None else n_train
 n_test = (500 if quick else 2000) if n_test is None else n_test

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import pickle
 import struct
 from pathlib import Path
@@ -252,3 +253,38 @@ def expect_checksums(monkeypatch, cls, md5s: dict[str, str]) -> None:
     if hasattr(cls, "split_list"):
         table = {k: [url, f, md5s.get(f, h)] for k, (url, f, h) in cls.split_list.items()}
         monkeypatch.setattr(cls, "split_list", table)
+
+
+def write_paper_data(root: str | Path, n_train: int = 120, n_test: int = 60) -> dict[str, str]:
+    """Stand-ins of the paper profile's data sets under ``root`` (CIFAR-10, SVHN, STL10) in
+    the real formats, ``n_train`` training and ``n_test`` test images each; returns the md5
+    of every file, for :func:`expect_checksums` (or :func:`write_checksum_site`)."""
+    root = Path(root)
+    per_batch = -(-n_train // 5)
+    md5s = dict(write_cifar10(root, per_batch=per_batch, n_test=n_test)["md5"])
+    for split, n in (("train", n_train), ("test", n_test)):
+        written = write_svhn(root / "svhn", split, n=n)
+        md5s[written["filename"]] = written["md5"]
+    md5s.update(write_stl10(root, n_train=n_train, n_test=n_test)["md5"])
+    return md5s
+
+
+def write_checksum_site(folder: str | Path, md5s: dict[str, str]) -> Path:
+    """A ``sitecustomize.py`` in ``folder`` that makes torchvision's CIFAR, SVHN and STL10
+    expect ``md5s`` in every Python process started with ``folder`` on ``PYTHONPATH``: the
+    workflow's train jobs and notebook kernels are processes of their own, which a
+    monkeypatch in the test's process does not reach. Returns ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "import torchvision.datasets as tvd\n"
+        "from formats import expect_checksums\n"
+        "class _Set:  # a monkeypatch that sets for the life of the process\n"
+        "    setattr = staticmethod(setattr)\n"
+        f"_md5s = json.loads({json.dumps(json.dumps(md5s))})\n"
+        "for _cls in (tvd.CIFAR10, tvd.SVHN, tvd.STL10):\n"
+        "    expect_checksums(_Set, _cls, _md5s)\n"
+    )
+    return folder

@@ -264,6 +264,7 @@ def test_stability_sizes():
     assert L.stability_sizes(1000) == [100, 250, 500, 1000]
     assert L.stability_sizes(5000) == [500, 1000, 2500, 5000]
     assert L.stability_sizes(40) == [25, 40]
+    assert L.stability_sizes(16) == [8, 16]  # below the ladder: half, so A6 has two sizes
 
 
 def test_subset_layermem_renormalises_by_the_subset_range():

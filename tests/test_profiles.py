@@ -2,7 +2,13 @@
 
 import pytest
 
-from memloc.profiles import load_profile, profile_names
+from memloc.profiles import (
+    SIZE_KEYS,
+    available_profiles,
+    experiment_names,
+    load_profile,
+    profile_names,
+)
 
 
 def test_three_profiles_in_order():
@@ -160,3 +166,27 @@ def test_auto_is_the_cpu_recipe_with_shares_and_resizing():
 def test_override_of_the_wrong_type_names_the_key(key, value, message):
     with pytest.raises(ValueError, match=message):
         load_profile("quick", **{key: value})
+
+
+@pytest.mark.parametrize("name", profile_names())
+def test_every_profile_has_a_toy_twin_of_the_same_structure(name):
+    full, toy = load_profile(name), load_profile(name + "-toy")
+    assert toy.name == name + "-toy" and toy.description.endswith("(a check of the workflow)")
+    same = ("dataset", "arch", "image_size", "resize", "crop_scale", "jitter", "norm", "lr")
+    assert [getattr(toy, k) for k in same] == [getattr(full, k) for k in same]
+    for key in SIZE_KEYS:  # an empty part stays empty, every other part is small
+        assert (getattr(toy, key) == 0) == (getattr(full, key) == 0), key
+        assert getattr(toy, key) <= 48
+    assert toy.epochs == toy.supervised_epochs == 2 and toy.width <= 0.125
+    assert toy.n_points <= toy.n_candidate and 2 * toy.top_k <= toy.n_points
+    # The experiments' own tables keep what they change: F3c's held-out images, T2's ViT.
+    for experiment in experiment_names(name):
+        big = load_profile(name, experiment=experiment)
+        small = load_profile(name + "-toy", experiment=experiment)
+        assert (small.arch, small.norm, small.dataset) == (big.arch, big.norm, big.dataset)
+        assert [getattr(small, k) == 0 for k in SIZE_KEYS] == [
+            getattr(big, k) == 0 for k in SIZE_KEYS
+        ], experiment
+    assert name + "-toy" in available_profiles()
+    with pytest.raises(KeyError, match="unknown profile 'nothing-toy'"):
+        load_profile("nothing-toy")

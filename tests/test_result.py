@@ -8,6 +8,7 @@ import json
 import pandas as pd
 import pytest
 
+from memloc.profiles import load_profile
 from memloc.result import Result, result_id
 
 
@@ -65,3 +66,42 @@ def test_tables_are_saved_unrounded_and_shown_without_the_index(tmp_path):
     info = json.loads(box.removeprefix("```json\n").removesuffix("\n```"))
     assert info["profile"] == "quick" and info["profile_overrides"] == {"epochs": 3}
     assert info["n_points"] == 10 and info["wall_time_s"] >= 0
+
+
+def test_the_page_check_is_every_claims_default_and_heads_the_verdicts(tmp_path):
+    from memloc.regime import PairCheck
+
+    def check(testable, reason, text):
+        return PairCheck(testable, reason, None, None, float("nan"), None, text)
+
+    res = Result.start(tmp_path / "f9_x", "quick")
+    shown = res.check({"SSL": check(True, "", "SSL ok."), "SL": check(False, "no g.", "SL no.")})
+    assert shown == "SSL ok.\n\nSL no."
+    assert not res.testable and res.reason == "Not testable here: SL: no g."
+    first, second = res.claims(
+        dict(claim="a", test="t", statistic=1.0, p_value=0.01),
+        dict(claim="b", test="t", statistic=1.0, p_value=0.01, testable=True, reason=""),
+    )
+    assert first["verdict"] == "not testable here" and second["verdict"] == "supported"
+    page = res.verdicts("A note.", "")
+    assert page.startswith("*Not testable here: SL: no g.*\n\n") and page.endswith("\n\nA note.")
+    # One check passing: no reason above the verdicts.
+    res = Result.start(tmp_path / "f8_x", "quick")
+    assert res.check(check(True, "", "fine.")) == "fine." and res.testable
+    res.claims(dict(claim="a", test="t", statistic=1.0, p_value=0.01))
+    assert res.verdicts().startswith("- **supported**")
+
+
+def test_the_provenance_lists_the_pairs_the_page_described(tmp_path):
+    class Pair:  # what describe reads of an EncoderPair
+        framework = "simclr"
+        hashes = {"f": "abc", "g": "def"}
+        profile = load_profile("quick")
+
+    sl = type("SL", (Pair,), {"framework": "supervised", "hashes": {"f": "123"}})
+    res = Result.start(tmp_path / "t9_x", "quick")
+    head = res.describe(Pair(), "N = 10.", others={"SL": sl()})
+    assert head.endswith("simclr. N = 10.")
+    box = res.finish(n_points=10)
+    info = json.loads(box.removeprefix("```json\n").removesuffix("\n```"))
+    assert info["encoder_hashes"] == {"simclr": Pair.hashes, "SL": {"f": "123"}}

@@ -18,7 +18,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from memloc.artifacts import EncoderPair, encoder_pair, f_encoder
-from memloc.data import canonical_name, default_other_dataset, load_dataset
+from memloc.data import (
+    canonical_name,
+    default_donor_dataset,
+    default_other_dataset,
+    load_dataset,
+)
 from memloc.privacy import PrivacyConfig
 from memloc.profiles import (
     Profile,
@@ -146,13 +151,16 @@ def a7_encoders(
     profile_overrides=None,
 ) -> list[EncoderRequest]:
     """A7: the donor, an f of the profile's architecture trained with ``framework`` on another
-    data set (:func:`memloc.profiles.donor_profile`; None: digits, or
-    Fashion-MNIST for digits), the encoder whose layers are swapped into the shared f."""
+    data set (:func:`memloc.profiles.donor_profile`; None:
+    :func:`memloc.data.default_donor_dataset`, one with f's number of channels), the encoder
+    whose layers are swapped into the shared f."""
     p = load_profile(profile, **merge_overrides(profile_overrides, dataset=dataset, arch=arch))
+    data = load_dataset(p.dataset, "train", image_size=p.image_size, resize=p.resize,
+                        download=False)  # fmt: skip
     if p.split_shares:  # the notebook's pair.profile: sizes fitted to the data
-        p = fit_to_data(p, len(load_dataset(p.dataset, "train", image_size=p.image_size,
-                                            resize=p.resize, download=False)))  # fmt: skip
-    name = donor_dataset or default_other_dataset(p.dataset)
+        p = fit_to_data(p, len(data))
+    # The donor's layers must fit f's: its data set has f's number of channels.
+    name = donor_dataset or default_donor_dataset(p.dataset, data.channels)
     donor = donor_profile(p, name, epochs=donor_epochs)
     return [EncoderRequest(f"donor on {canonical_name(name)}", donor, framework, pair=False)]
 

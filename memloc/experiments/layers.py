@@ -802,10 +802,11 @@ SIZE_LADDER = (25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000)
 def stability_sizes(n_max: int, count: int = 4) -> list[int]:
     """Point counts for A6: ``n_max`` and up to ``count - 1`` round numbers below it, not
     below ``n_max / 10`` (quick: 150 -> 25, 50, 100, 150; cpu: 1000 -> 100, 250, 500, 1000;
-    the paper used 100, 500, 1000, 5000)."""
+    the paper used 100, 500, 1000, 5000). Below the ladder's first rung (fewer than 25
+    points, a toy run), half of ``n_max`` is the one smaller size."""
     if n_max < 2:
         raise ValueError(f"n_max must be at least 2, got {n_max}")
-    below = [s for s in SIZE_LADDER if n_max / 10 <= s < n_max]
+    below = [s for s in SIZE_LADDER if n_max / 10 <= s < n_max] or [int(n_max) // 2]
     return below[-(count - 1) :] + [int(n_max)] if count > 1 else [int(n_max)]
 
 
