@@ -447,9 +447,12 @@ def planted_activations(planted: dict, layer: str) -> Figure:
     return fig
 
 
-def over_training_plot(summary: pd.DataFrame, excess: pd.DataFrame, layer: str) -> Figure:
+def over_training_plot(curves: pd.DataFrame, layer: str) -> Figure:
     """A1: mean UnitMem per epoch on the candidates and on held-out images (95% CI bands), and
-    the excess over the held-out control; a symlog epoch axis when the epochs span decades."""
+    the excess over the held-out control (``curves``: the ``set`` of each row, as
+    :func:`memloc.experiments.units.over_training_curves` gives them); a symlog epoch axis
+    when the epochs span decades."""
+    summary, excess = curves[curves["set"] != "excess"], curves[curves["set"] == "excess"]
     fig, axes = new_figure(2, width=4.6, height=3.4)
     ax = axes[0, 0]
     for name, color in (

@@ -36,6 +36,27 @@ from memloc.profiles import merge_overrides
 from memloc.stats import holm
 
 
+def claim(text: str, test: str, outcome=None, **fields) -> dict:
+    """One claim for :meth:`Result.claims`: the claim's sentence, the test's description and
+    its outcome, a :class:`memloc.stats.TestResult` (statistic and p-value) or a
+    ``(statistic, p_value)`` pair; ``fields`` add or replace what
+    :func:`memloc.book.record_claim` takes (``holds``, ``testable``, ``reason``, ...).
+
+    >>> from memloc.stats import spearman_trend
+    >>> rho = spearman_trend([1, 2, 4, 3, 5])
+    >>> c = claim("it rises", "Spearman rho, one-sided", rho, holds=True)
+    >>> c["claim"], round(c["statistic"], 2), round(c["p_value"], 3), c["holds"]
+    ('it rises', 0.9, 0.019, True)
+    """
+    out = {"claim": text, "test": test}
+    if outcome is not None:
+        statistic, p_value = (
+            (outcome.statistic, outcome.pvalue) if hasattr(outcome, "pvalue") else outcome
+        )
+        out.update(statistic=statistic, p_value=p_value)
+    return {**out, **fields}
+
+
 def result_id(out_dir: str | Path) -> str:
     """The paper's label from a notebook's folder: ``.../f2_classmem_vs_unitmem`` -> ``F2``."""
     prefix = Path(out_dir).name.split("_", 1)[0]

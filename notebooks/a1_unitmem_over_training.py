@@ -20,8 +20,6 @@
 # training augmentations; raw UnitMem, with the held-out control beside it and its excess.
 
 # %%
-import numpy as np
-import pandas as pd
 from IPython.display import Markdown
 
 from memloc.artifacts import encoder_pair
@@ -29,15 +27,11 @@ from memloc.experiments import units as U
 from memloc.figures import over_training_plot
 from memloc.regime import check_pair
 from memloc.result import Result
-from memloc.stats import spearman_trend
 
 # %% tags=["parameters"]
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
-dataset = None
-arch = None
 framework = "simclr"
-seed = None
 n_points = None
 k_aug = None
 layer = None  # None: the last convolution layer ("8" for ResNet9)
@@ -46,10 +40,10 @@ out_dir = "book/results/cpu/a1_unitmem_over_training"
 
 # %%
 res = Result.start(out_dir, profile, profile_overrides)
-overrides = res.overrides(dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug)
-pair = encoder_pair(profile, framework, progress=False, **overrides)
-p = pair.profile
-layer = layer or U.last_conv_layer(pair.f)
+pair = encoder_pair(
+    profile, framework, progress=False, **res.overrides(n_points=n_points, k_aug=k_aug)
+)
+p, layer = pair.profile, layer or U.last_conv_layer(pair.f)
 per_unit = U.unitmem_over_training(pair, layer=layer, rest=rest)
 res.table(per_unit, "unitmem_per_unit")
 epochs = sorted(per_unit["epoch"].unique())
@@ -72,8 +66,7 @@ Markdown(
 # Otherwise the claims are *not testable here*.
 
 # %%
-check = check_pair(pair)
-Markdown(check.markdown)
+Markdown(res.check(check_pair(pair)))
 
 # %% [markdown]
 # ## Mean UnitMem per epoch
@@ -83,17 +76,12 @@ Markdown(check.markdown)
 # on held-out images.
 
 # %%
-summary = U.mean_with_ci(per_unit, ["epoch", "set"])
-excess = U.excess_per_unit(per_unit)
-excess_summary = U.mean_with_ci(excess, ["epoch"], value="excess")
-both = pd.concat([summary, excess_summary.assign(set="excess")], ignore_index=True)
-res.table(both, "unitmem_over_training")
-table = both.assign(value=U.format_ci(both)).pivot(index="epoch", columns="set", values="value")
-table["defined units"] = summary[summary["set"] == "candidates"].set_index("epoch")["n"]
-res.table(table[["candidates", "held-out", "excess", "defined units"]], index=True)
+curves = U.over_training_curves(per_unit)
+res.table(curves, "unitmem_over_training")
+res.table(U.over_training_table(curves), index=True)
 
 # %%
-res.figure(over_training_plot(summary, excess_summary, layer), "unitmem_over_training")
+res.figure(over_training_plot(curves, layer), "unitmem_over_training")
 
 # %% [markdown]
 # ## Verdict
@@ -105,55 +93,16 @@ res.figure(over_training_plot(summary, excess_summary, layer), "unitmem_over_tra
 # Holm-adjusted together (the verdicts use the adjusted ones).
 
 # %%
-cand = summary[summary["set"] == "candidates"]
-trend = spearman_trend(cand["mean"], cand["epoch"], alternative="greater")
-trend_excess = spearman_trend(
-    excess_summary["mean"], excess_summary["epoch"], alternative="greater"
-)
-res.claims(
-    dict(
-        claim=f"UnitMem of layer {layer} rises during training",
-        test=f"Spearman rho of mean UnitMem vs epoch ({len(cand)} epochs), one-sided",
-        statistic=trend.statistic,
-        p_value=trend.pvalue,
-        holds=trend.statistic > 0,
-    ),
-    dict(
-        claim=f"the excess of layer {layer}'s UnitMem over held-out images rises during training",
-        test="Spearman rho of mean (candidates − held-out) UnitMem vs epoch, one-sided",
-        statistic=trend_excess.statistic,
-        p_value=trend_excess.pvalue,
-        holds=trend_excess.statistic > 0,
-    ),
-    testable=check.testable,
-    reason=check.reason,
-)
-first, final = cand.iloc[0], cand.iloc[-1]
+res.claims(*U.over_training_claims(curves, layer))
 Markdown(
-    ("" if check.testable else f"*{check.reason}*\n\n")
-    + res.verdicts()
-    + f"\n\nMean UnitMem went from {first['mean']:.3f} at initialisation to "
-    f"{final['mean']:.3f} at epoch {int(final['epoch'])} (held-out images: "
-    f"{summary[summary['set'] == 'held-out']['mean'].iloc[-1]:.3f}). "
-    + (
-        f"The largest mean was reached at epoch {int(cand.loc[cand['mean'].idxmax(), 'epoch'])}."
-        if not np.isclose(cand["mean"].max(), final["mean"])
-        else "The last epoch has the largest mean."
+    res.verdicts(
+        U.over_training_note(curves) + " The poster gives no numbers for this figure; compare "
+        "the shape."
     )
-    + " The poster gives no numbers for this figure; compare the shape."
 )
 
 # %% [markdown]
 # ## Provenance
 
 # %%
-Markdown(
-    res.finish(
-        encoder_hashes=pair.hashes,
-        layer=layer,
-        epochs=[int(e) for e in epochs],
-        n_points=p.n_points,
-        k_aug=p.k_aug,
-        rest=rest,
-    )
-)
+Markdown(res.finish(layer=layer, epochs=[int(e) for e in epochs], n_points=p.n_points, rest=rest))

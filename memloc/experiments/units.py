@@ -939,3 +939,68 @@ def format_ci(table: pd.DataFrame, digits: int = 3) -> pd.Series:
         lambda r: f"{r['mean']:.{digits}f} [{r['low']:.{digits}f}, {r['high']:.{digits}f}]",
         axis=1,
     )
+
+
+# ------------------------------------------------------------------------------ A1: over training
+
+
+def over_training_curves(per_unit: pd.DataFrame) -> pd.DataFrame:
+    """A1's curves from :func:`unitmem_over_training`'s table: per epoch, the mean UnitMem of
+    the candidates and of the held-out images with 95% bootstrap CIs over units, and the mean
+    per-unit excess of the candidates over the held-out images (:func:`excess_per_unit`):
+    columns ``epoch, set, n, mean, low, high`` (``set``: candidates, held-out, excess)."""
+    summary = mean_with_ci(per_unit, ["epoch", "set"])
+    excess = mean_with_ci(excess_per_unit(per_unit), ["epoch"], value="excess")
+    return pd.concat([summary, excess.assign(set="excess")], ignore_index=True)
+
+
+def over_training_table(curves: pd.DataFrame) -> pd.DataFrame:
+    """A1's table for the page: per epoch, ``mean [low, high]`` of the candidates, held-out
+    images and the excess, and the number of defined units (index: epoch)."""
+    table = curves.assign(value=format_ci(curves)).pivot(
+        index="epoch", columns="set", values="value"
+    )
+    cand = curves[curves["set"] == "candidates"]
+    table["defined units"] = cand.set_index("epoch")["n"]
+    return table[["candidates", "held-out", "excess", "defined units"]]
+
+
+def over_training_claims(curves: pd.DataFrame, layer: str) -> list[dict]:
+    """A1's claims: Spearman's rho of the mean UnitMem (candidates) against the epoch,
+    one-sided (rising), and the same for the excess over the held-out images."""
+    from memloc.result import claim
+
+    cand, excess = (curves[curves["set"] == s] for s in ("candidates", "excess"))
+    trend = spearman_trend(cand["mean"], cand["epoch"], alternative="greater")
+    trend_excess = spearman_trend(excess["mean"], excess["epoch"], alternative="greater")
+    return [
+        claim(
+            f"UnitMem of layer {layer} rises during training",
+            f"Spearman rho of mean UnitMem vs epoch ({len(cand)} epochs), one-sided",
+            trend,
+            holds=trend.statistic > 0,
+        ),
+        claim(
+            f"the excess of layer {layer}'s UnitMem over held-out images rises during training",
+            "Spearman rho of mean (candidates − held-out) UnitMem vs epoch, one-sided",
+            trend_excess,
+            holds=trend_excess.statistic > 0,
+        ),
+    ]
+
+
+def over_training_note(curves: pd.DataFrame) -> str:
+    """A1's sentence under the verdicts: the mean UnitMem at initialisation and at the last
+    epoch (and on held-out images), and the epoch of the largest mean."""
+    cand = curves[curves["set"] == "candidates"]
+    first, final = cand.iloc[0], cand.iloc[-1]
+    heldout = curves[curves["set"] == "held-out"]["mean"].iloc[-1]
+    peak = (
+        f"The largest mean was reached at epoch {int(cand.loc[cand['mean'].idxmax(), 'epoch'])}."
+        if not np.isclose(cand["mean"].max(), final["mean"])
+        else "The last epoch has the largest mean."
+    )
+    return (
+        f"Mean UnitMem went from {first['mean']:.3f} at initialisation to {final['mean']:.3f} "
+        f"at epoch {int(final['epoch'])} (held-out images: {heldout:.3f}). {peak}"
+    )
