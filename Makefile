@@ -10,7 +10,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: help venv data book test lint format system-deps clean-book
 
 help:
-	@echo "make book [PROFILE=quick|cpu|paper] [EXECUTOR=slurm] [KEEP_GOING=1] [BUNDLE=url|path]"
+	@echo "make book [PROFILE=quick|cpu|paper|<profile>-toy] [EXECUTOR=slurm] [KEEP_GOING=1] [BUNDLE=url|path]"
 	@echo "                                      set up, get data, train, run notebooks, build the book"
 	@echo "                                      (BUNDLE: import a results bundle first, train only what it lacks)"
 	@echo "make test                             lint and run the test suite (quick profile)"

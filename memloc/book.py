@@ -50,7 +50,7 @@ from memloc.notebooks import (  # noqa: F401
     result_notebooks,
     run_notebook,
 )
-from memloc.utils import atomic_write_json, relative_path, repo_root
+from memloc.utils import atomic_write_json, parse_key_values, relative_path, repo_root
 
 ROOT = repo_root()
 BOOK_DIR = ROOT / "book"
@@ -588,19 +588,6 @@ def provenance(**extra) -> dict:
 # ----------------------------------------------------------------------------- CLI
 
 
-def _parse_params(items: list[str] | None) -> dict:
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise SystemExit(f"--param expects KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
 def _notebooks_to_run(dry_run_output: str) -> set[str]:
     """The notebooks a Snakemake dry run would execute (its ``rule notebook:`` blocks)."""
     names = set()
@@ -671,7 +658,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--executor", default=None, choices=["local", "slurm"])
     parser.add_argument("--dry-run", action="store_true", help="show the jobs, run nothing")
     args = parser.parse_args(argv)
-    config = {"params": _parse_params(args.param)}
+    config = {"params": parse_key_values(args.param, "--param")}
     if args.profile is None:  # a folder of your own: sizes from the data, not cpu's 9,000
         own = str(config["params"].get("dataset", "")).startswith("imagefolder:")
         args.profile = AUTO if own else "cpu"

@@ -18,17 +18,10 @@ FRAMEWORK_CHOICES = ("simclr", "simsiam", "dino", "mae", "supervised")
 
 
 def _parse_overrides(items: list[str]) -> dict:
-    """``key=value`` pairs; values are read as JSON when they parse (numbers, lists)."""
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise SystemExit(f"--set expects key=value, got {item!r}")
-        key, value = item.split("=", 1)
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
+    """``--set key=value`` pairs (:func:`memloc.utils.parse_key_values`)."""
+    from memloc.utils import parse_key_values
+
+    return parse_key_values(items, "--set")
 
 
 def _arch_kwargs(text: str | None) -> dict:

@@ -607,15 +607,18 @@ def default_other_dataset(dataset: str) -> str:
 
 def default_donor_dataset(dataset: str, channels: int) -> str:
     """A7's donor data set: another one whose images have ``channels`` channels, so that the
-    donor's layers fit the encoder they are swapped into: digits (Fashion-MNIST for digits)
-    for grey images, SVHN (CIFAR-10 for SVHN) for colour ones.
+    donor's layers fit the encoder they are swapped into. For the colour data sets of
+    torchvision (the paper's CIFAR-10, ...) SVHN (CIFAR-10 for SVHN); otherwise digits
+    (Fashion-MNIST for digits), available offline. A colour folder of your own therefore
+    needs a colour donor named (A7's ``donor_dataset``): digits' grey images do not fit.
 
     >>> default_donor_dataset("fashion-mnist", 1), default_donor_dataset("cifar10", 3)
     ('digits', 'svhn')
     """
-    if channels == 1:
-        return default_other_dataset(dataset)
-    return "cifar10" if canonical_name(dataset) == "svhn" else "svhn"
+    name = canonical_name(dataset)
+    if channels == 3 and name in ("cifar10", "cifar100", "stl10", "svhn"):
+        return "cifar10" if name == "svhn" else "svhn"
+    return default_other_dataset(dataset)
 
 
 def match_channels(images: torch.Tensor, channels: int) -> torch.Tensor:

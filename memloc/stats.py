@@ -86,10 +86,15 @@ class ConfidenceInterval:
     n: int
 
 
-def _array(x, name: str) -> np.ndarray:
+def _floats(x) -> np.ndarray:
+    """A tensor, array or sequence as a float array."""
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
-    a = np.asarray(x, dtype=float)
+    return np.asarray(x, dtype=float)
+
+
+def _array(x, name: str) -> np.ndarray:
+    a = _floats(x)
     if a.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {a.shape}")
     return a
@@ -301,9 +306,7 @@ def holm(pvalues) -> np.ndarray:
 
 def _per_image(x, name: str) -> np.ndarray:
     """A (n_images, n_layers) float array of per-image scores, without NaN."""
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    a = np.asarray(x, dtype=float)
+    a = _floats(x)
     if a.ndim != 2:
         raise ValueError(f"{name} must be (n_images, n_layers), got shape {a.shape}")
     if np.isnan(a).any():

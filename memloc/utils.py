@@ -68,6 +68,26 @@ def atomic_torch_save(obj, path: str | Path) -> None:
         raise
 
 
+def parse_key_values(items: list[str] | None, option: str) -> dict:
+    """``KEY=VALUE`` strings of a command-line ``option`` (``--param``, ``--set``) as a dict,
+    each value read as JSON when it parses (numbers, lists), else kept as text; an item
+    without ``=`` stops the command with one line naming the option.
+
+    >>> parse_key_values(["epochs=3", "dataset=digits", "crop_scale=[0.5,1]"], "--set")
+    {'epochs': 3, 'dataset': 'digits', 'crop_scale': [0.5, 1]}
+    """
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SystemExit(f"{option} expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
 def code_digest(path: str | Path) -> bytes:
     """What a Python source computes: the hash of its syntax tree without docstrings, so that
     editing comments, docstrings or layout keeps stored results and executed notebooks valid

@@ -137,21 +137,11 @@ def test_contrast_and_calibration_cancel_a_constant_offset():
     gen = torch.Generator().manual_seed(0)
     c, i, h = (torch.rand(12, 1, 2, 2, generator=gen) for _ in range(3))
     g = poly_encoder(1.0, 0.0)
+    settings = dict(layers=["poly"], k_aug=2, policy=Shift(0.25), variant="original", top_k=0)
     tables = {}
     for gamma in (0.0, 3.0):
         f = poly_encoder(1.1, gamma)
-        r = layermem(
-            f,
-            g,
-            c,
-            layers=["poly"],
-            k_aug=2,
-            policy=Shift(0.25),
-            variant="original",
-            heldout_images=h,
-            independent_images=i,
-            top_k=0,
-        )
+        r = layermem(f, g, c, heldout_images=h, independent_images=i, **settings)
         tables[gamma] = r.table.iloc[0]
     offset = -3.0 * 4 * 0.25
     a, b = tables[0.0], tables[3.0]
@@ -162,19 +152,7 @@ def test_contrast_and_calibration_cancel_a_constant_offset():
     assert b["calibrated"] == pytest.approx(a["calibrated"], abs=1e-4)
     # Candidates scored against themselves as independents and held-out: exactly no effect.
     f = poly_encoder(1.1, 3.0)
-    r = layermem(
-        f,
-        g,
-        c,
-        layers=["poly"],
-        k_aug=2,
-        policy=Shift(0.25),
-        variant="original",
-        heldout_images=c,
-        independent_images=c,
-        top_k=0,
-    )
-    row = r.table.iloc[0]
+    row = layermem(f, g, c, heldout_images=c, independent_images=c, **settings).table.iloc[0]
     assert row["layermem_raw"] < -2.5
     assert row["contrast"] == 0 and row["calibrated"] == 0
 
