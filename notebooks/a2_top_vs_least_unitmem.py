@@ -24,23 +24,18 @@
 # (`rest = mean`), K views of the SSL encoder's training augmentations.
 
 # %%
-import pandas as pd
 from IPython.display import Markdown, display
 
-from memloc.artifacts import cache_root, encoder_pair
+from memloc.artifacts import encoder_pair
 from memloc.experiments import units as U
 from memloc.figures import image_gallery, top_least_panels
 from memloc.regime import check_pair
 from memloc.result import Result
-from memloc.stats import top_indices
 
 # %% tags=["parameters"]
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
-dataset = None
-arch = None
 framework = "simclr"
-seed = None
 n_points = None
 k_aug = None
 top_k = None
@@ -49,25 +44,13 @@ out_dir = "book/results/cpu/a2_top_vs_least_unitmem"
 
 # %%
 res = Result.start(out_dir, profile, profile_overrides)
-overrides = res.overrides(
-    dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug, top_k=top_k
-)
-pair = encoder_pair(profile, framework, progress=False, **overrides)
-p = pair.profile
-k, n = p.top_k, p.n_points
-sslmem = U.point_sslmem(pair)
-last = sslmem.layers[-1].name
-s_cand = U.calibrated_sslmem(sslmem, "candidate", last).iloc[:n]
-s_held = U.calibrated_sslmem(sslmem, "heldout", last).iloc[:n]
-candidates, heldout = pair.images("candidate", n), pair.images("heldout", n)
-init = U.initial_encoder(p, pair.dataset.channels)
-kw = dict(k_aug=p.k_aug, policy=U.unitmem_policy(p), rest=rest, seed=p.seed, cache_dir=cache_root())
-measured = {
-    "f, candidates": U.top_least_unitmem(pair.f, candidates, s_cand, k, **kw),
-    "random init, candidates": U.top_least_unitmem(init, candidates, s_cand, k, **kw),
-    "f, held-out": U.top_least_unitmem(pair.f, heldout, s_held, k, **kw),
-}
-per_unit = pd.concat([m.assign(encoder=name) for name, m in measured.items()], ignore_index=True)
+keys = res.overrides(n_points=n_points, k_aug=k_aug, top_k=top_k)
+pair = encoder_pair(profile, framework, progress=False, **keys)
+p, sslmem = pair.profile, U.point_sslmem(pair)
+k, n, last = p.top_k, p.n_points, sslmem.layers[-1].name
+s_cand, s_held = U.calibrated_sslmem_sets(sslmem, n)
+measured = U.top_least_measured(pair, s_cand, s_held, rest=rest)
+per_unit = U.stack_runs(measured)
 res.table(per_unit, "unitmem_top_least_per_unit")
 layers = list(dict.fromkeys(per_unit["layer"]))
 deep = U.deep_layers(layers)
@@ -75,8 +58,7 @@ Markdown(
     res.describe(
         pair,
         f"k = {k} of N = {n} images per set; SSLMem with K = {sslmem.config['k_aug']} view "
-        f"pairs at layer {last}; UnitMem with K = {p.k_aug} views. Deep layers (fixed in "
-        f"advance: the half after the first residual connection): {', '.join(deep)}.",
+        f"pairs at layer {last}; UnitMem with K = {p.k_aug} views. {U.deep_layers_sentence(deep)}",
     )
 )
 
@@ -86,17 +68,7 @@ Markdown(
 # images.
 
 # %%
-row = sslmem.table.set_index("layer").loc[last]
-res.table(
-    pd.DataFrame(
-        {
-            "Top-k": [row["top_layermem"], row["heldout_top_layermem"]],
-            "Least-k": [row["least_layermem"], row["heldout_least_layermem"]],
-        },
-        index=["candidates", "held-out"],
-    ).rename_axis(f"LayerMem at {last}"),
-    index=True,
-)
+res.table(U.top_least_layermem(sslmem, last), index=True)
 
 # %% [markdown]
 # ## Mean UnitMem per layer, Top-k against Least-k
@@ -108,9 +80,7 @@ title = "UnitMem over D' = Top-k vs Least-k images (* one-sided Welch p < 0.05)"
 display(res.figure(top_least_panels(tests, k=k, title=title), "top_vs_least"))
 
 # %%
-shown = tests.pivot(index="layer", columns="encoder", values=["difference", "t", "welch_p"])
-shown = shown.swaplevel(axis=1)[[(e, v) for e in measured for v in ("difference", "t", "welch_p")]]
-res.table(shown.reindex(layers), digits=4, index=True)
+res.table(U.top_least_view(tests, layers), digits=4, index=True)
 
 # %% [markdown]
 # ## Did the encoders learn, and did f memorize?
@@ -123,8 +93,7 @@ res.table(shown.reindex(layers), digits=4, index=True)
 # gaps tested below. Otherwise the claims are *not testable here*.
 
 # %%
-check = check_pair(pair, layermem=sslmem)
-Markdown(check.markdown)
+Markdown(res.check(check_pair(pair, layermem=sslmem)))
 
 # %% [markdown]
 # ## Verdict
@@ -137,78 +106,25 @@ Markdown(check.markdown)
 # verdicts use the adjusted ones).
 
 # %%
-f_tests = tests[tests["encoder"] == "f, candidates"]
-t_top, p_top = U.all_layers_test(f_tests, deep, p="welch_p", statistic="t")
 gap_tests = U.gap_against_heldout(measured["f, candidates"], measured["f, held-out"], layers)
 res.table(gap_tests, "gap_vs_heldout_tests")
-t_gap, p_gap = U.all_layers_test(gap_tests, deep, p="p", statistic="t")
-res.claims(
-    dict(
-        claim="UnitMem is higher on the Top-k than on the Least-k images (deep layers)",
-        test=f"one-sided Welch t per deep layer over units, k = {k}; min t, max p",
-        statistic=t_top,
-        p_value=p_top,
-        holds=t_top > 0,
-    ),
-    dict(
-        claim="the Top-k vs Least-k gap exceeds the same gap on held-out images (deep layers)",
-        test="paired one-sided t over units of (gap on candidates − gap on held-out) per deep "
-        "layer; min t, max p",
-        statistic=t_gap,
-        p_value=p_gap,
-        holds=t_gap > 0,
-    ),
-    testable=check.testable,
-    reason=check.reason,
-)
-display(
-    res.table(
-        gap_tests.rename(
-            columns={"mean_x": "gap, candidates", "mean_y": "gap, held-out", "n": "units"}
-        ),
-        digits=4,
-    )
-)
-significant = f_tests[f_tests["welch_p"] < 0.05]["layer"].tolist()
-held_sig = tests[(tests["encoder"] == "f, held-out") & (tests["welch_p"] < 0.05)]["layer"]
-Markdown(
-    ("" if check.testable else f"*{check.reason}*\n\n")
-    + res.verdicts()
-    + "\n\nLayers with Top-k > Least-k at p < 0.05 (Welch): f on candidates: "
-    + (", ".join(significant) or "none")
-    + "; f on held-out images (control): "
-    + (", ".join(held_sig) or "none")
-    + f" (of {len(layers)}). The poster gives no numbers for this figure; compare the shape."
-)
+res.claims(*U.top_least_claims(tests, gap_tests, deep, k))
+display(res.table(U.gap_view(gap_tests), digits=4))
+Markdown(res.verdicts(U.top_least_note(tests)))
 
 # %% [markdown]
 # ## The two sets of images
 
 # %%
-top = top_indices(s_cand.to_numpy(), k)
-least = top_indices(s_cand.to_numpy(), k, largest=False)
-show = min(k, 10)
-res.figure(
-    image_gallery(
-        candidates[list(top[:show]) + list(least[:show])],
-        [f"top {i + 1}" for i in range(show)] + [f"least {i + 1}" for i in range(show)],
-        ncols=show,
-        title=f"Most (top row) and least (bottom row) memorized candidates, SSLMem at {last}",
-    ),
-    "top_least_images",
-)
+images, captions = U.top_least_gallery(pair.images("candidate", n), s_cand, k)
+title = f"Most (top row) and least (bottom row) memorized candidates, SSLMem at {last}"
+gallery = image_gallery(images, captions, ncols=min(k, 10), title=title)
+res.figure(gallery, "top_least_images")
 
 # %% [markdown]
 # ## Provenance
 
 # %%
 Markdown(
-    res.finish(
-        encoder_hashes=pair.hashes,
-        top_k=k,
-        n_points=n,
-        k_aug=p.k_aug,
-        sslmem_k_aug=sslmem.config["k_aug"],
-        rest=rest,
-    )
+    res.finish(top_k=k, n_points=n, k_aug=p.k_aug, sslmem_k_aug=sslmem.config["k_aug"], rest=rest)
 )

@@ -20,7 +20,6 @@
 # training augmentations.
 
 # %%
-import pandas as pd
 from IPython.display import Markdown, display
 
 from memloc.artifacts import encoder_pair
@@ -28,15 +27,11 @@ from memloc.experiments import units as U
 from memloc.figures import MODEL_COLORS, dominance_scatter, image_gallery, share_bars
 from memloc.regime import check_pair
 from memloc.result import Result
-from memloc.stats import spearman_trend
 
 # %% tags=["parameters"]
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
-dataset = None
-arch = None
 framework = "simclr"
-seed = None
 n_points = None
 k_aug = None
 top_k = None
@@ -46,22 +41,11 @@ out_dir = "book/results/cpu/a3_mu_max_points"
 
 # %%
 res = Result.start(out_dir, profile, profile_overrides)
-overrides = res.overrides(
-    dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug, top_k=top_k
-)
-pair = encoder_pair(profile, framework, progress=False, **overrides)
-k = pair.profile.top_k
-controls = U.unitmem_with_controls(pair, rest=rest)
-n = controls.config["n_points"]
-sslmem = U.point_sslmem(pair)
-last = sslmem.layers[-1].name
-s_cand = U.calibrated_sslmem(sslmem, "candidate", last).iloc[:n]
-s_held = U.calibrated_sslmem(sslmem, "heldout", last).iloc[:n]
-runs = {
-    "f, candidates": (controls.trained, s_cand),
-    "random init, candidates": (controls.random, s_cand),
-    "f, held-out": (controls.heldout, s_held),
-}
+keys = res.overrides(n_points=n_points, k_aug=k_aug, top_k=top_k)
+pair = encoder_pair(profile, framework, progress=False, **keys)
+controls, sslmem = U.unitmem_with_controls(pair, rest=rest), U.point_sslmem(pair)
+runs = U.sslmem_ranked_runs(controls, sslmem)
+k, n, last = pair.profile.top_k, controls.config["n_points"], sslmem.layers[-1].name
 Markdown(
     res.describe(
         pair,
@@ -76,24 +60,12 @@ Markdown(
 # ## Share of the top units' $\mu_{\max}$ images in the Top-k SSLMem set
 
 # %%
-shares = pd.concat(
-    [
-        U.mu_max_share(result, scores, k=k, fraction=top_fraction).assign(encoder=name)
-        for name, (result, scores) in runs.items()
-    ],
-    ignore_index=True,
-)
+shares = U.mu_max_shares(runs, k=k, fraction=top_fraction)
 res.table(shares, "mu_max_share")
-res.figure(
-    share_bars(
-        shares,
-        order=controls.layers + ["all"],
-        chance=k / n,
-        colors=[MODEL_COLORS["SSL"], MODEL_COLORS["random init"], MODEL_COLORS["held-out"]],
-        title=f"Top units whose μ_max image is in the Top-{k} by SSLMem",
-    ),
-    "mu_max_share",
-)
+colors = [MODEL_COLORS["SSL"], MODEL_COLORS["random init"], MODEL_COLORS["held-out"]]
+title = f"Top units whose μ_max image is in the Top-{k} by SSLMem"
+bars = share_bars(shares, order=controls.layers + ["all"], chance=k / n, colors=colors, title=title)
+res.figure(bars, "mu_max_share")
 
 # %%
 display(res.table(shares[shares["encoder"] == "f, candidates"].drop(columns="encoder"), digits=4))
@@ -106,47 +78,26 @@ res.table(shares[shares["layer"] == "all"].drop(columns="layer"), digits=4)
 # rank. Spearman's ρ between the count and SSLMem over all N images is shown beside it.
 
 # %%
-dominance = U.dominance_with_sslmem(controls.trained, s_cand)
+dominance = U.dominance_with_sslmem(*runs["f, candidates"])
 res.table(dominance.reset_index(), "dominance")
-rhos = {}
-for name, (result, scores) in runs.items():
-    d = U.dominance_with_sslmem(result, scores)
-    rhos[name] = spearman_trend(d["total"], d["sslmem"], alternative="greater")
-rho = rhos["f, candidates"]
+rhos = U.dominance_spearman(runs)
+rho, xlabel = rhos["f, candidates"], f"calibrated SSLMem (layer {last})"
 title = f"Spearman ρ = {rho.statistic:.2f}, one-sided p = {rho.pvalue:.2g}"
-xlabel = f"calibrated SSLMem (layer {last})"
 display(res.figure(dominance_scatter(dominance, xlabel=xlabel, title=title), "dominance_vs_sslmem"))
-res.table(
-    pd.DataFrame(
-        {name: {"rho": r.statistic, "p (one-sided)": r.pvalue} for name, r in rhos.items()}
-    ).T.rename_axis("units dominated vs SSLMem"),
-    digits=4,
-    index=True,
-)
+res.table(U.dominance_spearman_table(rhos), digits=4, index=True)
 
 # %%
-dominating = dominance[dominance["total"] > 0]
-Markdown(
-    f"{len(dominating)} of {n} images dominate at least one unit; the top 10 of them hold "
-    f"{dominating['total'].head(10).sum()} of {int(dominance['total'].sum())} unit maxima."
-)
+Markdown(U.dominance_sentence(dominance))
 
 # %% [markdown]
 # The images that dominate the most units, with the number of units and their SSLMem rank
 # (1 = most memorized of the N).
 
 # %%
-top_images = dominating.head(min(20, len(dominating)))
-res.figure(
-    image_gallery(
-        pair.images("candidate", n)[list(top_images.index)],
-        [f"{t} units, rank {r}" for t, r in top_images[["total", "sslmem_rank"]].values],
-        ncols=10,
-        size=1.25,
-        title="Candidates that give the most units their μ_max",
-    ),
-    "dominating_images",
-)
+images, captions = U.dominating_gallery(pair.images("candidate", n), dominance)
+title = "Candidates that give the most units their μ_max"
+gallery = image_gallery(images, captions, ncols=10, size=1.25, title=title)
+res.figure(gallery, "dominating_images")
 
 # %% [markdown]
 # ## Did the encoders learn, and did f memorize?
@@ -158,8 +109,7 @@ res.figure(
 # that ranks the images (T1's, cached). Otherwise the claims are *not testable here*.
 
 # %%
-check = check_pair(pair, layermem=sslmem)
-Markdown(check.markdown)
+Markdown(res.check(check_pair(pair, layermem=sslmem)))
 
 # %% [markdown]
 # ## Verdict
@@ -168,39 +118,8 @@ Markdown(check.markdown)
 # Holm-adjusted together (the verdicts use the adjusted ones).
 
 # %%
-pooled = shares[(shares["encoder"] == "f, candidates") & (shares["layer"] == "all")].iloc[0]
-res.claims(
-    dict(
-        claim="the top units' μ_max images are high-SSLMem images (above chance)",
-        test=f"share of top-{top_fraction:.0%} units (all layers) whose μ_max image is in the "
-        f"Top-{k} by SSLMem vs chance {k / n:.3f}, one-sided binomial over units",
-        statistic=pooled["fraction"],
-        p_value=pooled["p_value"],
-        holds=pooled["fraction"] > k / n,
-    ),
-    dict(
-        claim="the top units' μ_max images are high-SSLMem images (distinct images)",
-        test=f"share of the distinct μ_max images of the top units in the Top-{k} vs chance, "
-        "one-sided binomial over images",
-        statistic=pooled["distinct_fraction"],
-        p_value=pooled["distinct_p"],
-        holds=pooled["distinct_fraction"] > k / n,
-    ),
-    testable=check.testable,
-    reason=check.reason,
-)
-others = shares[(shares["layer"] == "all") & (shares["encoder"] != "f, candidates")]
-per_layer = shares[(shares["encoder"] == "f, candidates") & (shares["layer"] != "all")]["fraction"]
-Markdown(
-    ("" if check.testable else f"*{check.reason}*\n\n")
-    + res.verdicts()
-    + f"\n\nf: {int(pooled['n_hits'])} of {int(pooled['n_units'])} top units "
-    f"({pooled['fraction']:.1%}) have their μ_max on a Top-{k} image, against {k / n:.1%} by "
-    f"chance; per layer the share ranges from {per_layer.min():.0%} to {per_layer.max():.0%}. "
-    + "Controls: "
-    + "; ".join(f"{r.encoder} {r.fraction:.1%} (p = {r.p_value:.2g})" for r in others.itertuples())
-    + ". The poster gives no numbers for this figure; compare the shape."
-)
+res.claims(*U.mu_max_claims(shares, k, n, top_fraction))
+Markdown(res.verdicts(U.mu_max_note(shares, k, n)))
 
 # %% [markdown]
 # ## Provenance
@@ -208,12 +127,6 @@ Markdown(
 # %%
 Markdown(
     res.finish(
-        encoder_hashes=pair.hashes,
-        top_k=k,
-        top_fraction=top_fraction,
-        n_points=n,
-        k_aug=controls.config["k_aug"],
-        sslmem_k_aug=sslmem.config["k_aug"],
-        rest=rest,
+        **controls.config, top_k=k, top_fraction=top_fraction, sslmem_k_aug=sslmem.config["k_aug"]
     )
 )

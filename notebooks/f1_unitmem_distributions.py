@@ -22,23 +22,16 @@
 # the same amount per layer and a test on it equals the test on raw UnitMem.
 
 # %%
-import pandas as pd
 from IPython.display import Markdown, display
 
-from memloc.artifacts import encoder_pair
 from memloc.experiments import units as U
 from memloc.figures import per_unit_boxplot, unitmem_distributions
-from memloc.metrics import unitmem_forward_shift
-from memloc.regime import check_pair, combine_checks
 from memloc.result import Result
 
 # %% tags=["parameters"]
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
-dataset = None
-arch = None
 framework = "simclr"  # the SSL framework; the SL baseline is always "supervised"
-seed = None
 n_points = None
 k_aug = None
 rest = "mean"
@@ -46,20 +39,17 @@ out_dir = "book/results/cpu/f1_unitmem_distributions"
 
 # %%
 res = Result.start(out_dir, profile, profile_overrides)
-overrides = res.overrides(dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug)
-ssl_pair = encoder_pair(profile, framework, progress=False, **overrides)
-sl_pair = encoder_pair(profile, "supervised", progress=False, **overrides)
-p = ssl_pair.profile
-ssl = U.unitmem_with_controls(ssl_pair, rest=rest)
-sl = U.unitmem_with_controls(sl_pair, rest=rest, random=ssl.random)
-layers, deep = ssl.layers, U.deep_layers(ssl.layers)
+keys = res.overrides(n_points=n_points, k_aug=k_aug)
+ssl_pair, sl_pair = U.ssl_sl_pairs(profile, framework, **keys)
+ssl, sl = U.ssl_sl_unitmem(ssl_pair, sl_pair, rest=rest)
+p, c, layers = ssl_pair.profile, ssl.config, ssl.layers
 Markdown(
     res.describe(
         ssl_pair,
         f"SSL = {framework} ({p.epochs} epochs), SL = supervised ({p.supervised_epochs} "
-        f"epochs). N = {ssl.config['n_points']} images per set, K = {ssl.config['k_aug']} "
-        f"views, rest = `{rest}`. Deep layers (fixed in advance: the half after the first "
-        f"residual connection): {', '.join(deep)}.",
+        f"epochs). N = {c['n_points']} images per set, K = {c['k_aug']} views, rest = "
+        f"`{rest}`. {U.deep_layers_sentence(U.deep_layers(layers))}",
+        others={"SL": sl_pair},
     )
 )
 
@@ -76,12 +66,7 @@ Markdown(
 # decide the verdict twice. Otherwise the claims are *not testable here*.
 
 # %%
-checks = {
-    "SSL": check_pair(ssl_pair, name="SSL"),
-    "SL": check_pair(sl_pair, memorized=False, name="SL"),
-}
-testable, reason = combine_checks(checks)
-Markdown("\n\n".join(c.markdown for c in checks.values()))
+Markdown(res.check(U.ssl_sl_checks(ssl_pair, sl_pair)))
 
 # %% [markdown]
 # ## The distributions
@@ -92,24 +77,16 @@ Markdown("\n\n".join(c.markdown for c in checks.values()))
 # are left out and counted in the table below.
 
 # %%
-long = pd.concat([ssl.long(), sl.long()[lambda d: d["encoder"] != "random init"]])
-order = ["SSL", "SSL held-out", "SL", "SL held-out", "random init"]
-long = long.sort_values("label", key=lambda c: c.map(order.index), kind="stable")
+long = U.ssl_sl_distributions(ssl, sl)
 title = "UnitMem per layer: trained encoders and their controls"
-res.figure(
-    unitmem_distributions(long, hue="label", kind="box", title=title), "unitmem_distributions"
-)
+boxes = unitmem_distributions(long, hue="label", kind="box", title=title)
+res.figure(boxes, "unitmem_distributions")
 
 # %%
-res.figure(
-    unitmem_distributions(
-        long[long["label"].isin(["SSL", "SL", "random init"])],
-        hue="label",
-        kind="violin",
-        title="UnitMem per layer, SSL vs SL (violins)",
-    ),
-    "unitmem_violins",
-)
+trained = long[long["label"].isin(["SSL", "SL", "random init"])]
+title = "UnitMem per layer, SSL vs SL (violins)"
+violins = unitmem_distributions(trained, hue="label", kind="violin", title=title)
+res.figure(violins, "unitmem_violins")
 
 # %% [markdown]
 # The memorization part: for every unit, UnitMem on its training images minus UnitMem of the
@@ -117,17 +94,10 @@ res.figure(
 # never saw.
 
 # %%
-per_unit = pd.concat([ssl.per_unit(), sl.per_unit()], ignore_index=True)
-res.figure(
-    per_unit_boxplot(
-        per_unit,
-        "excess_heldout",
-        layers=layers,
-        ylabel="UnitMem: candidates − held-out",
-        title="Excess over the held-out control, per unit",
-    ),
-    "excess_over_heldout",
-)
+per_unit = U.ssl_sl_per_unit(ssl, sl)
+title, ylabel = "Excess over the held-out control, per unit", "UnitMem: candidates − held-out"
+excess_box = per_unit_boxplot(per_unit, "excess_heldout", layers=layers, ylabel=ylabel, title=title)
+res.figure(excess_box, "excess_over_heldout")
 
 # %% [markdown]
 # ## Per-layer means and the excess over the controls
@@ -137,29 +107,14 @@ res.figure(
 # smaller of the two excesses, the part neither control explains.
 
 # %%
-excess = pd.concat([ssl.excess(), sl.excess()], ignore_index=True)
-counts = (
-    long.groupby(["label", "layer"], sort=False)["defined"]
-    .agg(n_units="size", n_defined="sum")
-    .reset_index()
-)
+excess, counts = U.ssl_sl_excess(ssl, sl), U.defined_units(long)
 res.table(excess, "unitmem_excess")
 res.table(counts, "defined_units")
-means = long[long["defined"]].pivot_table(
-    index="layer", columns="label", values="unitmem", aggfunc="mean", sort=False
-)[order]
-for model in ("SSL", "SL"):
-    means[f"{model} excess"] = excess[excess["model"] == model].set_index("layer")["excess"]
-undefined = (counts["n_units"] - counts["n_defined"]).groupby(counts["label"]).sum()
-Markdown(
-    "Mean UnitMem per layer; `excess` is the smaller of the excesses over the two controls. "
-    "Undefined units (never active on these images) per encoder: "
-    + ", ".join(f"{label} {int(n)}" for label, n in undefined.items())
-    + "."
-)
+intro = "Mean UnitMem per layer; `excess` is the smaller of the excesses over the two controls."
+Markdown(f"{intro} {U.undefined_units_sentence(counts)}")
 
 # %%
-res.table(means.reindex(layers).reset_index(), "unitmem_means")
+res.table(U.ssl_sl_means(long, excess, layers), "unitmem_means")
 
 # %% [markdown]
 # ## Tests: SSL against SL, per layer
@@ -169,20 +124,9 @@ res.table(means.reindex(layers).reset_index(), "unitmem_means")
 # UnitMem and on the per-unit excess over the held-out control.
 
 # %%
-raw_tests = U.compare_layers(ssl.per_unit(), sl.per_unit(), value="unitmem", layers=layers)
-excess_tests = U.compare_layers(
-    ssl.per_unit(), sl.per_unit(), value="excess_heldout", layers=layers
-)
-tests = raw_tests.merge(excess_tests, on="layer", suffixes=("", "_excess"))
-tests.insert(1, "deep", tests["layer"].isin(deep))
-shown = ["layer", "deep", "mean_a", "mean_b", "t", "welch_p", "ks_D", "ks_p"]
+tests = U.ssl_sl_tests(ssl, sl)
 res.table(tests, "ssl_vs_sl_tests")
-res.table(
-    tests[shown + ["difference_excess", "t_excess", "welch_p_excess"]].rename(
-        columns={"mean_a": "SSL", "mean_b": "SL", "difference_excess": "excess SSL − SL"}
-    ),
-    digits=4,
-)
+res.table(U.ssl_sl_tests_view(tests), digits=4)
 
 # %% [markdown]
 # ## Verdict
@@ -194,42 +138,8 @@ res.table(
 # ones), and the claims are *not testable here* when the checks above fail.
 
 # %%
-claim = "SSL units memorize single images more than SL units (deep layers)"
-t_min, p_t = U.all_layers_test(raw_tests, deep, p="welch_p", statistic="t")
-d_min, p_ks = U.all_layers_test(raw_tests, deep, p="ks_p", statistic="ks_D")
-t_excess, p_excess = U.all_layers_test(excess_tests, deep, p="welch_p", statistic="t")
-res.claims(
-    dict(
-        claim=claim,
-        test=f"one-sided Welch t on UnitMem per deep layer ({', '.join(deep)}); min t, max p",
-        statistic=t_min,
-        p_value=p_t,
-        holds=t_min > 0,
-    ),
-    dict(
-        claim=claim + ", whole distributions",
-        test="one-sided KS (SSL to the right of SL) per deep layer; min D, max p",
-        statistic=d_min,
-        p_value=p_ks,
-    ),
-    dict(
-        claim="SSL units exceed their held-out control more than SL units (deep layers)",
-        test="one-sided Welch t on the per-unit excess over held-out images per deep layer",
-        statistic=t_excess,
-        p_value=p_excess,
-        holds=t_excess > 0,
-    ),
-    testable=testable,
-    reason=reason,
-)
-significant = raw_tests[raw_tests["welch_p"] < 0.05]["layer"].tolist()
-Markdown(
-    ("" if testable else f"*{reason}*\n\n")
-    + res.verdicts()
-    + "\n\nLayers where SSL UnitMem exceeds SL UnitMem at p < 0.05 (Welch): "
-    + (", ".join(significant) if significant else "none")
-    + f" (of {len(layers)}). The poster gives no numbers for this figure; compare the shape."
-)
+res.claims(*U.ssl_sl_claims(tests))
+Markdown(res.verdicts(U.ssl_sl_note(tests)))
 
 # %% [markdown]
 # ## The authors' scripts' reading: ResNet9 without its skip connections
@@ -242,28 +152,14 @@ Markdown(
 # 4 come before the first sum and cannot move.
 
 # %%
-if ssl_pair.f.arch == "resnet9":
-    forward_shift = unitmem_forward_shift(
-        ssl_pair.f,
-        ssl_pair.images("candidate", ssl.config["n_points"]),
-        k_aug=ssl.config["k_aug"],
-        policy=U.unitmem_policy(p),
-        rest=rest,
-        seed=ssl.config["seed"],
-    )
-    display(res.table(forward_shift, "unitmem_forward_shift", digits=4))
-else:
+shift = U.skipless_forward_shift(ssl_pair, ssl)
+if shift is None:
     display(Markdown(f"No skip-less reading for {ssl_pair.f.arch}: the scripts read ResNet9."))
+else:
+    display(res.table(shift, "unitmem_forward_shift", digits=4))
 
 # %% [markdown]
 # ## Provenance
 
 # %%
-Markdown(
-    res.finish(
-        encoder_hashes={"SSL": ssl_pair.hashes, "SL": sl_pair.hashes},
-        n_points=ssl.config["n_points"],
-        k_aug=ssl.config["k_aug"],
-        rest=rest,
-    )
-)
+Markdown(res.finish(**ssl.config))

@@ -20,22 +20,19 @@
 
 # %%
 from IPython.display import Markdown
-from scipy import stats
 
 from memloc.experiments import architectures as ax
 from memloc.experiments import units as U
 from memloc.experiments.encoders import f3a_encoders
 from memloc.figures import unitmem_distributions
-from memloc.regime import check_pair, combine_checks
+from memloc.regime import check_pair
 from memloc.result import Result
 
 # %% tags=["parameters"]
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
-dataset = None  # unused: the data sets are listed in `datasets`
 # None: SVHN, CIFAR-10, STL10 at `paper`; else the profile's and the other offline one
 datasets = None
-arch = None  # None: the profile's architecture (ResNet9)
 framework = "simclr"
 seed = None  # seed of the views; None: the profile's seed
 n_points = None  # N candidates and N held-out images; None: the profile's (f3a table)
@@ -46,30 +43,19 @@ out_dir = "book/results/cpu/f3a_unitmem_datasets"
 
 # %%
 res = Result.start(out_dir, profile, profile_overrides)
-requests = f3a_encoders(
-    profile,
-    datasets=datasets,
-    arch=arch,
-    framework=framework,
-    n_points=n_points,
-    k_aug=k_aug,
-    profile_overrides=profile_overrides,
-)
-base = requests[0].profile
-datasets = [request.label for request in requests]
-results, pairs = {}, {}
-for request in requests:
-    name = request.label
-    pairs[name] = request.get()
-    results[name] = U.unitmem_with_controls(pairs[name], rest=rest, seed=seed)
-layer = U.last_conv_layer(pairs[datasets[0]].f)
-first = results[datasets[0]].config
+keys = res.overrides(n_points=n_points, k_aug=k_aug)
+requests = f3a_encoders(profile, datasets=datasets, framework=framework, profile_overrides=keys)
+pairs, results = U.unitmem_of_requests(requests, rest=rest, seed=seed)
+datasets = list(pairs)
+pair, first, base = pairs[datasets[0]], results[datasets[0]].config, requests[0].profile
+layer = U.last_conv_layer(pair.f)
 Markdown(
     res.describe(
-        pairs[datasets[0]],
+        pair,
         f"f3a sizes, {base.epochs} epochs on |S_S| = {base.n_shared}, |S_C| = "
         f"{base.n_candidate}; UnitMem of layer `{layer}` on N = {first['n_points']} images, "
         f"K = {first['k_aug']}, rest = `{rest}`.",
+        others=pairs,
     )
 )
 
@@ -85,12 +71,9 @@ summary, units = ax.unitmem_by_dataset(results, layer, quantile)
 res.table(summary, "unitmem_last_layer", digits=4)
 
 # %%
-res.figure(
-    unitmem_distributions(
-        units.assign(layer=units["dataset"]), hue="encoder", title=f"UnitMem of layer {layer}"
-    ),
-    "unitmem_by_dataset",
-)
+title = f"UnitMem of layer {layer}"
+by_dataset = unitmem_distributions(units.assign(layer=units["dataset"]), hue="encoder", title=title)
+res.figure(by_dataset, "unitmem_by_dataset")
 
 # %% [markdown]
 # ## Did the encoders learn?
@@ -104,8 +87,7 @@ res.figure(
 
 # %%
 checks = {name: check_pair(pair, memorized=False, name=name) for name, pair in pairs.items()}
-testable, reason = combine_checks(checks)
-Markdown("\n\n".join(c.markdown for c in checks.values()))
+Markdown(res.check(checks))
 
 # %% [markdown]
 # ## Verdict
@@ -116,40 +98,12 @@ Markdown("\n\n".join(c.markdown for c in checks.values()))
 # the Kolmogorov–Smirnov distance between the UnitMem distributions of the first two data sets.
 
 # %%
-stat, p, test = ax.share_test(summary)
-a, b = datasets[:2]
-ua = units.query("dataset == @a and encoder == 'trained' and defined")["unitmem"]
-ub = units.query("dataset == @b and encoder == 'trained' and defined")["unitmem"]
-ks = stats.ks_2samp(ua, ub)
-(verdict,) = res.claims(
-    dict(
-        claim="The data set changes how many units memorize",
-        test=f"{test}; a unit memorizes above the {quantile:.0%} quantile of the random-init "
-        f"units (layer {layer}, {', '.join(datasets)})",
-        statistic=stat,
-        p_value=p,
-    ),
-    testable=testable,
-    reason=reason,
-)
-shares = ", ".join(f"{r['dataset']} {100 * r['share']:.0f}%" for _, r in summary.iterrows())
-Markdown(
-    ("" if testable else f"*{reason}*\n\n")
-    + f"**{verdict['verdict'].capitalize()} at profile `{profile}`.** Units of layer "
-    f"`{layer}` above the random-init {quantile:.0%} quantile: {shares} (p = {p:.3g}). "
-    f"Mean UnitMem: "
-    + ", ".join(f"{r['dataset']} {r['mean']:.3f}" for _, r in summary.iterrows())
-    + f". KS distance between {a} and {b}: {ks.statistic:.3f} (p = {ks.pvalue:.3g})."
-)
+(verdict,) = res.claims(U.dataset_share_claim(summary, layer, quantile))
+note = U.dataset_share_note(verdict, summary, units, layer, quantile)
+Markdown(note if res.testable else f"*{res.reason}*\n\n{note}")
 
 # %% [markdown]
 # ## Provenance
 
 # %%
-Markdown(
-    res.finish(
-        framework=framework,
-        encoder_hashes={name: pair.hashes for name, pair in pairs.items()},
-        unitmem=results[datasets[0]].config,
-    )
-)
+Markdown(res.finish(framework=framework, unitmem=first))

@@ -39,10 +39,7 @@ from memloc.result import Result
 # %% tags=["parameters"]
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
-dataset = None
-arch = None
 framework = "simclr"
-seed = None
 n_points = None
 k_aug = None
 rest = "mean"
@@ -50,28 +47,16 @@ out_dir = "book/results/cpu/f3b_sslmem_vs_unitmem"
 
 # %%
 res = Result.start(out_dir, profile, profile_overrides)
-overrides = res.overrides(dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug)
-pair = encoder_pair(profile, framework, progress=False, **overrides)
-p = pair.profile
-controls = U.unitmem_with_controls(pair, rest=rest)
-sslmem = U.point_sslmem(pair)
-last = sslmem.layers[-1].name
-layers = controls.layers
-s_cand = U.calibrated_sslmem(sslmem, "candidate", last)
-s_held = U.calibrated_sslmem(sslmem, "heldout", last)
-n = controls.config["n_points"]
-if len(s_cand) < n or len(s_held) < n:
-    raise ValueError(f"SSLMem was measured on fewer than {n} candidates or held-out images")
-s_cand, s_held = s_cand.iloc[:n], s_held.iloc[:n]
-driven = {
-    "f, candidates": (U.driven_unitmem(controls.trained), s_cand),
-    "random init, candidates": (U.driven_unitmem(controls.random), s_cand),
-    "f, held-out": (U.driven_unitmem(controls.heldout), s_held),
-}
+pair = encoder_pair(
+    profile, framework, progress=False, **res.overrides(n_points=n_points, k_aug=k_aug)
+)
+controls, sslmem = U.unitmem_with_controls(pair, rest=rest), U.point_sslmem(pair)
+driven = U.driven_runs(U.sslmem_ranked_runs(controls, sslmem))
+layers, last, c = controls.layers, sslmem.layers[-1].name, controls.config
 Markdown(
     res.describe(
         pair,
-        f"N = {n} images per set; UnitMem with K = {controls.config['k_aug']} views; SSLMem "
+        f"N = {c['n_points']} images per set; UnitMem with K = {c['k_aug']} views; SSLMem "
         f"with K = {sslmem.config['k_aug']} view pairs at layer {last}.",
     )
 )
@@ -87,8 +72,7 @@ Markdown(
 # here*.
 
 # %%
-check = check_pair(pair, layermem=sslmem)
-Markdown(check.markdown)
+Markdown(res.check(check_pair(pair, layermem=sslmem)))
 
 # %% [markdown]
 # ## Rank correlation at every layer
@@ -99,8 +83,7 @@ Markdown(check.markdown)
 # %%
 rhos = U.driven_spearman(driven, layers)
 res.table(rhos, "spearman_per_layer")
-wide = rhos.pivot(index="layer", columns="encoder", values=["rho", "p"]).reindex(layers)
-res.table(wide.swaplevel(axis=1)[[(e, v) for e in driven for v in ("rho", "p")]], index=True)
+res.table(U.driven_spearman_view(rhos, layers), index=True)
 
 # %% [markdown]
 # ## The last layer
@@ -121,49 +104,11 @@ res.figure(driven_scatter(driven, rhos, last, colors), "sslmem_vs_driven_unitmem
 # Holm-adjusted together (the verdicts use the adjusted ones).
 
 # %%
-at_last = rhos[rhos["layer"] == last].set_index("encoder")
-main = at_last.loc["f, candidates"]
-held = at_last.loc["f, held-out"]
-z, p_z = U.spearman_difference(main["rho"], int(main["n"]), held["rho"], int(held["n"]))
-# One family per page: Holm over its two claims.
-res.claims(
-    dict(
-        claim="images with higher SSLMem drive units with higher UnitMem",
-        test=f"Spearman rho, calibrated SSLMem vs activation-weighted UnitMem, layer {last}, "
-        "one-sided",
-        statistic=main["rho"],
-        p_value=main["p"],
-        holds=main["rho"] > 0,
-    ),
-    dict(
-        claim="the correlation on training images exceeds that on held-out images",
-        test=f"Fisher z of rho(candidates) - rho(held-out), layer {last}, one-sided",
-        statistic=z,
-        p_value=p_z,
-        holds=z > 0,
-    ),
-    testable=check.testable,
-    reason=check.reason,
-)
-rnd = at_last.loc["random init, candidates"]
-Markdown(
-    ("" if check.testable else f"*{check.reason}*\n\n")
-    + res.verdicts()
-    + f"\n\nControls at layer {last}: ρ = {rnd['rho']:.3f} (p = {rnd['p']:.2g}) at random "
-    f"initialisation, ρ = {held['rho']:.3f} (p = {held['p']:.2g}) on held-out images. "
-    "The poster gives no numbers for this figure; compare the shape."
-)
+res.claims(*U.driven_claims(rhos, last))
+Markdown(res.verdicts(U.driven_note(rhos, last)))
 
 # %% [markdown]
 # ## Provenance
 
 # %%
-Markdown(
-    res.finish(
-        encoder_hashes=pair.hashes,
-        n_points=n,
-        k_aug=controls.config["k_aug"],
-        sslmem_k_aug=sslmem.config["k_aug"],
-        rest=rest,
-    )
-)
+Markdown(res.finish(**controls.config, sslmem_k_aug=sslmem.config["k_aug"]))

@@ -460,3 +460,425 @@ def test_point_sslmem_measures_candidates_and_heldout_images():
         top_k=2,
     )
     np.testing.assert_allclose(U.calibrated_sslmem(result), U.calibrated_sslmem(expected))
+
+
+# ----------------------------------------------------------------------------- pages: F1, F2
+
+
+def two_layer_controls(model="SSL", shift=0.0):
+    """Controls over two layers (a: shallow, b: deep) of three units on four images; the
+    trained units' peaks grow with ``shift``."""
+    base = np.array([[3.0, 2.0, 1.0], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0]])
+    trained = base.copy()
+    trained[0] += shift
+    held = np.array([[2.0, 1.0, 1.0], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
+    random = np.array([[1.5, 1.0, 0.0], [1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [1.0, 1.0, 0.0]])
+    results = [result_from_mu({"a": m, "b": m.copy()}) for m in (trained, held, random)]
+    config = {"n_points": 4, "k_aug": 0, "rest": "mean", "seed": 0}
+    return U.UnitMemControls(model, *results, config)
+
+
+def test_ssl_sl_tables_by_hand():
+    ssl, sl = two_layer_controls("SSL", shift=3.0), two_layer_controls("SL")
+    sl.random = ssl.random
+    long = U.ssl_sl_distributions(ssl, sl)
+    assert list(dict.fromkeys(long["label"])) == list(U.F1_LABELS)
+    assert (long["label"] == "random init").sum() == 6  # the shared control once
+    counts = U.defined_units(long)
+    assert len(counts) == 10 and counts["n_units"].eq(3).all()
+    # The random init's third unit is silent (undefined) in both layers.
+    assert counts.set_index(["label", "layer"]).loc[("random init", "a"), "n_defined"] == 2
+    assert U.undefined_units_sentence(counts) == (
+        "Undefined units (never active on these images) per encoder: SL 0, SL held-out 0, "
+        "SSL 0, SSL held-out 0, random init 2."
+    )
+    excess = U.ssl_sl_excess(ssl, sl)
+    assert list(excess["model"]) == ["SSL", "SSL", "SL", "SL"]
+    means = U.ssl_sl_means(long, excess, ["a", "b"])
+    # SSL units of a: (6-1)/(6+1), (5-1)/(5+1), (4-1)/(4+1).
+    assert means.loc[0, "SSL"] == pytest.approx(np.mean([5 / 7, 4 / 6, 3 / 5]))
+    assert means.loc[0, "SSL excess"] == pytest.approx(excess.loc[0, "excess"])
+    assert list(means.columns) == ["layer", *U.F1_LABELS, "SSL excess", "SL excess"]
+    per_unit = U.ssl_sl_per_unit(ssl, sl)
+    assert len(per_unit) == 12 and list(dict.fromkeys(per_unit["model"])) == ["SSL", "SL"]
+    tests = U.ssl_sl_tests(ssl, sl)
+    assert list(tests["deep"]) == [False, True]
+    raw = U.compare_layers(ssl.per_unit(), sl.per_unit(), layers=["a", "b"])
+    assert tests["t"].tolist() == pytest.approx(raw["t"].tolist())
+    ex = U.compare_layers(ssl.per_unit(), sl.per_unit(), value="excess_heldout")
+    assert tests["welch_p_excess"].tolist() == pytest.approx(ex["welch_p"].tolist())
+    view = U.ssl_sl_tests_view(tests)
+    assert list(view.columns[:4]) == ["layer", "deep", "SSL", "SL"]
+    assert "excess SSL − SL" in view.columns
+
+
+def ssl_sl_test_table(**overrides):
+    table = pd.DataFrame(
+        {
+            "layer": ["1", "2", "3"],
+            "deep": [False, True, True],
+            "t": [-1.0, 3.0, 2.0],
+            "welch_p": [0.9, 0.001, 0.01],
+            "ks_D": [0.1, 0.5, 0.4],
+            "ks_p": [0.5, 0.02, 0.03],
+            "t_excess": [0.0, -0.5, 1.0],
+            "welch_p_excess": [0.5, 0.7, 0.2],
+        }
+    )
+    return table.assign(**overrides)
+
+
+def test_ssl_sl_claims_and_note():
+    c1, c2, c3 = U.ssl_sl_claims(ssl_sl_test_table())
+    # Intersection-union over the deep layers 2 and 3: the smallest t, the largest p.
+    assert (c1["statistic"], c1["p_value"], c1["holds"]) == (2.0, 0.01, True)
+    assert "(2, 3)" in c1["test"] and c2["claim"].endswith(", whole distributions")
+    assert (c2["statistic"], c2["p_value"]) == (0.4, 0.03) and "holds" not in c2
+    assert (c3["statistic"], c3["p_value"], c3["holds"]) == (-0.5, 0.7, False)
+    nan = U.ssl_sl_claims(ssl_sl_test_table(welch_p=[0.9, np.nan, 0.01]))[0]
+    assert np.isnan(nan["p_value"])
+    assert U.ssl_sl_note(ssl_sl_test_table()).startswith(
+        "Layers where SSL UnitMem exceeds SL UnitMem at p < 0.05 (Welch): 2, 3 (of 3)."
+    )
+    assert "(Welch): none (of 3)" in U.ssl_sl_note(ssl_sl_test_table(welch_p=0.5))
+    assert U.deep_layers_sentence(["5", "Res6"]).endswith("connection): 5, Res6.")
+
+
+def test_ssl_sl_pairs_unitmem_and_checks(tmp_path, monkeypatch):
+    import memloc.artifacts
+    import memloc.regime
+
+    asked = []
+    monkeypatch.setattr(
+        memloc.artifacts,
+        "encoder_pair",
+        lambda profile, framework, **kw: asked.append((profile, framework, kw)) or framework,
+    )
+    assert U.ssl_sl_pairs("quick", "simsiam", n_points=8) == ("simsiam", "supervised")
+    assert asked == [
+        ("quick", "simsiam", {"progress": False, "n_points": 8}),
+        ("quick", "supervised", {"progress": False, "n_points": 8}),
+    ]
+    monkeypatch.setenv("MEMLOC_CACHE", str(tmp_path))
+    ssl, sl = U.ssl_sl_unitmem(fake_pair(), fake_pair(framework="supervised"), rest="median")
+    assert (ssl.model, sl.model, sl.config["rest"]) == ("SSL", "SL", "median")
+    assert sl.random is ssl.random
+    monkeypatch.setattr(memloc.regime, "check_pair", lambda pair, **kw: (pair, kw))
+    checks = U.ssl_sl_checks("ssl", "sl")
+    assert checks == {
+        "SSL": ("ssl", {"name": "SSL"}),
+        "SL": ("sl", {"memorized": False, "name": "SL"}),
+    }
+
+
+def test_skipless_forward_shift_reads_resnet9_only():
+    from memloc.metrics import unitmem_forward_shift
+
+    pair = fake_pair()
+    controls = SimpleNamespace(config={"n_points": 4, "k_aug": 1, "rest": "mean", "seed": 3})
+    got = U.skipless_forward_shift(pair, controls)
+    policy = U.unitmem_policy(pair.profile)
+    expected = unitmem_forward_shift(
+        pair.f, pair.images("candidate", 4), k_aug=1, policy=policy, rest="mean", seed=3
+    )
+    pd.testing.assert_frame_equal(got, expected)
+    vit = SimpleNamespace(f=SimpleNamespace(arch="vit_tiny"))
+    assert U.skipless_forward_shift(vit, controls) is None
+
+
+def test_classmem_scores_stack_the_three_encoders(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMLOC_CACHE", str(tmp_path))
+    ssl_pair, sl_pair = fake_pair(), fake_pair(framework="supervised")
+    sl_pair.f = tiny_like(sl_pair.profile, 7)
+    ssl, sl = U.ssl_sl_unitmem(ssl_pair, sl_pair)
+    scores = U.classmem_scores(ssl_pair, sl_pair, ssl, sl)
+    assert list(dict.fromkeys(scores["model"])) == ["SSL", "SL", "random init"]
+    images, labels = ssl_pair.images("candidate", 8), ssl_pair.labels("candidate", 8)
+    policy = U.unitmem_policy(ssl_pair.profile)
+    expected = U.classmem_beside_unitmem(
+        sl_pair.f, images, labels, sl.trained, model="SL", policy=policy
+    )
+    got = scores[scores["model"] == "SL"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, expected)
+    assert U.candidate_classes_sentence(ssl_pair, 8) == (
+        "N = 8 candidates in 2 classes (4–4 images per class)"
+    )
+
+
+def classmem_test_table(random=(0.1, 0.2, -0.1)):
+    return pd.DataFrame(
+        {
+            "layer": ["1", "2", "3"],
+            "deep": [False, True, True],
+            "SSL t": [0.0, 2.0, 4.0],
+            "SSL p": [0.5, 0.02, 0.001],
+            "SL t": [1.0, -1.0, 3.0],
+            "SL p": [0.2, 0.8, 0.01],
+            "random UM−CM": list(random),
+            "SSL−SL t": [0.0, 5.0, 6.0],
+            "SSL−SL p": [0.5, 0.001, 0.0001],
+        }
+    )
+
+
+def test_classmem_claims_use_each_encoders_check():
+    checks = {
+        "SSL": SimpleNamespace(testable=False, reason="Not testable here: SSL."),
+        "SL": SimpleNamespace(testable=True, reason=""),
+    }
+    contrast, sl, ssl = U.classmem_claims(classmem_test_table(), checks)
+    assert (contrast["statistic"], contrast["p_value"], contrast["holds"]) == (5.0, 0.001, True)
+    assert "testable" not in contrast  # the page's checks decide
+    assert (sl["statistic"], sl["p_value"], sl["holds"]) == (-1.0, 0.8, False)
+    assert (sl["testable"], ssl["testable"], ssl["reason"]) == (
+        True,
+        False,
+        "Not testable here: SSL.",
+    )
+    assert (ssl["statistic"], ssl["p_value"]) == (2.0, 0.02)
+    note = U.classmem_note(classmem_test_table())
+    assert "ranges from -0.100 to 0.200: it is not positive" in note
+    assert "says little" in U.classmem_note(classmem_test_table(random=(-1, 0.2, 0.1)))
+
+
+# ----------------------------------------------------------------------------- pages: F3a, F3c
+
+
+def test_unitmem_of_requests_shares_the_random_control_when_asked(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMLOC_CACHE", str(tmp_path))
+    requests = [
+        SimpleNamespace(label=name, epsilon=eps, get=fake_pair)
+        for name, eps in (("one", 1.0), ("none", float("inf")))
+    ]
+    pairs, results = U.unitmem_of_requests(requests)
+    assert list(pairs) == list(results) == ["one", "none"]
+    assert results["one"].random is not results["none"].random
+    pairs, results = U.unitmem_of_requests(requests, key="epsilon", seed=1, share_random=True)
+    assert list(results) == [1.0, float("inf")]
+    assert results[1.0].random is results[float("inf")].random
+    assert results[1.0].config["seed"] == 1
+
+
+def test_dataset_share_claim_and_note():
+    summary = pd.DataFrame(
+        {"dataset": ["A", "B"], "above": [8, 2], "defined": [10, 10], "share": [0.8, 0.2],
+         "mean": [0.5, 0.25]}
+    )  # fmt: skip
+    c = U.dataset_share_claim(summary, "8", 0.95)
+    odds, p = stats.fisher_exact([[8, 2], [2, 8]])
+    assert (c["statistic"], c["p_value"]) == (pytest.approx(odds), pytest.approx(p))
+    assert c["test"].endswith("above the 95% quantile of the random-init units (layer 8, A, B)")
+    units = pd.DataFrame(
+        {"dataset": ["A"] * 3 + ["B"] * 3 + ["A"], "encoder": ["trained"] * 6 + ["random init"],
+         "defined": [True] * 7, "unitmem": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 9.0]}
+    )  # fmt: skip
+    entry = {"verdict": "supported", "profile": "quick"}
+    note = U.dataset_share_note(entry, summary, units, "8", 0.95)
+    assert note.startswith("**Supported at profile `quick`.** Units of layer `8` above")
+    assert "quantile: A 80%, B 20%" in note and "Mean UnitMem: A 0.500, B 0.250." in note
+    assert "KS distance between A and B: 1.000" in note  # the random-init unit is left out
+
+
+def privacy_tables(reference_excess=0.02, reference_p=0.01):
+    """F3c's tables by hand: ε = 1 (UnitMem 0.1, 0.2), ε = 4 (0.2, 0.3), non-private (0.4,
+    0.5), and a random-init unit that must be left out."""
+    summary = pd.DataFrame(
+        {
+            "encoder": ["ε = 1", "ε = 4", "non-private"],
+            "ε": [1.0, 4.0, float("inf")],
+            "mean": [0.15, 0.25, 0.45],
+            "excess": [0.05, 0.1, 0.2],
+            "random_excess": [0.05, 0.1, 0.2],
+            "random_p": [0.01, 0.001, 0.001],
+            "heldout_excess": [0.06, 0.01, reference_excess],
+            "heldout_p": [0.04, 0.3, reference_p],
+        }
+    )
+    units = pd.DataFrame(
+        {
+            "layer": ["8"] * 7,
+            "defined": [True] * 7,
+            "eps": [1.0, 1.0, 4.0, 4.0, np.inf, np.inf, np.nan],
+            "unitmem": [0.1, 0.2, 0.2, 0.3, 0.4, 0.5, 0.9],
+        }
+    )
+    return summary, units
+
+
+def test_privacy_claims_testability_and_note():
+    summary, units = privacy_tables()
+    trend_claim, remains = U.privacy_claims(summary, units, "8")
+    rho = stats.spearmanr([1, 1, 2, 2, 3, 3], [0.1, 0.2, 0.2, 0.3, 0.4, 0.5], alternative="greater")
+    assert trend_claim["statistic"] == pytest.approx(rho.statistic)
+    assert trend_claim["p_value"] == pytest.approx(rho.pvalue) and trend_claim["holds"] is True
+    assert "(ε = 1, 4, non-private)" in trend_claim["test"]
+    assert (remains["statistic"], remains["p_value"], remains["holds"]) == (0.05, 0.04, True)
+    check = SimpleNamespace(testable=True, reason="")
+    assert U.privacy_testability(summary, check, "8") == (True, "")
+    failed = SimpleNamespace(testable=False, reason="Not testable here: f learned nothing.")
+    testable, reason = U.privacy_testability(privacy_tables(-0.01, 0.6)[0], failed, "8")
+    assert not testable and reason.startswith("Not testable here: the non-private encoder does")
+    assert reason.endswith("; non-private f learned nothing.")
+    entries = [{"verdict": "supported", "p_value": 0.02}, {"verdict": "not supported"}]
+    note = U.privacy_note(summary, units, "8", entries, reason)
+    paragraphs = note.split("\n\n")
+    assert paragraphs[0] == f"*{reason}*" and len(paragraphs) == 5
+    assert "**The non-private reference** memorizes at layer `8`" in paragraphs[1]
+    assert "(supported).** ρ = " in paragraphs[3] and "non-private minus ε = 1: +0.300" in note
+    assert paragraphs[4].startswith("**Not removed (not supported).** At ε = 1")
+    assert U.privacy_note(summary, units, "8", entries).startswith("**The non-private")
+
+
+def test_privacy_label_and_quality(monkeypatch):
+    import memloc.regime
+
+    assert (U.privacy_label(4.0), U.privacy_label(float("inf"))) == ("ε = 4", "non-private")
+    monkeypatch.setattr(memloc.regime, "quality_table", lambda pairs: pairs)
+    assert U.privacy_quality({1.0: "p1", float("inf"): "p0"}) == {
+        "ε = 1": "p1",
+        "non-private": "p0",
+    }
+
+
+# ----------------------------------------------------------------------------- pages: F3b, A2, A3
+
+
+def sslmem_of_tiny_pair(n=6):
+    f, g = tiny_resnet(0), tiny_resnet(1)
+    x = torch.rand(2 * n, 1, 16, 16, generator=torch.Generator().manual_seed(4))
+    return layermem(f, g, x[:n], k_aug=2, policy=AugmentPolicy.simclr(), heldout_images=x[n:],
+                    top_k=0)  # fmt: skip
+
+
+def test_calibrated_sslmem_sets_and_ranked_runs():
+    sslmem = sslmem_of_tiny_pair()
+    s_cand, s_held = U.calibrated_sslmem_sets(sslmem, 4)
+    pd.testing.assert_series_equal(s_cand, U.calibrated_sslmem(sslmem).iloc[:4])
+    pd.testing.assert_series_equal(s_held, U.calibrated_sslmem(sslmem, "heldout").iloc[:4])
+    with pytest.raises(ValueError, match="fewer than 7"):
+        U.calibrated_sslmem_sets(sslmem, 7)
+    mu = np.array([[3.0, 1.0], [1.0, 2.0], [1.0, 1.0], [1.0, 1.0]])
+    results = [result_from_mu({"a": mu * s}) for s in (1.0, 2.0, 3.0)]
+    controls = U.UnitMemControls("SSL", *results, {"n_points": 4})
+    runs = U.sslmem_ranked_runs(controls, sslmem)
+    assert list(runs) == list(U.CONTROL_RUNS)
+    assert runs["f, candidates"][0] is controls.trained and runs["f, held-out"][0] is results[1]
+    assert runs["random init, candidates"][1] is runs["f, candidates"][1]
+    pd.testing.assert_series_equal(runs["f, held-out"][1], s_held)
+    driven = U.driven_runs(runs)
+    pd.testing.assert_frame_equal(driven["f, candidates"][0], U.driven_unitmem(controls.trained))
+
+
+def rho_table():
+    rows = [
+        ("f, candidates", "a", 0.2, 0.1),
+        ("f, candidates", "b", 0.6, 0.001),
+        ("random init, candidates", "a", 0.0, 0.5),
+        ("random init, candidates", "b", 0.1, 0.3),
+        ("f, held-out", "a", 0.1, 0.2),
+        ("f, held-out", "b", 0.2, 0.05),
+    ]
+    table = pd.DataFrame(rows, columns=["encoder", "layer", "rho", "p"])
+    return table.assign(n=50)
+
+
+def test_driven_page_claims_and_tables():
+    rhos = rho_table()
+    view = U.driven_spearman_view(rhos, ["b", "a"])
+    assert list(view.index) == ["b", "a"] and view.columns[0] == ("f, candidates", "rho")
+    assert view.loc["b", ("f, held-out", "p")] == 0.05
+    main, versus = U.driven_claims(rhos, "b")
+    assert (main["statistic"], main["p_value"], main["holds"]) == (0.6, 0.001, True)
+    z, p = U.spearman_difference(0.6, 50, 0.2, 50)
+    assert versus["statistic"] == pytest.approx(z) and versus["p_value"] == pytest.approx(p)
+    assert versus["holds"] and "layer b" in versus["test"]
+    assert U.driven_note(rhos, "b").startswith(
+        "Controls at layer b: ρ = 0.100 (p = 0.3) at random initialisation, ρ = 0.200 (p = 0.05)"
+    )
+
+
+def test_top_least_measured_matches_top_least_unitmem(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMLOC_CACHE", str(tmp_path))
+    pair = fake_pair()
+    pair.profile = load_profile("quick", n_points=8, k_aug=2, top_k=2)
+    s_cand = pd.Series(np.arange(8.0))
+    s_held = pd.Series(np.arange(8.0)[::-1])
+    measured = U.top_least_measured(pair, s_cand, s_held)
+    assert list(measured) == list(U.CONTROL_RUNS)
+    policy = U.unitmem_policy(pair.profile)
+    expected = U.top_least_unitmem(
+        pair.f, pair.images("heldout", 8), s_held, 2, k_aug=2, policy=policy
+    )
+    pd.testing.assert_frame_equal(measured["f, held-out"], expected)
+    stacked = U.stack_runs(measured)
+    assert len(stacked) == 3 * len(expected)
+    assert list(dict.fromkeys(stacked["encoder"])) == list(U.CONTROL_RUNS)
+
+
+def test_top_least_tables_claims_and_gallery():
+    sslmem = SimpleNamespace(
+        table=pd.DataFrame({"layer": ["a", "b"], "top_layermem": [1.0, 2.0],
+                            "least_layermem": [0.0, 0.5], "heldout_top_layermem": [0.3, 0.4],
+                            "heldout_least_layermem": [0.1, 0.2]})
+    )  # fmt: skip
+    context = U.top_least_layermem(sslmem, "b")
+    assert context.index.name == "LayerMem at b"
+    assert context.loc["candidates"].tolist() == [2.0, 0.5]
+    assert context.loc["held-out"].tolist() == [0.4, 0.2]
+    tests = pd.DataFrame(
+        {"encoder": ["f, candidates"] * 2 + ["f, held-out"] * 2, "layer": ["a", "b"] * 2,
+         "difference": [0.1, 0.2, 0.0, 0.1], "t": [3.0, 2.5, 0.1, 2.1],
+         "welch_p": [0.01, 0.02, 0.4, 0.03]}
+    )  # fmt: skip
+    view = U.top_least_view(tests, ["b", "a"])
+    assert list(view.index) == ["b", "a"]
+    assert view.loc["a", ("f, candidates", "t")] == 3.0
+    gap_tests = pd.DataFrame({"layer": ["a", "b"], "t": [1.0, -0.5], "p": [0.1, 0.7],
+                              "mean_x": [0.2, 0.1], "mean_y": [0.1, 0.2], "n": [5, 5]})  # fmt: skip
+    top, gap = U.top_least_claims(tests, gap_tests, ["b"], k=4)
+    assert (top["statistic"], top["p_value"], top["holds"]) == (2.5, 0.02, True)
+    assert "k = 4" in top["test"]
+    assert (gap["statistic"], gap["p_value"], gap["holds"]) == (-0.5, 0.7, False)
+    assert list(U.gap_view(gap_tests).columns[-3:]) == ["gap, candidates", "gap, held-out", "units"]
+    note = U.top_least_note(tests)
+    assert "f on candidates: a, b; f on held-out images (control): b (of 2)." in note
+    images = torch.arange(6.0).view(6, 1, 1, 1)
+    picked, captions = U.top_least_gallery(images, pd.Series([0.0, 5.0, 1.0, 4.0, 2.0, 3.0]), 2)
+    assert picked.flatten().tolist() == [1.0, 3.0, 0.0, 2.0]
+    assert captions == ["top 1", "top 2", "least 1", "least 2"]
+
+
+def test_mu_max_page_tables_and_claims():
+    mu = np.array([[9.0, 1.0], [1.0, 5.0], [1.0, 1.0], [1.0, 1.0], [1.0, 1.0]])
+    result = result_from_mu({"a": mu})
+    scores = pd.Series([5.0, 0.0, 1.0, 2.0, 4.0])
+    runs = {
+        "f, candidates": (result, scores),
+        "f, held-out": (result, scores[::-1].reset_index(drop=True)),
+    }
+    shares = U.mu_max_shares(runs, k=2, fraction=1.0)
+    expected = U.mu_max_share(result, scores, k=2, fraction=1.0)
+    pd.testing.assert_frame_equal(
+        shares[shares["encoder"] == "f, candidates"].drop(columns="encoder"), expected
+    )
+    rhos = U.dominance_spearman(runs)
+    d = U.dominance_with_sslmem(result, scores)
+    expected_rho = U.spearman_trend(d["total"], d["sslmem"], alternative="greater")
+    assert rhos["f, candidates"].statistic == pytest.approx(expected_rho.statistic)
+    table = U.dominance_spearman_table(rhos)
+    assert table.index.name == "units dominated vs SSLMem"
+    assert list(table.columns) == ["rho", "p (one-sided)"]
+    assert U.dominance_sentence(d) == (
+        "2 of 5 images dominate at least one unit; the top 10 of them hold 2 of 2 unit maxima."
+    )
+    images = torch.arange(5.0).view(5, 1, 1, 1)
+    picked, captions = U.dominating_gallery(images, d, most=1)
+    assert picked.flatten().tolist() == [0.0] and captions == ["1 units, rank 1"]
+    # Pooled over the two units of f on its candidates: one hit (image 0), chance 2/5.
+    over_units, over_images = U.mu_max_claims(shares, 2, 5, 1.0)
+    assert over_units["statistic"] == 0.5 and over_units["holds"]
+    assert over_units["p_value"] == pytest.approx(stats.binomtest(1, 2, 0.4, "greater").pvalue)
+    assert "top-100% units" in over_units["test"] and over_images["statistic"] == 0.5
+    note = U.mu_max_note(shares, 2, 5)
+    assert note.startswith("f: 1 of 2 top units (50.0%) have their μ_max on a Top-2 image")
+    assert "Controls: f, held-out 50.0%" in note

@@ -1,4 +1,4 @@
-"""What the unit-level result notebooks (F1, F2, F3b, A1, A2, A3) measure, in one place.
+"""What the unit-level result notebooks (F1, F2, F3a-c, A1, A2, A3) measure, in one place.
 
 Those notebooks ask the same questions of the same encoders:
 
@@ -9,6 +9,10 @@ Those notebooks ask the same questions of the same encoders:
   (:func:`point_sslmem`).
 - Per-layer comparisons with one-sided tests, and one verdict over a group of layers
   (:func:`compare_layers`, :func:`paired_tests`, :func:`all_layers_test`).
+- Each page's tables, claims (:func:`memloc.result.claim`) and notes under its verdicts, so
+  that the notebooks hold parameters, calls, figures and prose: F1 ``ssl_sl_*``, F2
+  ``classmem_*``, F3a ``dataset_share_*``, F3c ``privacy_*``, F3b ``driven_*``, A1
+  ``over_training_*``, A2 ``top_least_*``, A3 ``mu_max_*`` and ``dominance_*``.
 
 Every UnitMem measurement of the book uses the same views for every encoder
 (:func:`unitmem_policy`), so SSL, SL and the controls differ only in their weights.
@@ -1003,4 +1007,734 @@ def over_training_note(curves: pd.DataFrame) -> str:
     return (
         f"Mean UnitMem went from {first['mean']:.3f} at initialisation to {final['mean']:.3f} "
         f"at epoch {int(final['epoch'])} (held-out images: {heldout:.3f}). {peak}"
+    )
+
+
+# ------------------------------------------------------------------------------ F1, F2: SSL vs SL
+
+
+DEEP_SENTENCE = "Deep layers (fixed in advance: the half after the first residual connection)"
+"""How F1, F2 and A2 introduce their deep layers in the page's header line."""
+
+F1_LABELS = ("SSL", "SSL held-out", "SL", "SL held-out", "random init")
+"""F1's distributions in the order of its figures and its means table."""
+
+
+def deep_layers_sentence(deep: list[str]) -> str:
+    """The header line's sentence naming the deep layers (F1, F2, A2): ``"Deep layers (fixed
+    in advance: ...): 5, 6, 7, 8, Res6."``."""
+    return f"{DEEP_SENTENCE}: {', '.join(deep)}."
+
+
+def ssl_sl_pairs(profile, framework: str, **overrides):
+    """F1's and F2's encoders: the SSL pair of ``framework`` and the supervised (SL) pair of
+    the same profile, with the same profile keys ``overrides``. Returns ``(ssl_pair,
+    sl_pair)``."""
+    from memloc.artifacts import encoder_pair
+
+    ssl = encoder_pair(profile, framework, progress=False, **overrides)
+    return ssl, encoder_pair(profile, "supervised", progress=False, **overrides)
+
+
+def ssl_sl_unitmem(ssl_pair, sl_pair, *, rest: str = "mean"):
+    """F1's and F2's measurements: :func:`unitmem_with_controls` of the SSL and the SL pair,
+    the SL pair reusing the SSL pair's random-initialisation control (the same split, images
+    and initial weights). Returns ``(ssl, sl)``, two :class:`UnitMemControls`."""
+    ssl = unitmem_with_controls(ssl_pair, rest=rest)
+    return ssl, unitmem_with_controls(sl_pair, rest=rest, random=ssl.random)
+
+
+def ssl_sl_checks(ssl_pair, sl_pair) -> dict:
+    """F1's and F2's checks (:func:`memloc.regime.check_pair`): ``{"SSL": learned and
+    memorized, "SL": learned}``, for :meth:`memloc.result.Result.check`."""
+    from memloc.regime import check_pair
+
+    return {
+        "SSL": check_pair(ssl_pair, name="SSL"),
+        "SL": check_pair(sl_pair, memorized=False, name="SL"),
+    }
+
+
+def ssl_sl_distributions(ssl: UnitMemControls, sl: UnitMemControls) -> pd.DataFrame:
+    """F1's units in one table (:meth:`UnitMemControls.long` of both encoders, the shared
+    random-init control once), sorted by ``label`` in the order of :data:`F1_LABELS`."""
+    long = pd.concat([ssl.long(), sl.long()[lambda d: d["encoder"] != "random init"]])
+    order = list(F1_LABELS)
+    return long.sort_values("label", key=lambda c: c.map(order.index), kind="stable")
+
+
+def ssl_sl_per_unit(ssl: UnitMemControls, sl: UnitMemControls) -> pd.DataFrame:
+    """F1's units of both trained encoders: :meth:`UnitMemControls.per_unit` of the SSL and
+    the SL encoder, stacked (``model`` tells them apart)."""
+    return pd.concat([ssl.per_unit(), sl.per_unit()], ignore_index=True)
+
+
+def ssl_sl_excess(ssl: UnitMemControls, sl: UnitMemControls) -> pd.DataFrame:
+    """F1's per-layer excess table: :meth:`UnitMemControls.excess` of the SSL and the SL
+    encoder, stacked."""
+    return pd.concat([ssl.excess(), sl.excess()], ignore_index=True)
+
+
+def defined_units(long: pd.DataFrame) -> pd.DataFrame:
+    """F1's count of units per distribution and layer: ``label, layer, n_units, n_defined``
+    (units with a defined UnitMem) from :func:`ssl_sl_distributions`' table."""
+    grouped = long.groupby(["label", "layer"], sort=False)["defined"]
+    return grouped.agg(n_units="size", n_defined="sum").reset_index()
+
+
+def undefined_units_sentence(counts: pd.DataFrame) -> str:
+    """F1's sentence on the units never active on the images, per distribution, from
+    :func:`defined_units`' table."""
+    undefined = (counts["n_units"] - counts["n_defined"]).groupby(counts["label"]).sum()
+    listed = ", ".join(f"{label} {int(n)}" for label, n in undefined.items())
+    return f"Undefined units (never active on these images) per encoder: {listed}."
+
+
+def ssl_sl_means(long: pd.DataFrame, excess: pd.DataFrame, layers: list[str]) -> pd.DataFrame:
+    """F1's means table: per layer, the mean UnitMem of every distribution of
+    :data:`F1_LABELS` over its defined units, and ``SSL excess``, ``SL excess`` (the smaller
+    excess over the two controls, from :meth:`UnitMemControls.excess` of both, stacked)."""
+    means = long[long["defined"]].pivot_table(
+        index="layer", columns="label", values="unitmem", aggfunc="mean", sort=False
+    )[list(F1_LABELS)]
+    for model in ("SSL", "SL"):
+        means[f"{model} excess"] = excess[excess["model"] == model].set_index("layer")["excess"]
+    return means.reindex(layers).reset_index()
+
+
+def ssl_sl_tests(ssl: UnitMemControls, sl: UnitMemControls) -> pd.DataFrame:
+    """F1's tests per layer, SSL units against SL units (:func:`compare_layers`, one-sided):
+    on the raw UnitMem (``t, welch_p, ks_D, ks_p``, ...) and on the per-unit excess over the
+    held-out control (the same columns with the suffix ``_excess``), with ``deep``."""
+    a, b, layers = ssl.per_unit(), sl.per_unit(), ssl.layers
+    raw = compare_layers(a, b, value="unitmem", layers=layers)
+    excess = compare_layers(a, b, value="excess_heldout", layers=layers)
+    tests = raw.merge(excess, on="layer", suffixes=("", "_excess"))
+    tests.insert(1, "deep", tests["layer"].isin(deep_layers(layers)))
+    return tests
+
+
+def ssl_sl_tests_view(tests: pd.DataFrame) -> pd.DataFrame:
+    """F1's tests as the page shows them: the raw tests and the excess's difference and Welch
+    test, the means named ``SSL`` and ``SL``."""
+    shown = ["layer", "deep", "mean_a", "mean_b", "t", "welch_p", "ks_D", "ks_p"]
+    shown += ["difference_excess", "t_excess", "welch_p_excess"]
+    names = {"mean_a": "SSL", "mean_b": "SL", "difference_excess": "excess SSL − SL"}
+    return tests[shown].rename(columns=names)
+
+
+def _deep(tests: pd.DataFrame) -> list[str]:
+    return tests.loc[tests["deep"].astype(bool), "layer"].astype(str).tolist()
+
+
+def ssl_sl_claims(tests: pd.DataFrame) -> list[dict]:
+    """F1's claims from :func:`ssl_sl_tests`' table, each an intersection-union test over
+    the deep layers (:func:`all_layers_test`): SSL above SL on UnitMem (Welch), on the whole
+    distribution (KS), and on the excess over the held-out control (Welch)."""
+    from memloc.result import claim
+
+    deep = _deep(tests)
+    t_min, p_t = all_layers_test(tests, deep, p="welch_p", statistic="t")
+    d_min, p_ks = all_layers_test(tests, deep, p="ks_p", statistic="ks_D")
+    t_excess, p_excess = all_layers_test(tests, deep, p="welch_p_excess", statistic="t_excess")
+    text = "SSL units memorize single images more than SL units (deep layers)"
+    return [
+        claim(
+            text,
+            f"one-sided Welch t on UnitMem per deep layer ({', '.join(deep)}); min t, max p",
+            (t_min, p_t),
+            holds=t_min > 0,
+        ),
+        claim(
+            text + ", whole distributions",
+            "one-sided KS (SSL to the right of SL) per deep layer; min D, max p",
+            (d_min, p_ks),
+        ),
+        claim(
+            "SSL units exceed their held-out control more than SL units (deep layers)",
+            "one-sided Welch t on the per-unit excess over held-out images per deep layer",
+            (t_excess, p_excess),
+            holds=t_excess > 0,
+        ),
+    ]
+
+
+def ssl_sl_note(tests: pd.DataFrame) -> str:
+    """F1's paragraph under the verdicts: the layers where SSL UnitMem exceeds SL UnitMem at
+    p < 0.05 (Welch, unadjusted), of all layers."""
+    significant = tests[tests["welch_p"] < 0.05]["layer"].tolist()
+    return (
+        "Layers where SSL UnitMem exceeds SL UnitMem at p < 0.05 (Welch): "
+        + (", ".join(significant) if significant else "none")
+        + f" (of {len(tests)}). The poster gives no numbers for this figure; compare the shape."
+    )
+
+
+def skipless_forward_shift(pair, controls: UnitMemControls) -> pd.DataFrame | None:
+    """F1's last table: UnitMem of ``pair.f`` read with the paper's forward and with the
+    authors' scripts' skip-less one (:func:`memloc.metrics.unitmem_forward_shift`), on the
+    candidates and views of ``controls``; None when f is not a ResNet9 (the scripts read
+    ResNet9 only)."""
+    if pair.f.arch != "resnet9":
+        return None
+    from memloc.metrics import unitmem_forward_shift
+
+    c = controls.config
+    return unitmem_forward_shift(
+        pair.f,
+        pair.images("candidate", c["n_points"]),
+        k_aug=c["k_aug"],
+        policy=unitmem_policy(pair.profile),
+        rest=c["rest"],
+        seed=c["seed"],
+    )
+
+
+def candidate_classes_sentence(pair, n: int) -> str:
+    """F2's header: ``"N = 100 candidates in 10 classes (7–13 images per class)"``."""
+    counts = pair.labels("candidate", n).bincount()
+    sizes = counts[counts > 0]
+    return (
+        f"N = {n} candidates in {len(sizes)} classes ({int(sizes.min())}–{int(sizes.max())} "
+        "images per class)"
+    )
+
+
+def classmem_scores(
+    ssl_pair, sl_pair, ssl: UnitMemControls, sl: UnitMemControls, *, k_aug: int = 0
+) -> pd.DataFrame:
+    """F2's scores: :func:`classmem_beside_unitmem` of the SSL f, the SL f and the
+    architecture at random initialisation on the SSL pair's candidates (the images, ``rest``
+    and UnitMem of ``ssl`` and ``sl``), ClassMem with ``k_aug`` views (0: unaugmented),
+    stacked."""
+    p, n, rest = ssl_pair.profile, ssl.config["n_points"], ssl.config["rest"]
+    images, labels = ssl_pair.images("candidate", n), ssl_pair.labels("candidate", n)
+    init = initial_encoder(p, ssl_pair.dataset.channels)
+    kw = dict(k_aug=k_aug, policy=unitmem_policy(p), rest=rest, seed=p.seed)
+    scores = [
+        classmem_beside_unitmem(ssl_pair.f, images, labels, ssl.trained, model="SSL", **kw),
+        classmem_beside_unitmem(sl_pair.f, images, labels, sl.trained, model="SL", **kw),
+        classmem_beside_unitmem(init, images, labels, ssl.random, model="random init", **kw),
+    ]
+    return pd.concat(scores, ignore_index=True)
+
+
+def classmem_claims(tests: pd.DataFrame, checks: dict) -> list[dict]:
+    """F2's claims from :func:`classmem_unitmem_tests`' table, each an intersection-union
+    test over the deep layers: UnitMem − ClassMem larger for SSL than SL units (the page's
+    checks), ClassMem above UnitMem for SL units (testable when ``checks["SL"]`` passes),
+    UnitMem above ClassMem for SSL units (``checks["SSL"]``)."""
+    from memloc.result import claim
+
+    deep = _deep(tests)
+    t_contrast, p_contrast = all_layers_test(tests, deep, p="SSL−SL p", statistic="SSL−SL t")
+    t_sl, p_sl = all_layers_test(tests, deep, p="SL p", statistic="SL t")
+    t_ssl, p_ssl = all_layers_test(tests, deep, p="SSL p", statistic="SSL t")
+    paired = "paired one-sided t over units per deep layer; min t, max p"
+    sl, ssl = checks["SL"], checks["SSL"]
+    return [
+        claim(
+            "UnitMem − ClassMem is larger for SSL units than for SL units (deep layers)",
+            "one-sided Welch t per deep layer over units; min t, max p",
+            (t_contrast, p_contrast),
+            holds=t_contrast > 0,
+        ),
+        claim(
+            "SL units have higher ClassMem than UnitMem (deep layers)",
+            paired,
+            (t_sl, p_sl),
+            holds=t_sl > 0,
+            testable=sl.testable,
+            reason=sl.reason,
+        ),
+        claim(
+            "SSL units have higher UnitMem than ClassMem (deep layers)",
+            paired,
+            (t_ssl, p_ssl),
+            holds=t_ssl > 0,
+            testable=ssl.testable,
+            reason=ssl.reason,
+        ),
+    ]
+
+
+def classmem_note(tests: pd.DataFrame) -> str:
+    """F2's paragraph under the verdicts: the range of UnitMem − ClassMem over the deep
+    layers at random initialisation (what the third claim gives without learning)."""
+    random_deep = tests[tests["deep"]]["random UM−CM"]
+    return (
+        "At random initialisation the mean UnitMem − ClassMem over the deep layers ranges "
+        f"from {random_deep.min():.3f} to {random_deep.max():.3f}: "
+        + (
+            "UnitMem exceeds ClassMem there too, so the third claim alone says little about "
+            "learning."
+            if random_deep.min() > 0
+            else "it is not positive in every deep layer."
+        )
+        + " The poster gives no numbers for this figure; compare the shape."
+    )
+
+
+# ------------------------------------------------------------------------------ F3a, F3c
+
+
+def unitmem_of_requests(
+    requests, *, key: str = "label", rest: str = "mean", seed=None, share_random: bool = False
+) -> tuple[dict, dict]:
+    """F3a's and F3c's encoders and measurements: each request's pair
+    (:class:`memloc.experiments.encoders.EncoderRequest`) and its :func:`unitmem_with_controls`,
+    in the requests' order, keyed by the request's ``key`` attribute (``"label"``,
+    ``"epsilon"``). ``share_random``: the first random-init control serves every encoder (the
+    same architecture, seed and images). Returns ``(pairs, results)``."""
+    pairs, results, random = {}, {}, None
+    for request in requests:
+        name = getattr(request, key)
+        pairs[name] = request.get()
+        results[name] = unitmem_with_controls(pairs[name], rest=rest, seed=seed, random=random)
+        if share_random:
+            random = results[name].random
+    return pairs, results
+
+
+def dataset_share_claim(summary: pd.DataFrame, layer: str, quantile: float) -> dict:
+    """F3a's claim from :func:`memloc.experiments.architectures.unitmem_by_dataset`'s summary:
+    the share of memorizing units differs between the data sets
+    (:func:`memloc.experiments.architectures.share_test`)."""
+    from memloc.experiments.architectures import share_test
+    from memloc.result import claim
+
+    stat, p, test = share_test(summary)
+    return claim(
+        "The data set changes how many units memorize",
+        f"{test}; a unit memorizes above the {quantile:.0%} quantile of the random-init "
+        f"units (layer {layer}, {', '.join(summary['dataset'])})",
+        (stat, p),
+    )
+
+
+def dataset_share_note(
+    entry: dict, summary: pd.DataFrame, units: pd.DataFrame, layer: str, quantile: float
+) -> str:
+    """F3a's verdict paragraph: the recorded ``entry``'s verdict at its profile, the share of
+    memorizing units and the mean UnitMem per data set, and the Kolmogorov-Smirnov distance
+    between the trained encoders' UnitMem of the first two data sets."""
+    from memloc.experiments.architectures import share_test
+
+    _, p, _ = share_test(summary)
+    a, b = summary["dataset"].iloc[:2]
+    trained = units[(units["encoder"] == "trained") & units["defined"].astype(bool)]
+    by = {name: trained.loc[trained["dataset"] == name, "unitmem"] for name in (a, b)}
+    ks = _st.ks_2samp(by[a], by[b])
+    rows = list(summary.itertuples())
+    shares = ", ".join(f"{r.dataset} {100 * r.share:.0f}%" for r in rows)
+    means = ", ".join(f"{r.dataset} {r.mean:.3f}" for r in rows)
+    return (
+        f"**{entry['verdict'].capitalize()} at profile `{entry['profile']}`.** Units of layer "
+        f"`{layer}` above the random-init {quantile:.0%} quantile: {shares} (p = {p:.3g}). "
+        f"Mean UnitMem: {means}. KS distance between {a} and {b}: {ks.statistic:.3f} "
+        f"(p = {ks.pvalue:.3g})."
+    )
+
+
+def privacy_label(epsilon: float) -> str:
+    """F3c's name of an encoder: ``"ε = 4"``, or ``"non-private"`` for ε = ∞."""
+    return "non-private" if math.isinf(epsilon) else f"ε = {epsilon:g}"
+
+
+def privacy_quality(pairs: dict) -> pd.DataFrame:
+    """F3c's encoder quality (:func:`memloc.regime.quality_table`), one row per encoder of
+    ``pairs`` (ε -> pair) named by :func:`privacy_label`."""
+    from memloc.regime import quality_table
+
+    return quality_table({privacy_label(eps): pair for eps, pair in pairs.items()})
+
+
+def privacy_testability(summary: pd.DataFrame, reference_check, layer: str) -> tuple[bool, str]:
+    """F3c's testability: the non-private reference (the last row of
+    :func:`memloc.experiments.architectures.unitmem_by_epsilon`'s summary) must memorize at
+    ``layer`` (UnitMem on its candidates above held-out images, one-sided p < 0.05) and
+    have learned (``reference_check``, :func:`memloc.regime.check_pair`). Returns
+    ``(testable, reason)``, the reason "" when testable."""
+    reference = summary.iloc[-1]
+    reasons = []
+    if not _memorizes(reference):
+        reasons.append(
+            f"the non-private encoder does not memorize at layer {layer} (UnitMem on its "
+            f"candidates minus held-out images {reference['heldout_excess']:+.4f}, one-sided "
+            f"p = {reference['heldout_p']:.3g}), so there is no memorization for DP-SGD to lower"
+        )
+    if not reference_check.testable:
+        reason = reference_check.reason.removeprefix("Not testable here: ").rstrip(".")
+        reasons.append("non-private " + reason)
+    return not reasons, ("Not testable here: " + "; ".join(reasons) + ".") if reasons else ""
+
+
+def _memorizes(reference) -> bool:
+    return bool(reference["heldout_excess"] > 0 and reference["heldout_p"] < 0.05)
+
+
+def _privacy_tests(summary: pd.DataFrame, units: pd.DataFrame, layer: str) -> dict:
+    """F3c's tests at ``layer``: the trend of UnitMem over the privacy levels (all encoders,
+    and the private ones alone), and the non-private encoder against the smallest ε."""
+    targets = summary["ε"].tolist()
+    lay = units[(units["layer"] == layer) & units["defined"] & units["eps"].notna()]
+    trend = _st.spearmanr(lay["eps"].rank(method="dense"), lay["unitmem"], alternative="greater")
+    lowest, nonprivate = lay[lay["eps"] == targets[0]], lay[np.isinf(lay["eps"])]
+    ends = _st.ttest_ind(
+        nonprivate["unitmem"], lowest["unitmem"], equal_var=False, alternative="greater"
+    )
+    private = lay[~np.isinf(lay["eps"])]
+    private_trend = _st.spearmanr(private["eps"].rank(method="dense"), private["unitmem"])
+    gap = nonprivate["unitmem"].mean() - lowest["unitmem"].mean()
+    return dict(targets=targets, n=len(lay), trend=trend, ends=ends, gap=gap,
+                private_trend=private_trend)  # fmt: skip
+
+
+def privacy_claims(summary: pd.DataFrame, units: pd.DataFrame, layer: str) -> list[dict]:
+    """F3c's claims from :func:`memloc.experiments.architectures.unitmem_by_epsilon`'s tables:
+    stronger privacy lowers UnitMem (Spearman's ρ of the units' UnitMem against the privacy
+    level, holding if the non-private mean exceeds the smallest ε's), and DP-SGD does not
+    remove it (at the smallest ε, the smaller excess over the two controls, the larger p)."""
+    from memloc.result import claim
+
+    t = _privacy_tests(summary, units, layer)
+    targets, strongest = t["targets"], summary.iloc[0]
+    return [
+        claim(
+            "Stronger privacy (smaller ε) lowers UnitMem",
+            f"Spearman rho of layer-{layer} UnitMem per unit against the privacy level "
+            f"(ε = {', '.join(f'{e:g}' for e in targets[:-1])}, non-private), one-sided; "
+            "holds if the non-private mean exceeds the smallest ε's",
+            (float(t["trend"].statistic), float(t["trend"].pvalue)),
+            holds=bool(t["gap"] > 0),
+        ),
+        claim(
+            "DP-SGD does not remove unit memorization",
+            f"layer-{layer} UnitMem at ε = {targets[0]:g} vs random init and vs held-out "
+            "images, Welch one-sided (statistic: the smaller excess, p: the larger p)",
+            (float(strongest["excess"]), float(max(strongest["random_p"], strongest["heldout_p"]))),
+            holds=bool(strongest["excess"] > 0),
+        ),
+    ]
+
+
+def privacy_note(
+    summary: pd.DataFrame, units: pd.DataFrame, layer: str, entries: list[dict], reason: str = ""
+) -> str:
+    """F3c's verdict paragraphs: ``reason`` (when not testable), whether the non-private
+    reference memorizes, the trend among the private encoders alone, and each of the two
+    recorded ``entries`` with its numbers."""
+    t = _privacy_tests(summary, units, layer)
+    reference, strongest, lowest = summary.iloc[-1], summary.iloc[0], t["targets"][0]
+    v1, v2 = entries
+    means = ", ".join(f"{r['encoder']} {r['mean']:.3f}" for _, r in summary.iterrows())
+    paragraphs = [
+        f"*{reason}*" if reason else "",
+        f"**The non-private reference** "
+        f"{'memorizes' if _memorizes(reference) else 'does not memorize'} at layer `{layer}`: "
+        "UnitMem on its candidates exceeds the same units on held-out images by "
+        f"{reference['heldout_excess']:+.4f} (p = {reference['heldout_p']:.3g}); over random "
+        f"initialisation by {reference['random_excess']:+.4f}.",
+        "Among the private encoders alone, ρ of UnitMem against ε is "
+        f"{t['private_trend'].statistic:+.3f} (two-sided p = {t['private_trend'].pvalue:.3g}).",
+        f"**Privacy lowers UnitMem ({v1['verdict']}).** ρ = {t['trend'].statistic:+.3f} over "
+        f"{t['n']} units (p = {t['trend'].pvalue:.3g}, Holm {v1['p_value']:.3g}). Mean UnitMem "
+        f"of layer `{layer}`: {means}; non-private minus ε = {lowest:g}: {t['gap']:+.3f} "
+        f"(Welch t = {t['ends'].statistic:.2f}, p = {t['ends'].pvalue:.3g}).",
+        f"**Not removed ({v2['verdict']}).** At ε = {lowest:g}, the excess over random "
+        f"initialisation is {strongest['random_excess']:+.3f} (p = "
+        f"{strongest['random_p']:.3g}) and over held-out images "
+        f"{strongest['heldout_excess']:+.3f} (p = {strongest['heldout_p']:.3g}).",
+    ]
+    return "\n\n".join(filter(None, paragraphs))
+
+
+# ------------------------------------------------------------------------------ F3b, A2, A3: pages
+
+CONTROL_RUNS = ("f, candidates", "random init, candidates", "f, held-out")
+"""F3b's, A2's and A3's three measurements: f on its candidates and its two controls."""
+
+
+def calibrated_sslmem_sets(sslmem: LayerMemResult, n: int) -> tuple[pd.Series, pd.Series]:
+    """F3b's, A2's and A3's image scores: :func:`calibrated_sslmem` at the last measured layer
+    of the first ``n`` candidates and the first ``n`` held-out images. Returns ``(candidates,
+    held-out)``.
+
+    Raises
+    ------
+    ValueError
+        When SSLMem was measured on fewer than ``n`` images of either set.
+    """
+    s_cand = calibrated_sslmem(sslmem, "candidate")
+    s_held = calibrated_sslmem(sslmem, "heldout")
+    if len(s_cand) < n or len(s_held) < n:
+        raise ValueError(f"SSLMem was measured on fewer than {n} candidates or held-out images")
+    return s_cand.iloc[:n], s_held.iloc[:n]
+
+
+def sslmem_ranked_runs(controls: UnitMemControls, sslmem: LayerMemResult) -> dict:
+    """F3b's and A3's three runs (:data:`CONTROL_RUNS`), each a UnitMem result with the
+    SSLMem scores of its images (:func:`calibrated_sslmem_sets`): f and the random
+    initialisation on the candidates (f's SSLMem), f on held-out images (their own)."""
+    s_cand, s_held = calibrated_sslmem_sets(sslmem, controls.config["n_points"])
+    return {
+        "f, candidates": (controls.trained, s_cand),
+        "random init, candidates": (controls.random, s_cand),
+        "f, held-out": (controls.heldout, s_held),
+    }
+
+
+def driven_runs(runs: dict) -> dict:
+    """F3b's input to :func:`driven_spearman`: each run of :func:`sslmem_ranked_runs` with
+    :func:`driven_unitmem` of its UnitMem result beside its SSLMem scores."""
+    return {name: (driven_unitmem(result), scores) for name, (result, scores) in runs.items()}
+
+
+def driven_spearman_view(rhos: pd.DataFrame, layers: list[str]) -> pd.DataFrame:
+    """F3b's page table from :func:`driven_spearman`'s: one row per layer, ``rho`` and ``p``
+    of each encoder side by side."""
+    encoders = list(dict.fromkeys(rhos["encoder"]))
+    wide = rhos.pivot(index="layer", columns="encoder", values=["rho", "p"]).reindex(layers)
+    return wide.swaplevel(axis=1)[[(e, v) for e in encoders for v in ("rho", "p")]]
+
+
+def driven_claims(rhos: pd.DataFrame, layer: str) -> list[dict]:
+    """F3b's claims at ``layer`` from :func:`driven_spearman`'s table: ρ > 0 for f on its
+    candidates (one-sided Spearman), and that ρ above the held-out images' (Fisher z,
+    :func:`spearman_difference`)."""
+    from memloc.result import claim
+
+    at = rhos[rhos["layer"] == layer].set_index("encoder")
+    main, held = at.loc["f, candidates"], at.loc["f, held-out"]
+    z, p_z = spearman_difference(main["rho"], int(main["n"]), held["rho"], int(held["n"]))
+    return [
+        claim(
+            "images with higher SSLMem drive units with higher UnitMem",
+            f"Spearman rho, calibrated SSLMem vs activation-weighted UnitMem, layer {layer}, "
+            "one-sided",
+            (main["rho"], main["p"]),
+            holds=main["rho"] > 0,
+        ),
+        claim(
+            "the correlation on training images exceeds that on held-out images",
+            f"Fisher z of rho(candidates) - rho(held-out), layer {layer}, one-sided",
+            (z, p_z),
+            holds=z > 0,
+        ),
+    ]
+
+
+def driven_note(rhos: pd.DataFrame, layer: str) -> str:
+    """F3b's paragraph under the verdicts: ρ of the two controls at ``layer``."""
+    at = rhos[rhos["layer"] == layer].set_index("encoder")
+    rnd, held = at.loc["random init, candidates"], at.loc["f, held-out"]
+    return (
+        f"Controls at layer {layer}: ρ = {rnd['rho']:.3f} (p = {rnd['p']:.2g}) at random "
+        f"initialisation, ρ = {held['rho']:.3f} (p = {held['p']:.2g}) on held-out images. "
+        "The poster gives no numbers for this figure; compare the shape."
+    )
+
+
+def top_least_measured(pair, s_cand: pd.Series, s_held: pd.Series, *, rest: str = "mean"):
+    """A2's measurements (:func:`top_least_unitmem`, the profile's k, N and K) for the three
+    runs of :data:`CONTROL_RUNS`: f and the random initialisation on the candidates ranked by
+    ``s_cand``, f on the held-out images ranked by ``s_held``. Returns name -> table."""
+    p = pair.profile
+    candidates, heldout = pair.images("candidate", p.n_points), pair.images("heldout", p.n_points)
+    init = initial_encoder(p, pair.dataset.channels)
+    kw = dict(
+        k_aug=p.k_aug, policy=unitmem_policy(p), rest=rest, seed=p.seed, cache_dir=cache_root()
+    )
+    runs = ((pair.f, candidates, s_cand), (init, candidates, s_cand), (pair.f, heldout, s_held))
+    return {
+        name: top_least_unitmem(encoder, images, scores, p.top_k, **kw)
+        for name, (encoder, images, scores) in zip(CONTROL_RUNS, runs, strict=True)
+    }
+
+
+def stack_runs(measured: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """A2's per-unit table: the tables of ``measured`` (name -> table) stacked, with the
+    name in ``encoder``."""
+    frames = [m.assign(encoder=name) for name, m in measured.items()]
+    return pd.concat(frames, ignore_index=True)
+
+
+def top_least_layermem(sslmem: LayerMemResult, layer: str) -> pd.DataFrame:
+    """A2's context table: the cross-fitted LayerMem of the Top-k and Least-k candidates at
+    ``layer`` and of the same selection on held-out images (rows), from the layer results'
+    table."""
+    row = sslmem.table.set_index("layer").loc[layer]
+    table = pd.DataFrame(
+        {
+            "Top-k": [row["top_layermem"], row["heldout_top_layermem"]],
+            "Least-k": [row["least_layermem"], row["heldout_least_layermem"]],
+        },
+        index=["candidates", "held-out"],
+    )
+    return table.rename_axis(f"LayerMem at {layer}")
+
+
+def top_least_view(tests: pd.DataFrame, layers: list[str]) -> pd.DataFrame:
+    """A2's page table from :func:`top_least_tests`': one row per layer, the difference, t
+    and Welch p of each encoder side by side."""
+    encoders = list(dict.fromkeys(tests["encoder"]))
+    columns = ("difference", "t", "welch_p")
+    shown = tests.pivot(index="layer", columns="encoder", values=list(columns))
+    return shown.swaplevel(axis=1)[[(e, v) for e in encoders for v in columns]].reindex(layers)
+
+
+def top_least_claims(
+    tests: pd.DataFrame, gap_tests: pd.DataFrame, deep: list[str], k: int
+) -> list[dict]:
+    """A2's claims over the ``deep`` layers (intersection-union, :func:`all_layers_test`):
+    UnitMem higher on the Top-k than on the Least-k images for f on its candidates
+    (:func:`top_least_tests`), and that gap above the held-out images' gap
+    (:func:`gap_against_heldout`)."""
+    from memloc.result import claim
+
+    f_tests = tests[tests["encoder"] == "f, candidates"]
+    t_top, p_top = all_layers_test(f_tests, deep, p="welch_p", statistic="t")
+    t_gap, p_gap = all_layers_test(gap_tests, deep, p="p", statistic="t")
+    return [
+        claim(
+            "UnitMem is higher on the Top-k than on the Least-k images (deep layers)",
+            f"one-sided Welch t per deep layer over units, k = {k}; min t, max p",
+            (t_top, p_top),
+            holds=t_top > 0,
+        ),
+        claim(
+            "the Top-k vs Least-k gap exceeds the same gap on held-out images (deep layers)",
+            "paired one-sided t over units of (gap on candidates − gap on held-out) per deep "
+            "layer; min t, max p",
+            (t_gap, p_gap),
+            holds=t_gap > 0,
+        ),
+    ]
+
+
+def gap_view(gap_tests: pd.DataFrame) -> pd.DataFrame:
+    """A2's page table of :func:`gap_against_heldout`, its columns named for the page."""
+    names = {"mean_x": "gap, candidates", "mean_y": "gap, held-out", "n": "units"}
+    return gap_tests.rename(columns=names)
+
+
+def top_least_note(tests: pd.DataFrame) -> str:
+    """A2's paragraph under the verdicts: the layers with Top-k above Least-k at p < 0.05
+    (Welch, unadjusted) for f on its candidates and on held-out images, of all layers."""
+
+    def significant(encoder: str) -> str:
+        rows = tests[(tests["encoder"] == encoder) & (tests["welch_p"] < 0.05)]
+        return ", ".join(rows["layer"]) or "none"
+
+    n_layers = tests["layer"].nunique()
+    return (
+        "Layers with Top-k > Least-k at p < 0.05 (Welch): f on candidates: "
+        f"{significant('f, candidates')}; f on held-out images (control): "
+        f"{significant('f, held-out')} (of {n_layers}). The poster gives no numbers for this "
+        "figure; compare the shape."
+    )
+
+
+def top_least_gallery(images: Tensor, scores: pd.Series, k: int, show: int = 10):
+    """A2's gallery: the ``min(k, show)`` highest- and lowest-scoring of ``images`` (top row,
+    then bottom row) with their captions. Returns ``(images, captions)``."""
+    s = scores.to_numpy()
+    show = min(k, show)
+    top, least = top_indices(s, k)[:show], top_indices(s, k, largest=False)[:show]
+    captions = [f"top {i + 1}" for i in range(show)] + [f"least {i + 1}" for i in range(show)]
+    return images[list(top) + list(least)], captions
+
+
+def mu_max_shares(runs: dict, *, k: int, fraction: float) -> pd.DataFrame:
+    """A3's table: :func:`mu_max_share` of every run of :func:`sslmem_ranked_runs`, stacked,
+    with the run's name in ``encoder``."""
+    frames = [
+        mu_max_share(result, scores, k=k, fraction=fraction).assign(encoder=name)
+        for name, (result, scores) in runs.items()
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def dominance_spearman(runs: dict) -> dict:
+    """A3: per run of :func:`sslmem_ranked_runs`, Spearman's ρ of the number of units an image
+    dominates (:func:`dominance_with_sslmem`) against its SSLMem, one-sided (greater)."""
+    out = {}
+    for name, (result, scores) in runs.items():
+        d = dominance_with_sslmem(result, scores)
+        out[name] = spearman_trend(d["total"], d["sslmem"], alternative="greater")
+    return out
+
+
+def dominance_spearman_table(rhos: dict) -> pd.DataFrame:
+    """A3's page table of :func:`dominance_spearman`: ``rho`` and ``p (one-sided)`` per run."""
+    table = {name: {"rho": r.statistic, "p (one-sided)": r.pvalue} for name, r in rhos.items()}
+    return pd.DataFrame(table).T.rename_axis("units dominated vs SSLMem")
+
+
+def dominance_sentence(dominance: pd.DataFrame) -> str:
+    """A3's sentence on :func:`dominance_with_sslmem`'s table: how many images dominate a unit
+    and how many unit maxima the ten most dominating ones hold."""
+    dominating = dominance[dominance["total"] > 0]
+    return (
+        f"{len(dominating)} of {len(dominance)} images dominate at least one unit; the top 10 "
+        f"of them hold {dominating['total'].head(10).sum()} of {int(dominance['total'].sum())} "
+        "unit maxima."
+    )
+
+
+def dominating_gallery(images: Tensor, dominance: pd.DataFrame, most: int = 20):
+    """A3's gallery: the (at most ``most``) images of ``images`` that dominate the most units
+    (:func:`dominance_with_sslmem`'s order), captioned with their unit count and SSLMem rank.
+    Returns ``(images, captions)``."""
+    top = dominance[dominance["total"] > 0].head(most)
+    captions = [f"{t} units, rank {r}" for t, r in top[["total", "sslmem_rank"]].values]
+    return images[list(top.index)], captions
+
+
+def mu_max_claims(shares: pd.DataFrame, k: int, n: int, fraction: float) -> list[dict]:
+    """A3's claims from :func:`mu_max_shares`' pooled row of f on its candidates: the share of
+    top units whose μ_max image is in the Top-k above chance k/N, over units and over distinct
+    images (one-sided binomial tests)."""
+    from memloc.result import claim
+
+    pooled = _pooled_share(shares)
+    return [
+        claim(
+            "the top units' μ_max images are high-SSLMem images (above chance)",
+            f"share of top-{fraction:.0%} units (all layers) whose μ_max image is in the "
+            f"Top-{k} by SSLMem vs chance {k / n:.3f}, one-sided binomial over units",
+            (pooled["fraction"], pooled["p_value"]),
+            holds=pooled["fraction"] > k / n,
+        ),
+        claim(
+            "the top units' μ_max images are high-SSLMem images (distinct images)",
+            f"share of the distinct μ_max images of the top units in the Top-{k} vs chance, "
+            "one-sided binomial over images",
+            (pooled["distinct_fraction"], pooled["distinct_p"]),
+            holds=pooled["distinct_fraction"] > k / n,
+        ),
+    ]
+
+
+def _pooled_share(shares: pd.DataFrame) -> pd.Series:
+    f_all = (shares["encoder"] == "f, candidates") & (shares["layer"] == "all")
+    return shares[f_all].iloc[0]
+
+
+def mu_max_note(shares: pd.DataFrame, k: int, n: int) -> str:
+    """A3's paragraph under the verdicts: f's pooled hits against chance, the range of its
+    per-layer shares, and the controls' pooled shares."""
+    pooled = _pooled_share(shares)
+    others = shares[(shares["layer"] == "all") & (shares["encoder"] != "f, candidates")]
+    f_rows = shares[(shares["encoder"] == "f, candidates") & (shares["layer"] != "all")]
+    per_layer = f_rows["fraction"]
+    controls = "; ".join(
+        f"{r.encoder} {r.fraction:.1%} (p = {r.p_value:.2g})" for r in others.itertuples()
+    )
+    return (
+        f"f: {int(pooled['n_hits'])} of {int(pooled['n_units'])} top units "
+        f"({pooled['fraction']:.1%}) have their μ_max on a Top-{k} image, against {k / n:.1%} by "
+        f"chance; per layer the share ranges from {per_layer.min():.0%} to "
+        f"{per_layer.max():.0%}. Controls: {controls}. The poster gives no numbers for this "
+        "figure; compare the shape."
     )
