@@ -882,3 +882,50 @@ def test_mu_max_page_tables_and_claims():
     note = U.mu_max_note(shares, 2, 5)
     assert note.startswith("f: 1 of 2 top units (50.0%) have their μ_max on a Top-2 image")
     assert "Controls: f, held-out 50.0%" in note
+
+
+def test_the_report_helpers_adjust_both_controls_and_count_mu_max_images():
+    """The report's units page: the excess must beat both controls (the larger p, Holm over
+    layers); the μ_max table counts each candidate's units; ClassMem needs two classes."""
+    excess = pd.DataFrame(
+        {
+            "layer": ["1", "2"],
+            "excess": [0.2, 0.1],
+            "random_p": [0.01, 0.001],
+            "heldout_p": [0.02, 0.04],
+        }
+    )
+    controls = SimpleNamespace(excess=lambda: excess.copy())
+    table = U.excess_over_both_controls(controls)
+    # Holm over the larger p of each layer: .02 and .04 -> 2 x .02 = .04, max(.04, .04).
+    assert table["p_both_holm"].tolist() == pytest.approx([0.04, 0.04])
+    assert U.beyond_controls_sentence(table).startswith(
+        "Layers whose UnitMem exceeds both controls (Holm-adjusted p < 0.05): `1`, `2` (of 2)"
+    )
+    units = pd.DataFrame(
+        {
+            "layer": ["1"] * 4,
+            "unit": range(4),
+            "argmax": [2, 2, 0, 1],
+            "defined": [True] * 3 + [False],
+        }
+    )
+    units["unitmem"] = [0.9, 0.8, 0.1, 0.5]
+    trained = SimpleNamespace(units=units, layers=[SimpleNamespace(name="1")], value="unitmem")
+    fake = SimpleNamespace(config={"n_points": 3}, trained=trained)
+    pair = SimpleNamespace(
+        files=lambda role, n: ["a.png", "b.png", "c.png"],
+        labels=lambda role, n: torch.tensor([0, 1, 1]),
+    )
+    images = U.mu_max_images(pair, fake, 0.5)
+    # Units 0, 1 -> image 2, unit 2 -> image 0; the top half of layer 1's defined units (0, 1).
+    assert images["image"].tolist()[0] == 2 and images["units"].tolist()[0] == 2
+    assert images.set_index("image").loc[0, "units"] == 1
+    assert images.set_index("image").loc[1, "units"] == 0
+    assert images.set_index("image").loc[2, "file"] == "c.png"
+    one_class = SimpleNamespace(
+        profile=load_profile("quick"),
+        images=lambda role, n: torch.zeros(n, 1, 4, 4),
+        labels=lambda role, n: torch.zeros(n, dtype=torch.long),
+    )
+    assert U.classmem_of_f_and_random(one_class, fake) is None

@@ -59,7 +59,7 @@ from memloc.metrics import (
     mu_max_overlap,
 )
 from memloc.profiles import Profile, load_profile
-from memloc.stats import bootstrap_ci, ks_test, spearman_trend, top_indices, welch_one_sided
+from memloc.stats import bootstrap_ci, holm, ks_test, spearman_trend, top_indices, welch_one_sided
 
 MODEL_LABELS = {"simclr": "SSL", "supervised": "SL"}
 """How figures and tables name an encoder pair's framework."""
@@ -1738,3 +1738,80 @@ def mu_max_note(shares: pd.DataFrame, k: int, n: int) -> str:
         f"{per_layer.max():.0%}. Controls: {controls}. The poster gives no numbers for this "
         "figure; compare the shape."
     )
+
+
+# ------------------------------------------------------------------------------ your encoder
+
+
+def excess_over_both_controls(controls: UnitMemControls) -> pd.DataFrame:
+    """:meth:`UnitMemControls.excess` with ``p_both_holm``: per layer, the larger of the two
+    controls' one-sided p-values (the excess must beat both), Holm-adjusted over the layers.
+    The report's units page."""
+    excess = controls.excess()
+    p_columns = [c for c in excess.columns if c.endswith("_p")]
+    excess["p_both_holm"] = holm(excess[p_columns].max(axis=1).tolist())
+    return excess
+
+
+def beyond_controls_sentence(excess: pd.DataFrame) -> str:
+    """The layers whose UnitMem exceeds both controls at Holm-adjusted p < 0.05, as a
+    sentence (:func:`excess_over_both_controls`'s table)."""
+    beyond = excess.loc[(excess["excess"] > 0) & (excess["p_both_holm"] < 0.05), "layer"]
+    names = ", ".join(f"`{x}`" for x in beyond) if len(beyond) else "none"
+    return (
+        "Layers whose UnitMem exceeds both controls (Holm-adjusted p < 0.05): "
+        f"{names} (of {len(excess)})."
+    )
+
+
+def mu_max_images(pair, controls: UnitMemControls, top_fraction: float) -> pd.DataFrame:
+    """Per candidate image: its file (None for a data set without files), label, how many
+    defined units have their μ_max on it and how many of the top ``top_fraction`` units per
+    layer (:func:`top_units`); most top units first."""
+    n = controls.config["n_points"]
+    trained = controls.trained.units[controls.trained.units["defined"]]
+    top = top_units(controls.trained, top_fraction)
+    files = pair.files("candidate", n)
+    table = pd.DataFrame(
+        {
+            "image": range(n),
+            "file": files if files is not None else [None] * n,
+            "label": pair.labels("candidate", n).tolist(),
+            "units": trained["argmax"].value_counts().reindex(range(n), fill_value=0).values,
+            "top_units": top["argmax"].value_counts().reindex(range(n), fill_value=0).values,
+        }
+    )
+    return table.sort_values(["top_units", "units"], ascending=False, kind="stable")
+
+
+def classmem_of_f_and_random(
+    pair, controls: UnitMemControls, *, k_aug: int = 0, rest: str = "mean"
+) -> pd.DataFrame | None:
+    """ClassMem beside UnitMem per unit (:func:`classmem_beside_unitmem`) of f and of its
+    random-initialisation control on the candidates (``model``: f, random init); None when
+    the candidates hold fewer than two classes."""
+    n, p = controls.config["n_points"], pair.profile
+    images, labels = pair.images("candidate", n), pair.labels("candidate", n)
+    if labels.unique().numel() < 2:
+        return None
+    encoders = [
+        ("f", pair.f, controls.trained),
+        ("random init", untrained_twin(pair.f, seed=p.seed), controls.random),
+    ]
+    kw = dict(k_aug=k_aug, policy=unitmem_policy(p), rest=rest, seed=p.seed)
+    return pd.concat(
+        [
+            classmem_beside_unitmem(encoder, images, labels, result, model=model, **kw)
+            for model, encoder, result in encoders
+        ],
+        ignore_index=True,
+    )
+
+
+def unitmem_minus_classmem(scores: pd.DataFrame, layers: list[str]) -> pd.DataFrame:
+    """Mean UnitMem − ClassMem per layer (rows, in ``layers``' order) and model (columns)
+    over the defined units of :func:`classmem_of_f_and_random`'s table."""
+    table = scores[scores["defined"]].pivot_table(
+        index="layer", columns="model", values="difference", sort=False
+    )
+    return table.reindex(layers).rename(columns=lambda m: f"{m}: UnitMem − ClassMem")

@@ -14,15 +14,13 @@
 # you also give g); the analyses are those of the book's F1, A3 and F2 pages, for one encoder.
 
 # %%
-import pandas as pd
 from IPython.display import Markdown, display
 
-from memloc.artifacts import checkpoint_pair, encoder_pair, untrained_twin
+from memloc.artifacts import checkpoint_pair, encoder_pair
 from memloc.experiments import units as U
 from memloc.figures import image_gallery, scatter_classmem_unitmem, unitmem_distributions
 from memloc.regime import check_pair
 from memloc.result import Result
-from memloc.stats import holm
 
 # %% tags=["parameters"]
 profile = "auto"
@@ -46,8 +44,7 @@ else:
     pair = encoder_pair(profile, framework, progress=False, **overrides)
 p = pair.profile
 controls = U.unitmem_with_controls(pair, rest=rest)
-n = controls.config["n_points"]
-layers = controls.layers
+n, layers = controls.config["n_points"], controls.layers
 Markdown(
     f"Data set `{p.dataset}` ({len(pair.dataset)} training images, {len(pair.dataset.classes)} "
     f"classes), encoder `{pair.f.arch}` ({'your checkpoint' if checkpoints else 'the cache'}). "
@@ -63,8 +60,7 @@ Markdown(
 # When f is no better than its twin, what follows describes an encoder that learned nothing.
 
 # %%
-check = check_pair(pair, memorized=False, name="f")
-Markdown(check.markdown)
+Markdown(check_pair(pair, memorized=False, name="f").markdown)
 
 # %% [markdown]
 # ## UnitMem per layer and its controls
@@ -83,18 +79,11 @@ res.figure(fig, "unitmem_distributions")
 # the layers. The per-unit table (`unitmem_per_unit.csv`) holds every unit's scores.
 
 # %%
-excess = controls.excess()
-p_columns = [c for c in excess.columns if c.endswith("_p")]
-excess["p_both_holm"] = holm(excess[p_columns].max(axis=1).tolist())
+excess = U.excess_over_both_controls(controls)
 res.table(excess, "unitmem_excess")
 res.table(controls.per_unit(), "unitmem_per_unit")
-display(excess.drop(columns="model").set_index("layer").round(4))
-beyond = excess.loc[(excess["excess"] > 0) & (excess["p_both_holm"] < 0.05), "layer"].tolist()
-Markdown(
-    "Layers whose UnitMem exceeds both controls (Holm-adjusted p < 0.05): "
-    + (", ".join(f"`{x}`" for x in beyond) if beyond else "none")
-    + f" (of {len(layers)})."
-)
+display(res.table(excess.drop(columns="model"), digits=4))
+Markdown(U.beyond_controls_sentence(excess))
 
 # %% [markdown]
 # ## The images behind the most selective units
@@ -104,18 +93,7 @@ Markdown(
 # highest UnitMem per layer). Images that dominate many units are the ones f singled out.
 
 # %%
-trained = controls.trained.units[controls.trained.units["defined"]]
-top = U.top_units(controls.trained, top_fraction)
-files = pair.files("candidate", n)
-images_table = pd.DataFrame(
-    {
-        "image": range(n),
-        "file": files if files is not None else [None] * n,
-        "label": pair.labels("candidate", n).tolist(),
-        "units": trained["argmax"].value_counts().reindex(range(n), fill_value=0).values,
-        "top_units": top["argmax"].value_counts().reindex(range(n), fill_value=0).values,
-    }
-).sort_values(["top_units", "units"], ascending=False, kind="stable")
+images_table = U.mu_max_images(pair, controls, top_fraction)
 res.table(images_table, "mu_max_images")
 shown = images_table[images_table["units"] > 0].head(20)
 fig = image_gallery(
@@ -126,7 +104,7 @@ fig = image_gallery(
     title="Candidates that give the most units their μ_max",
 )
 display(res.figure(fig, "mu_max_images"))
-display(shown.head(10).set_index("image"))
+display(res.table(shown.head(10)))
 
 # %% [markdown]
 # ## ClassMem beside UnitMem
@@ -136,33 +114,14 @@ display(shown.head(10).set_index("image"))
 # least two classes (an image folder's class sub-folders).
 
 # %%
-labels = pair.labels("candidate", n)
-if labels.unique().numel() >= 2:
-    scores = pd.concat(
-        [
-            U.classmem_beside_unitmem(
-                encoder, pair.images("candidate", n), labels, result, model=model,
-                k_aug=classmem_k_aug, policy=U.unitmem_policy(p), rest=rest, seed=p.seed,
-            )
-            for model, encoder, result in [
-                ("f", pair.f, controls.trained),
-                ("random init", untrained_twin(pair.f, seed=p.seed), controls.random),
-            ]
-        ],
-        ignore_index=True,
-    )  # fmt: skip
+scores = U.classmem_of_f_and_random(pair, controls, k_aug=classmem_k_aug, rest=rest)
+if scores is None:
+    display(Markdown("*One class among the candidates: ClassMem needs at least two.*"))
+else:
     res.table(scores, "classmem_per_unit")
     fig = scatter_classmem_unitmem(scores, hue="model", title="ClassMem vs UnitMem per unit")
     display(res.figure(fig, "classmem_vs_unitmem"))
-    display(
-        scores[scores["defined"]]
-        .pivot_table(index="layer", columns="model", values="difference", sort=False)
-        .reindex(layers)
-        .rename(columns=lambda m: f"{m}: UnitMem − ClassMem")
-        .round(4)
-    )
-else:
-    display(Markdown("*One class among the candidates: ClassMem needs at least two.*"))
+    display(res.table(U.unitmem_minus_classmem(scores, layers), digits=4, index=True))
 
 # %% [markdown]
 # ## Provenance
