@@ -18,22 +18,17 @@
 # at width 1 on 32×32 images trains at 6 pairs per second, at width 0.25 on 16×16 at 101.
 
 # %%
-import pandas as pd
 from IPython.display import Markdown, display
 
 from memloc.experiments import architectures as ax
-from memloc.experiments import layers as lx
 from memloc.experiments.encoders import a5_encoders
 from memloc.figures import seed_summary_panels
-from memloc.profiles import is_small
 from memloc.regime import quality_table
 from memloc.result import Result
 
 # %% tags=["parameters"]
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
-dataset = None  # None: the profile's data set
-arch = None  # unused: the ResNets are listed in `archs`
 archs = ["resnet18", "resnet34", "resnet50"]
 framework = "simclr"
 seed = 0  # first seed of the measurements' views
@@ -46,31 +41,18 @@ out_dir = "book/results/cpu/a5_bigger_resnets"
 
 # %%
 res = Result.start(out_dir, profile, profile_overrides)
-n_seeds = (2 if is_small(profile) else 3) if n_seeds is None else int(n_seeds)
-pairs, runs, measured = {}, {}, {}
+seeds = ax.measurement_seeds(profile, seed, n_seeds)
 requests = a5_encoders(
     profile,
     archs=archs,
     framework=framework,
-    dataset=dataset,
     n_points=n_points,
     k_aug=k_aug,
     profile_overrides=profile_overrides,
 )
-for request in requests:
-    name = request.label
-    pairs[name] = request.get()
-    measured[name] = [lx.pair_layermem(pairs[name], seed=seed + i) for i in range(n_seeds)]
-    runs[name] = [r.table for r in measured[name]]
-p = pairs[archs[0]].profile
-Markdown(
-    res.describe(
-        pairs[archs[0]],
-        f"a5 sizes, {p.image_size}×{p.image_size}, {p.epochs} epochs on |S_S| = {p.n_shared}, "
-        f"|S_C| = {p.n_candidate}, |S_I| = {p.n_independent}; {n_seeds} measurements of "
-        f"{p.n_points} candidates with K = {p.k_aug} view pairs each.",
-    )
-)
+pairs, measured = ax.measure_pairs(requests, seeds)
+first = pairs[archs[0]]
+Markdown(res.describe(first, ax.resnet_facts(first, len(seeds)), others=pairs))
 
 # %% [markdown]
 # ## LayerMem per block, mean ± std over measurements
@@ -79,13 +61,11 @@ Markdown(
 # outputs).
 
 # %%
-summaries = {}
-for name in archs:
-    path_tables = [ax.main_path(t, pairs[name].f) for t in runs[name]]
-    summaries[name] = ax.seed_summary(path_tables, ["layermem", "calibrated", score])
-    res.table(pd.concat(runs[name], keys=range(n_seeds), names=["run"]), f"all_{name}")
+summaries = ax.seed_summaries(measured, ["layermem", "calibrated", score])
+for name, summary in summaries.items():
+    res.table(ax.stacked_tables(measured[name][0]), f"all_{name}")
     display(Markdown(f"**{name}**"))
-    display(res.table(summaries[name], f"layermem_{name}", digits=4))
+    display(res.table(summary, f"layermem_{name}", digits=4))
 
 # %%
 res.figure(seed_summary_panels(summaries, score), "layermem")
@@ -116,45 +96,17 @@ if probes is not None:
 # Spearman's ρ of the mean contrast per point is listed beside it.
 
 # %%
-trends = ax.contrast_depth_trends(
-    {name: (measured[name], pairs[name].f) for name in archs}, seed=seed, probes=probes
-)
+trends = ax.contrast_depth_trends(measured, seed=seed, probes=probes)
 display(res.table(trends, "depth_trends", digits=4))
-overall = ax.all_trends(trends, statistic="t")
-worst = overall["worst"]
+res.check(ax.every_encoder_check(trends))
+text = "The depth trend of memorization holds in bigger ResNets"
 (verdict,) = res.claims(
-    dict(
-        claim="The depth trend of memorization holds in bigger ResNets",
-        test=f"per-image slope of SSLMem (mean of {n_seeds} measurements) against depth, "
-        f"candidates vs S_I images, per ResNet ({', '.join(archs)}), Welch t with a permutation "
-        "over images, one-sided, Holm over the ResNets (statistic: the smallest t, p: the "
-        "largest adjusted p); testable if every ResNet memorized and its probe beats its "
-        "untrained twin's",
-        statistic=overall["statistic"],
-        p_value=overall["p"],
-        holds=overall["holds"],
-    ),
-    testable=overall["testable"],
-    reason=overall["reason"],
+    ax.every_encoder_claim(trends, text, unit="ResNet", measurements=len(seeds))
 )
-Markdown(
-    (f"*{overall['reason']}*\n\n" if not overall["testable"] else "")
-    + f"**{verdict['verdict'].capitalize()} at profile `{profile}`.** "
-    + "; ".join(
-        f"{r['setting']}: t = {r['t']:+.2f} over {r['points']} points "
-        f"(adjusted p = {r['p_holm']:.3g}; ρ of the mean contrast {r['rho']:+.2f})"
-        for _, r in trends.iterrows()
-    )
-    + f". The weakest is {worst['setting']}."
-)
+Markdown(res.verdicts(ax.every_encoder_note(trends, verdict, profile, each=True)))
 
 # %% [markdown]
 # ## Provenance
 
 # %%
-Markdown(
-    res.finish(
-        framework=framework,
-        encoder_hashes={name: pair.hashes for name, pair in pairs.items()},
-    )
-)
+Markdown(res.finish(framework=framework))

@@ -28,9 +28,10 @@
 # %%
 from IPython.display import Markdown
 
+from memloc.experiments import architectures as ax
 from memloc.experiments.encoders import book_encoders
 from memloc.figures import contrast_by_layer
-from memloc.regime import TARGET_MARGIN, TARGET_T, regime_table
+from memloc.regime import TARGET_T, regime_table
 from memloc.result import Result
 
 # %% tags=["parameters"]
@@ -57,24 +58,7 @@ res.table(table, "regime")
 res.table(table.drop(columns=["framework", "pair"]))
 
 # %%
-ssl = table[table["framework"] != "supervised"]
-learned = ssl["margin"] >= TARGET_MARGIN
-pairs = ssl[ssl["pair"]]
-strong = pairs["t_last"] >= TARGET_T
-Markdown(
-    f"At the `{profile}` profile, **{int(learned.sum())} of {len(ssl)}** SSL encoders beat their "
-    f"untrained twin's probe by at least {100 * TARGET_MARGIN:.0f} points (smallest margin "
-    f"{100 * ssl['margin'].min():+.1f} points, `{ssl.loc[ssl['margin'].idxmin(), 'encoder']}`), "
-    f"and **{int(strong.sum())} of {len(pairs)}** f/g pairs reach t ≥ {TARGET_T:g} at the last "
-    f"layer (smallest t = {pairs['t_last'].min():.1f}, "
-    f"`{pairs.loc[pairs['t_last'].idxmin(), 'encoder']}`)."
-    + (
-        "\n\nThe encoders that miss a target are named in the table; the result pages that use "
-        "them say so beside their verdicts."
-        if not (learned.all() and strong.all())
-        else ""
-    )
-)
+Markdown(ax.regime_summary(table, profile))
 
 # %% [markdown]
 # ## Where the contrast appears
@@ -87,26 +71,10 @@ Markdown(
 res.figure(contrast_by_layer(t_by_layer, TARGET_T), "contrast_by_layer")
 
 # %%
-res.claims(
-    *[
-        dict(
-            claim=f"context: {row.encoder} learned (probe above its untrained twin)",
-            test="linear-probe accuracy minus the untrained encoder's, on the same test images",
-            statistic=row.margin,
-            holds=row.margin > 0,
-            context=True,
-        )
-        for row in table.itertuples()
-    ]
-)
+res.claims(*ax.regime_claims(table))
 
 # %% [markdown]
 # ## Provenance
 
 # %%
-Markdown(
-    res.finish(
-        encoder_hashes=hashes,
-        n_probe=n_probe,
-    )
-)
+Markdown(res.finish(encoder_hashes=hashes, n_probe=n_probe))

@@ -19,7 +19,6 @@
 # %%
 from IPython.display import Markdown, display
 
-from memloc.artifacts import checkpoint_pair, encoder_pair
 from memloc.book import paper_numbers
 from memloc.experiments import layers as lx
 from memloc.figures import image_gallery, layermem_plot, shape_plot
@@ -29,8 +28,6 @@ from memloc.result import Result
 # %% tags=["parameters"]
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
-dataset = None  # None: the profile's data set
-arch = None  # None: the profile's architecture (ResNet9)
 framework = "simclr"
 checkpoints = {}  # your f and g: {"f": path, "g": path, "arch": name} (memloc report)
 seed = 0  # seed of the augmented views of the measurement (training uses the profile's seed)
@@ -43,25 +40,12 @@ out_dir = "book/results/cpu/t1_layermem"
 
 # %%
 res = Result.start(out_dir, profile, profile_overrides)
-overrides = res.overrides(dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug, top_k=top_k)
-if checkpoints:  # nothing is trained: your f and g with the profile's data and split
-    pair = checkpoint_pair(profile, checkpoints, framework, **overrides)
-else:
-    pair = encoder_pair(profile, framework, progress=False, **overrides)
+# checkpoints: nothing is trained, your f and g with the profile's data and split.
+overrides = res.overrides(n_points=n_points, k_aug=k_aug, top_k=top_k)
+pair = lx.layermem_pair(profile, framework, checkpoints, **overrides)
 result = lx.pair_layermem(pair, seed=seed, variant=variant)
-cfg, table = result.config, lx.layer_table(result)
-k, last = cfg["top_k"], table["layer"].iloc[-1]
-sizes = cfg["n_points"]
-Markdown(
-    res.describe(
-        pair,
-        f"Evaluated: {sizes['candidate']} candidates, {sizes['heldout']} held-out and "
-        f"{sizes['independent']} S_I images, K = {cfg['k_aug']} pairs of views each, variant "
-        f"`{cfg['variant']}` "
-        f"({'the paper' if cfg['variant'] == 'views' else 'the authors’ script'}), "
-        f"Top/Least-k with k = {k}.",
-    )
-)
+table = lx.layer_table(result)
+Markdown(res.describe(pair, lx.measurement_facts(result)))
 
 # %% [markdown]
 # ## The paper's table, measured
@@ -119,18 +103,10 @@ res.table(shape, "shape_vs_paper")
 
 # %%
 title = f"LayerMem per measurement point ({pair.profile.dataset}, profile {profile})"
-columns = ["layermem", "calibrated", "top_layermem", "least_layermem"]
-res.figure(layermem_plot(table, columns=columns, paper=paper, title=title), "layermem")
+res.figure(layermem_plot(table, paper=paper, title=title), "layermem")
 
 # %%
-paper_layermem = side["paper LayerMem"].to_numpy(float)
-curves = {
-    "paper LayerMem (CIFAR-10)": paper_layermem,
-    "ours: LayerMem (raw)": table["layermem"],
-    "ours: calibrated": table["calibrated"],
-    "ours: contrast": table["contrast"],
-}
-res.figure(shape_plot(curves, table["layer"]), "shape_vs_paper")
+res.figure(shape_plot(lx.shape_curves(table, side), table["layer"]), "shape_vs_paper")
 
 # %% [markdown]
 # ## The most and the least memorized candidates
@@ -140,18 +116,8 @@ res.figure(shape_plot(curves, table["layer"]), "shape_vs_paper")
 # normalised score.
 
 # %%
-top_idx, least_idx = lx.top_least_points(result, k)
-n_show = min(k, 10)
-candidates = pair.images("candidate", sizes["candidate"])
-score_last = result.per_point[last].to_numpy()
-for name, idx in (("top", top_idx[:n_show]), ("least", least_idx[:n_show])):
-    fig = image_gallery(
-        candidates[idx],
-        [f"{score_last[i]:+.2f}" for i in idx],
-        ncols=n_show,
-        title=f"{'Top' if name == 'top' else 'Least'}-{n_show} candidates at layer {last}",
-    )
-    display(res.figure(fig, f"gallery_{name}"))
+for name, gallery in lx.top_least_galleries(result, pair).items():
+    display(res.figure(image_gallery(**gallery), f"gallery_{name}"))
 
 # %% [markdown]
 # ## Verdicts
@@ -194,93 +160,20 @@ for name, idx in (("top", top_idx[:n_show]), ("least", least_idx[:n_show])):
 # %%
 # Learned (f's linear probe against its untrained twin's) and memorized (a layer's contrast).
 check = check_pair(pair, learned=check_learned, layermem=result)
-probe_accuracy, untrained_accuracy = check.probe
-depth_tests, depth, halves, means_rho = lx.depth_tests(result, table, seed=seed)
-n_c, n_i = depth.n
-display(res.table(depth_tests, "depth_tests", digits=4))
-trends = lx.depth_trends(table)
+res.check(check)
+tests = lx.layermem_tests(result, seed=seed)
+display(res.table(tests.depth_tests, "depth_tests", digits=4))
 display(Markdown("Spearman's ρ of the layer means of each score (a description of shape):"))
-display(res.table(trends, "depth_trend", digits=4))
-display(res.table(lx.residual_steps(table), "residual_steps", digits=4))
-tl = lx.top_least_tests(result, k)
-res.table(tl, "top_least_tests", digits=4)
+display(res.table(tests.trends, "depth_trend", digits=4))
+display(res.table(tests.residual_steps, "residual_steps", digits=4))
+res.table(tests.top_least, "top_least_tests", digits=4)
 
 # %%
-res_step = lx.residual_step_test(table, "delta_contrast")
-cand, held, excess = tl.iloc[0], tl.iloc[1], tl.iloc[2]
-v1, v2, v3 = res.claims(
-    dict(
-        claim="Memorization increases with layer depth",
-        test=f"per-image slope of SSLMem against depth, {n_c} candidates vs {n_i} S_I images, "
-        "Welch t with a permutation over images, one-sided",
-        statistic=depth.statistic,
-        p_value=depth.pvalue,
-        holds=depth.estimate > 0,
-    ),
-    dict(
-        claim="Residual sums add little memorization",
-        test="share of (residual, conv) step pairs with smaller |Δ contrast| at the residual, "
-        "exact permutation test over the 9 steps",
-        statistic=res_step.statistic,
-        p_value=res_step.pvalue,
-        holds=res_step.residual_mean < res_step.conv_mean,
-    ),
-    dict(
-        claim="Top-k candidates are memorized far more than Least-k (last layer)",
-        test=f"cross-fitted Top-{k} minus Least-{k} gap at {last}, candidates minus held-out "
-        "images, t-test one-sided{holm}; holds if the candidates' own Welch test has p < 0.05",
-        statistic=excess["t"],
-        p_value=excess["p"],
-        holds=cand["p"] < 0.05,
-    ),
-    testable=check.testable,
-    reason=check.reason,
-)
-
-Markdown(
-    (f"*{check.reason}*\n\n" if not check.testable else "")
-    + f"**Memorized?** The smallest Holm-adjusted p of the per-layer S_C-vs-S_I contrast "
-    f"is {check.smallest_p:.3g} (contrast t at `1`: {table['contrast_t'].iloc[0]:.2f}, "
-    f"at `{last}`: {table['contrast_t'].iloc[-1]:.2f})"
-    + (
-        ""
-        if check.learned is None
-        else f"; linear-probe accuracy of f {probe_accuracy:.3f}, of an untrained "
-        f"encoder {untrained_accuracy:.3f}"
-    )
-    + ".\n\n"
-    f"**Depth ({v1['verdict']} at profile `{profile}`).** The candidates' per-image slope "
-    f"against depth exceeds the independents' by {depth.estimate:+.4f} standard "
-    f"deviations per layer (Welch t = {depth.statistic:.2f}, permutation p = "
-    f"{depth.pvalue:.3g}, Holm {v1['p_value']:.3g}). Deep half against shallow half: "
-    f"P(candidate's difference > independent's) = {halves.statistic:.3f} "
-    f"(p = {halves.pvalue:.3g}). For comparison, Spearman's ρ of the ten layer means of "
-    f"the contrast is {means_rho.statistic:+.2f} (p = {means_rho.pvalue:.3g}); the "
-    f"paper's raw LayerMem gives ρ = {trends.iloc[0]['rho']:+.2f} here and the "
-    f"calibrated score ρ = {trends.iloc[1]['rho']:+.2f}.\n\n"
-    f"**Residual sums ({v2['verdict']}).** Mean |Δ contrast| is "
-    f"{res_step.residual_mean:.4f} at the residual sums and {res_step.conv_mean:.4f} at the "
-    f"conv layers; in {100 * res_step.statistic:.0f}% of the (residual, conv) pairs the "
-    f"residual step is the smaller (exact p = {res_step.pvalue:.3f}, Holm "
-    f"{v2['p_value']:.3f}).\n\n"
-    f"**Top-k vs Least-k ({v3['verdict']}).** Cross-fitted at `{last}`: Top-{k} "
-    f"{cand['top']:+.3f}, Least-{k} {cand['least']:+.3f}, gap {cand['gap']:+.3f} "
-    f"(t = {cand['t']:.2f}, p = {cand['p']:.3g}). The same selection on held-out images "
-    f"gives a gap of {held['gap']:+.3f} (t = {held['t']:.2f}); candidates' gap minus "
-    f"held-out gap: {excess['gap']:+.3f} (t = {excess['t']:.2f}, one-sided "
-    f"p = {excess['p']:.3g}, Holm {v3['p_value']:.3g}). The paper reports 0.817 against "
-    "0.086 at Res6 without cross-fitting or a control."
-)
+verdicts = res.claims(*lx.layermem_claims(tests))
+Markdown(res.verdicts(*lx.layermem_notes(tests, check, verdicts, profile)))
 
 # %% [markdown]
 # ## Provenance
 
 # %%
-Markdown(
-    res.finish(
-        framework=framework,
-        encoder_hashes=pair.hashes,
-        checkpoints=pair.checkpoints,
-        measurement=cfg,
-    )
-)
+Markdown(res.finish(framework=framework, checkpoints=pair.checkpoints, measurement=result.config))

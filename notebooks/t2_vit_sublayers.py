@@ -33,7 +33,6 @@ from memloc.result import Result
 # %% tags=["parameters"]
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
-dataset = None  # None: the profile's data set
 arch = None  # None: the ViT of the profile's t2 table (ViT-Tiny)
 framework = "simclr"
 seed = 0  # seed of the augmented views of the measurement
@@ -48,28 +47,15 @@ res = Result.start(out_dir, profile, profile_overrides)
 (request,) = t2_encoders(
     profile,
     framework=framework,
-    dataset=dataset,
     arch=arch,
     n_points=n_points,
     k_aug=k_aug,
     profile_overrides=profile_overrides,
 )
-p = request.profile
 pair = request.get()
 result = lx.pair_layermem(pair, seed=seed)
-table = result.table
-cfg = result.config
-enc = pair.f
-res.table(table, "layermem_table")
-Markdown(
-    res.describe(
-        pair,
-        f"t2 sizes; dim {enc.dim}, {enc.depth} blocks, {enc.num_heads} heads, patch "
-        f"{enc.patch_size}, {p.epochs} epochs on |S_S| = {p.n_shared}, |S_C| = "
-        f"{p.n_candidate}, |S_I| = {p.n_independent}. Evaluated: "
-        f"{cfg['n_points']['candidate']} candidates, K = {cfg['k_aug']} pairs of views each.",
-    )
-)
+res.table(result.table, "layermem_table")
+Markdown(res.describe(pair, ax.vit_facts(pair, result)))
 
 # %% [markdown]
 # ## Per block: the block output and the two parts of its change
@@ -80,9 +66,9 @@ Markdown(
 # normalised LayerMem (the paper's score).
 
 # %%
-blocks = ax.vit_blocks(table, score)
+blocks = ax.vit_blocks(result.table, score)
 display(res.table(blocks, f"blocks_{score}", digits=4))
-res.table(ax.vit_blocks(table, "layermem"), "blocks_layermem", digits=4)
+res.table(ax.vit_blocks(result.table, "layermem"), "blocks_layermem", digits=4)
 
 # %%
 res.figure(vit_block_plot(blocks, score), "blocks")
@@ -106,64 +92,18 @@ res.figure(vit_block_plot(blocks, score), "blocks")
 #    listed beside it (a second view of the same question, not part of the verdict).
 
 # %%
-depth_table = ax.contrast_depth_trends({p.arch: (result, enc)}, seed=seed)
-display(res.table(depth_table, "depth_test", digits=4))
-depth = depth_table.iloc[0]
+depth = ax.contrast_depth_trends({pair.profile.arch: (result, pair.f)}, seed=seed)
+display(res.table(depth, "depth_test", digits=4))
 # Learned (f's linear probe against its untrained twin's) and memorized (a layer's contrast).
-check = check_pair(pair, learned=check_learned, layermem=result)
-probe_accuracy, untrained_accuracy = check.probe
+res.check(check_pair(pair, learned=check_learned, layermem=result))
 tests = ax.sublayer_tests(blocks)
 display(res.table(tests, "sublayer_tests", digits=4))
-stream = tests.iloc[0]
 # One family per page: Holm over its two claims.
-v1, v2 = res.claims(
-    dict(
-        claim="In a ViT, memorization increases in the deeper blocks",
-        test="per-image slope of SSLMem of the block outputs against block index, candidates vs "
-        "S_I images, Welch t with a permutation over images, one-sided",
-        statistic=float(depth["t"]),
-        p_value=float(depth["p"]),
-        holds=bool(depth["slope"] > 0),
-    ),
-    dict(
-        claim="In a ViT, the fully-connected sublayers memorize more than attention",
-        test=f"Δ {score} of the MLP part vs the attention part of each block (blocks 2..N), "
-        "Wilcoxon signed-rank, one-sided",
-        statistic=float(stream["W"]),
-        p_value=float(stream["p"]),
-        holds=bool(stream["mean mlp"] > stream["mean attention"]),
-    ),
-    testable=check.testable,
-    reason=check.reason,
-)
-outputs = tests.iloc[1]
-Markdown(
-    (f"*{check.reason}*\n\n" if not check.testable else "")
-    + f"**Deeper blocks ({v1['verdict']}).** Per image, the candidates' slope against the "
-    f"block index exceeds the independents' by {depth['slope']:+.4f} standard deviations "
-    f"per block (Welch t = {depth['t']:.2f}, permutation p = {depth['p']:.3g}, Holm "
-    f"{v1['p_value']:.3g}); Spearman's ρ of the {depth['points']} block means is "
-    f"{depth['rho']:+.2f} (p = {depth['rho p']:.3g}); the contrast is "
-    f"{depth[f'{score} first']:+.4f} at block 1 and {depth[f'{score} last']:+.4f} at the "
-    f"last block.\n\n"
-    f"**MLP more than attention ({v2['verdict']}).** Mean MLP part "
-    f"{stream['mean mlp']:+.4f} against attention part {stream['mean attention']:+.4f}; "
-    f"the MLP part is the larger in {100 * stream['share mlp larger']:.0f}% of "
-    f"{stream['blocks']} blocks (W = {stream['W']:.0f}, p = {stream['p']:.3g}, Holm "
-    f"{v2['p_value']:.3g}). The "
-    f"sublayer outputs: MLP {outputs['mean mlp']:+.4f}, attention "
-    f"{outputs['mean attention']:+.4f}, MLP larger in "
-    f"{100 * outputs['share mlp larger']:.0f}% of blocks (p = {outputs['p']:.3g})."
-)
+verdicts = res.claims(*ax.vit_claims(depth, tests, score))
+Markdown(res.verdicts(*ax.vit_notes(depth, tests, verdicts, score)))
 
 # %% [markdown]
 # ## Provenance
 
 # %%
-Markdown(
-    res.finish(
-        framework=framework,
-        encoder_hashes=pair.hashes,
-        measurement=cfg,
-    )
-)
+Markdown(res.finish(framework=framework, measurement=result.config))

@@ -17,7 +17,6 @@
 # images** that neither encoder saw is the control for that.
 
 # %%
-import pandas as pd
 from IPython.display import Markdown, display
 
 from memloc.artifacts import encoder_pair
@@ -29,8 +28,6 @@ from memloc.result import Result
 # %% tags=["parameters"]
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
-dataset = None  # None: the profile's data set
-arch = None  # None: the profile's architecture (ResNet9)
 framework = "simclr"
 seed = 0  # seed of the augmented views of the measurement (training uses the profile's seed)
 n_points = None  # candidates evaluated (and as many held-out images); None: the profile's
@@ -42,23 +39,12 @@ out_dir = "book/results/cpu/t3_layer_consistency"
 
 # %%
 res = Result.start(out_dir, profile, profile_overrides)
-overrides = res.overrides(dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug)
+overrides = res.overrides(n_points=n_points, k_aug=k_aug)
 pair = encoder_pair(profile, framework, progress=False, **overrides)
 # The same measurement as T1 (same arguments): reused from the cache when T1 ran first.
 result = lx.pair_layermem(pair, seed=seed, variant=variant)
-cfg = result.config
-scores = {"candidates": result.per_point, "held-out": result.scores("heldout", "sslmem")}
-n = len(scores["candidates"])
-k = lx.default_overlap_k(n) if top_k is None else int(top_k)
-agreement = {name: lx.layer_agreement(s, k) for name, s in scores.items()}
-Markdown(
-    res.describe(
-        pair,
-        f"{n} candidates and {len(scores['held-out'])} held-out images, K = {cfg['k_aug']} "
-        f"view pairs each, variant `{cfg['variant']}`. Top-k overlap with k = {k}: two "
-        f"unrelated rankings share k/N = {k / n:.2f} of their top sets on average.",
-    )
-)
+agreement, k, n = lx.agreement_by_set(result, top_k)
+Markdown(res.describe(pair, lx.agreement_facts(result, k)))
 
 # %% [markdown]
 # ## Overlap and Kendall τ for every pair of layers
@@ -68,12 +54,9 @@ Markdown(
 # p-value. Candidates first, then the held-out control.
 
 # %%
-long = pd.concat([a.assign(images=name) for name, a in agreement.items()], ignore_index=True)
-res.table(long, "layer_agreement")
-cols = ["layer_a", "layer_b", "distance", "overlap", "overlap_fraction", "chance", "overlap_p"]
-cols += ["tau", "tau_p"]
-display(res.table(agreement["candidates"][cols], digits=4))
-res.table(agreement["held-out"][cols], digits=4)
+res.table(lx.agreement_long(agreement), "layer_agreement")
+display(res.table(agreement["candidates"][lx.AGREEMENT_COLUMNS], digits=4))
+res.table(agreement["held-out"][lx.AGREEMENT_COLUMNS], digits=4)
 
 # %% [markdown]
 # ## Heatmaps
@@ -83,12 +66,10 @@ res.table(agreement["held-out"][cols], digits=4)
 # Kendall's τ.
 
 # %%
-matrices = {}
-for name, a in agreement.items():
-    overlap, tau = lx.agreement_matrix(a, "overlap_fraction"), lx.agreement_matrix(a, "tau")
+matrices = lx.agreement_matrices(agreement)
+for name, (overlap, tau) in matrices.items():
     res.table(overlap.reset_index(names="layer"), f"overlap_matrix_{name}")
     res.table(tau.reset_index(names="layer"), f"tau_matrix_{name}")
-    matrices[name] = (overlap, tau)
 res.figure(agreement_heatmaps(matrices, k=k, chance=k / n), "heatmaps")
 
 # %% [markdown]
@@ -116,53 +97,15 @@ res.figure(tau_by_distance(agreement), "tau_vs_distance")
 # layer's S_C-vs-S_I contrast is significant after Holm over the ten layers (T1's check).
 
 # %%
-test = lx.adjacent_vs_distant(agreement["candidates"])
-control = lx.adjacent_vs_distant(agreement["held-out"])
-tests = pd.DataFrame(
-    [{"images": "candidates", **test.to_dict()}, {"images": "held-out", **control.to_dict()}]
-).drop(columns="adjacent_pairs")
-display(res.table(tests, "adjacent_vs_distant", digits=4))
+tests = lx.adjacency_tests(agreement)
+display(res.table(lx.adjacency_table(tests), "adjacent_vs_distant", digits=4))
 # Learned (f's linear probe against its untrained twin's) and memorized (a layer's contrast).
-check = check_pair(pair, learned=check_learned, layermem=result)
-(verdict,) = res.claims(
-    dict(
-        claim="Adjacent deep layers agree on the memorized images more than distant layers",
-        test="mean Kendall tau of adjacent pairs from layer 5 minus mean tau of pairs >= 4 apart, "
-        f"exact permutation test over the pairs (same difference on held-out images: "
-        f"{control.difference:+.2f})",
-        statistic=test.difference,
-        p_value=test.pvalue,
-        holds=test.difference > 0,
-    ),
-    testable=check.testable,
-    reason=check.reason,
-)
-adj = agreement["candidates"][agreement["candidates"]["distance"] == 1]
-far_ov = agreement["candidates"][agreement["candidates"]["distance"] >= 4]
-Markdown(
-    (f"*{check.reason}*\n\n" if not check.testable else "")
-    + f"**Verdict at profile `{profile}`: {verdict['verdict']}.** On the candidates, adjacent "
-    f"deep pairs have mean τ = {test.adjacent_mean:+.3f} and distant pairs "
-    f"{test.distant_mean:+.3f} (difference {test.difference:+.3f}, exact p = "
-    f"{test.pvalue:.3g}). On held-out images the same difference is "
-    f"{control.difference:+.3f} (p = {control.pvalue:.3g}), so "
-    + (
-        "the pattern is at least as strong on images neither encoder saw: at this profile "
-        "the agreement of neighbouring layers cannot be attributed to memorization."
-        if control.difference >= test.difference
-        else "the candidates' pattern is stronger than on images neither encoder saw "
-        f"(by {test.difference - control.difference:+.3f}; this excess is not tested "
-        "here)."
-    )
-    + f" Top-{k} overlaps: {adj['overlap_fraction'].mean():.2f} on average between "
-    f"neighbouring points, {far_ov['overlap_fraction'].mean():.2f} between points four or "
-    f"more apart, chance {k / n:.2f}."
-)
+res.check(check_pair(pair, learned=check_learned, layermem=result))
+(verdict,) = res.claims(lx.adjacency_claim(tests))
+Markdown(res.verdicts(lx.adjacency_note(agreement, tests, k, verdict, profile)))
 
 # %% [markdown]
 # ## Provenance
 
 # %%
-Markdown(
-    res.finish(framework=framework, encoder_hashes=pair.hashes, measurement={**cfg, "overlap_k": k})
-)
+Markdown(res.finish(framework=framework, measurement={**result.config, "overlap_k": k}))

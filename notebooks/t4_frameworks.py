@@ -25,7 +25,6 @@
 from IPython.display import Markdown, display
 
 from memloc.experiments import architectures as ax
-from memloc.experiments import layers as lx
 from memloc.experiments.encoders import t4_encoders
 from memloc.figures import shapes_by_group
 from memloc.regime import quality_table
@@ -34,8 +33,6 @@ from memloc.result import Result
 # %% tags=["parameters"]
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
-dataset = None  # None: the profile's data set
-arch = None  # the ResNet of the comparison; None: the profile's (ResNet9)
 framework = None  # unused (this notebook compares frameworks); kept for the common interface
 frameworks = None  # on the ResNet; None: SimCLR, SimSiam, DINO (SimCLR, DINO at `paper`)
 vit_frameworks = None  # on the ViT of the `t2` sizes; None: SimCLR, MAE (and DINO at `paper`)
@@ -52,18 +49,12 @@ requests = t4_encoders(
     profile,
     frameworks=frameworks,
     vit_frameworks=vit_frameworks,
-    arch=arch,
-    dataset=dataset,
     n_points=n_points,
     k_aug=k_aug,
     profile_overrides=profile_overrides,
 )
-pairs, tables, results = {}, {}, {}
-for request in requests:
-    label = request.label
-    pair = pairs[label] = request.get()
-    results[label] = (lx.pair_layermem(pair, seed=seed), pair.f)
-    tables[label] = (results[label][0].table, pair.f)
+pairs, measured = ax.measure_pairs(requests, [seed])
+tables = ax.first_tables(measured)
 res.table(ax.settings_table(pairs))
 
 # %% [markdown]
@@ -75,13 +66,9 @@ res.table(ax.settings_table(pairs))
 # %%
 long = ax.paths_by_setting(tables, score)
 res.table(long, "layermem_by_framework")
-for arch_name in dict.fromkeys(label.split()[0] for label in tables):
-    wide = long[long["setting"].str.startswith(arch_name + " ")].pivot(
-        index="layer", columns="setting", values=score
-    )
-    order = [lay for lay in long["layer"] if lay in wide.index]
+for arch_name, wide in ax.wide_by_architecture(long, score).items():
     display(Markdown(f"**{arch_name}**, {score} per point of the forward path"))
-    display(res.table(wide.loc[list(dict.fromkeys(order))], digits=4, index=True))
+    display(res.table(wide, digits=4, index=True))
 
 # %% [markdown]
 # ## The shapes side by side
@@ -91,8 +78,7 @@ for arch_name in dict.fromkeys(label.split()[0] for label in tables):
 # (one-sided p < 0.05).
 
 # %%
-paths = {label: ax.main_path(table, enc) for label, (table, enc) in tables.items()}
-res.figure(shapes_by_group(paths, score), "shapes")
+res.figure(shapes_by_group(ax.main_paths(tables), score), "shapes")
 
 # %% [markdown]
 # ## Did the encoders learn?
@@ -125,45 +111,18 @@ if probes is not None:
 # descriptions, not part of the verdict.
 
 # %%
-trends = ax.contrast_depth_trends(results, seed=seed, probes=probes)
+trends = ax.contrast_depth_trends(measured, seed=seed, probes=probes)
 display(res.table(trends, "depth_trends", digits=4))
-agreement = ax.curve_agreement(tables, score)
-res.table(agreement, "curve_agreement", digits=4)
+res.table(ax.curve_agreement(tables, score), "curve_agreement", digits=4)
 
 # %%
-overall = ax.all_trends(trends, statistic="t")
-worst = overall["worst"]
-(verdict,) = res.claims(
-    dict(
-        claim="The depth pattern of memorization holds across SSL frameworks",
-        test=f"per-image slope of SSLMem against depth, candidates vs S_I images, per encoder "
-        f"({', '.join(tables)}), Welch t with a permutation over images, one-sided, Holm over "
-        "encoders; supported if all adjusted p < 0.05 (statistic: the smallest t, p: the "
-        "largest adjusted p); testable if every encoder memorized and its probe beats its "
-        "untrained twin's",
-        statistic=overall["statistic"],
-        p_value=overall["p"],
-        holds=overall["holds"],
-    ),
-    testable=overall["testable"],
-    reason=overall["reason"],
-)
-held = trends[trends["p_holm"] < 0.05]["setting"].tolist()
-Markdown(
-    (f"*{overall['reason']}*\n\n" if not overall["testable"] else "")
-    + f"**{verdict['verdict'].capitalize()} at profile `{profile}`.** The depth trend is "
-    f"significant after Holm in {len(held)} of {len(trends)} encoders"
-    f"{' (' + ', '.join(held) + ')' if held else ''}. The weakest is {worst['setting']}: "
-    f"t = {worst['t']:+.2f}, adjusted p = {worst['p_holm']:.3g} (Spearman's ρ of its "
-    f"layer means {worst['rho']:+.2f}, p = {worst['rho p']:.3g})."
-)
+res.check(ax.every_encoder_check(trends))
+text = "The depth pattern of memorization holds across SSL frameworks"
+(verdict,) = res.claims(ax.every_encoder_claim(trends, text))
+Markdown(res.verdicts(ax.every_encoder_note(trends, verdict, profile)))
 
 # %% [markdown]
 # ## Provenance
 
 # %%
-Markdown(
-    res.finish(
-        encoder_hashes={label: pair.hashes for label, pair in pairs.items()},
-    )
-)
+Markdown(res.finish(encoder_hashes={label: pair.hashes for label, pair in pairs.items()}))

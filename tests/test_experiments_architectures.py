@@ -199,3 +199,160 @@ def test_contrast_depth_trends_not_testable_when_an_encoder_did_not_learn():
     # Without probe accuracies the learned check is skipped: testable on memorization alone.
     unchecked = ax.all_trends(ax.contrast_depth_trends(results, n_permutations=99), statistic="t")
     assert unchecked["testable"]
+
+
+# ----------------------------------------------------------------------------- the pages' functions
+
+
+def test_vit_claims_and_notes_read_the_depth_and_sublayer_rows():
+    depth = pd.DataFrame(
+        [{"t": 3.0, "p": 0.01, "slope": 0.2, "points": 12, "rho": 0.5, "rho p": 0.04,
+          "contrast first": 0.1, "contrast last": 0.4}]
+    )  # fmt: skip
+    tests = pd.DataFrame(
+        {
+            "comparison": ["Δ along the stream", "sublayer outputs"],
+            "blocks": [11, 12],
+            "mean mlp": [0.2, 0.1],
+            "mean attention": [0.1, 0.3],
+            "share mlp larger": [0.75, 0.25],
+            "W": [50.0, 10.0],
+            "p": [0.03, 0.9],
+        }
+    )
+    deeper, mlp = ax.vit_claims(depth, tests)
+    assert (deeper["statistic"], deeper["p_value"], deeper["holds"]) == (3.0, 0.01, True)
+    assert (mlp["statistic"], mlp["p_value"], mlp["holds"]) == (50.0, 0.03, True)
+    assert mlp["test"].startswith("Δ contrast of the MLP part")
+    verdicts = [
+        {"verdict": "supported", "p_value": 0.02},
+        {"verdict": "not supported", "p_value": 0.03},
+    ]
+    a, b = ax.vit_notes(depth, tests, verdicts)
+    assert a.startswith("**Deeper blocks (supported).**") and "+0.1000 at block 1" in a
+    assert "larger in 75% of 11 blocks" in b and "MLP larger in 25% of blocks (p = 0.9)" in b
+
+
+def _trends(**changes):
+    """A contrast_depth_trends-like table of two encoders, ``a`` significant, ``b`` not."""
+    table = pd.DataFrame(
+        {
+            "setting": ["a", "b"],
+            "points": [10, 9],
+            "t": [4.0, 1.5],
+            "slope": [0.2, 0.05],
+            "p": [0.001, 0.07],
+            "p_holm": [0.002, 0.07],
+            "memorized": [True, True],
+            "learned": [None, None],
+            "reason": ["", ""],
+            "rho": [0.9, 0.3],
+            "rho p": [0.001, 0.2],
+        }
+    )
+    return table.assign(**changes)
+
+
+def test_every_encoder_claim_check_and_note():
+    trends = _trends()
+    claim = ax.every_encoder_claim(trends, "it holds", unit="ResNet", measurements=2)
+    assert (claim["claim"], claim["statistic"], claim["p_value"]) == ("it holds", 1.5, 0.07)
+    assert claim["holds"] and "testable" not in claim
+    assert claim["test"].startswith("per-image slope of SSLMem (mean of 2 measurements) against")
+    assert "per ResNet (a, b)" in claim["test"] and "Holm over ResNets;" in claim["test"]
+    one = ax.every_encoder_claim(trends.assign(t=[4.0, -1.0]), "it holds")
+    assert not one["holds"] and "SSLMem against depth" in one["test"]
+    check = ax.every_encoder_check(trends)
+    assert check.testable and check.reason == "" and check.markdown == "" and check.learned is None
+    failed = ax.every_encoder_check(_trends(memorized=[True, False], learned=[True, False]))
+    assert not failed.testable and not failed.learned and not failed.memorized
+    assert "in b" in failed.reason and failed.markdown == f"*{failed.reason}*"
+    verdict = {"verdict": "not supported"}
+    note = ax.every_encoder_note(trends, verdict, "quick")
+    assert note.startswith("**Not supported at profile `quick`.** The depth trend is significant")
+    assert "in 1 of 2 encoders (a). The weakest is b: t = +1.50, adjusted p = 0.07" in note
+    each = ax.every_encoder_note(trends, verdict, "quick", each=True)
+    assert (
+        "a: t = +4.00 over 10 points (adjusted p = 0.002; ρ of the mean contrast +0.90); b:" in each
+    )
+    assert each.endswith(". The weakest is b.")
+
+
+def test_measure_pairs_measures_each_pair_once_per_seed(monkeypatch):
+    from types import SimpleNamespace
+
+    seen = []
+    monkeypatch.setattr(ax, "pair_layermem", lambda pair, seed: seen.append((pair.f, seed)) or seed)
+    requests = [
+        SimpleNamespace(label=name, get=lambda name=name: SimpleNamespace(f=name + " f"))
+        for name in ("r18", "r34")
+    ]
+    pairs, measured = ax.measure_pairs(requests, [3, 4])
+    assert list(pairs) == ["r18", "r34"] and pairs["r34"].f == "r34 f"
+    assert measured == {"r18": ([3, 4], "r18 f"), "r34": ([3, 4], "r34 f")}
+    assert seen == [("r18 f", 3), ("r18 f", 4), ("r34 f", 3), ("r34 f", 4)]
+    assert ax.measurement_seeds("quick", 5) == [5, 6]
+    assert ax.measurement_seeds("cpu") == [0, 1, 2]
+    assert ax.measurement_seeds("cpu", 1, n_seeds=2) == [1, 2]
+
+
+def test_tables_by_setting_architecture_and_seed():
+    from types import SimpleNamespace
+
+    r9 = _encoder("resnet9", width=0.125)
+    r18 = _encoder("resnet18", width=0.125)
+    runs = [
+        SimpleNamespace(table=_table(r18)),
+        SimpleNamespace(table=_table(r18, 2.0 * np.arange(17))),
+    ]
+    measured = {
+        "resnet9 simclr": ([SimpleNamespace(table=_table(r9))], r9),
+        "resnet18 dino": (runs, r18),
+    }
+    tables = ax.first_tables(measured)
+    assert tables["resnet18 dino"][0] is runs[0].table and tables["resnet9 simclr"][1] is r9
+    paths = ax.main_paths(tables)
+    assert len(paths["resnet18 dino"]) == 9 and len(paths["resnet9 simclr"]) == 10
+    long = pd.concat([p.assign(setting=s) for s, p in paths.items()], ignore_index=True)
+    wide = ax.wide_by_architecture(long, "contrast")
+    assert list(wide) == ["resnet9", "resnet18"]
+    assert list(wide["resnet18"].columns) == ["resnet18 dino"]
+    assert list(wide["resnet18"].index) == list(paths["resnet18 dino"]["layer"])  # forward order
+    summary = ax.seed_summaries({"resnet18": (runs, r18)}, ["contrast"])["resnet18"]
+    path = paths["resnet18 dino"]["contrast"].to_numpy()  # the first run's values; the second: 2x
+    np.testing.assert_allclose(summary["contrast mean"], 1.5 * path)
+    np.testing.assert_allclose(summary["contrast std"], np.sqrt(2) / 2 * path)
+    stacked = ax.stacked_tables(runs)
+    assert (
+        len(stacked) == 2 * 17
+        and stacked["contrast"].iloc[17:].tolist() == (2.0 * np.arange(17)).tolist()
+    )
+
+
+def test_regime_summary_and_claims():
+    from memloc.regime import TARGET_MARGIN, TARGET_T
+
+    table = pd.DataFrame(
+        {
+            "encoder": ["shared", "vit", "sup"],
+            "framework": ["simclr", "mae", "supervised"],
+            "pair": [True, True, False],
+            "margin": [TARGET_MARGIN + 0.1, -0.02, 0.3],
+            "t_last": [TARGET_T + 1, TARGET_T - 1, np.nan],
+        }
+    )
+    text = ax.regime_summary(table, "quick")
+    assert text.startswith("At the `quick` profile, **1 of 2** SSL encoders beat")
+    assert "(smallest margin -2.0 points, `vit`)" in text and "**1 of 2** f/g pairs" in text
+    assert text.endswith("say so beside their verdicts.")
+    good = table.assign(margin=TARGET_MARGIN, t_last=TARGET_T)
+    assert "\n\n" not in ax.regime_summary(good, "quick")
+    claims = ax.regime_claims(table)
+    assert [c["holds"] for c in claims] == [True, False, True]
+    assert claims[1] == {
+        "claim": "context: vit learned (probe above its untrained twin)",
+        "test": "linear-probe accuracy minus the untrained encoder's, on the same test images",
+        "statistic": -0.02,
+        "holds": False,
+        "context": True,
+    }

@@ -401,3 +401,181 @@ def test_stored_measurement_is_keyed_by_the_code_it_depends_on(tmp_path, monkeyp
     monkeypatch.setattr(L, "fingerprint", lambda *targets: "0" * 64)
     with pytest.raises(AssertionError, match="measured again"):
         L.pair_layermem(pair, cache_dir=tmp_path)
+
+
+# ----------------------------------------------------------------------------- the pages' functions
+
+
+def test_layermem_pair_takes_your_checkpoints_or_the_profiles_pair(monkeypatch):
+    import memloc.artifacts as artifacts
+
+    calls = []
+    monkeypatch.setattr(
+        artifacts, "checkpoint_pair", lambda *a, **kw: calls.append(("ckpt", a, kw))
+    )
+    monkeypatch.setattr(artifacts, "encoder_pair", lambda *a, **kw: calls.append(("cache", a, kw)))
+    L.layermem_pair("quick", "simclr", {"f": "f.pt", "g": "g.pt"}, n_points=5)
+    L.layermem_pair("quick", "dino", {}, k_aug=3)
+    assert calls == [
+        ("ckpt", ("quick", {"f": "f.pt", "g": "g.pt"}, "simclr"), {"n_points": 5}),
+        ("cache", ("quick", "dino"), {"progress": False, "k_aug": 3}),
+    ]
+
+
+def test_t1_page_functions_on_a_real_measurement():
+    pair = tiny_pair()
+    result = L.pair_layermem(pair, cache=False)
+    assert L.measurement_facts(result) == (
+        "Evaluated: 12 candidates, 12 held-out and 12 S_I images, K = 2 pairs of views each, "
+        "variant `views` (the paper), Top/Least-k with k = 2."
+    )
+    # Galleries: the Top/Least-k images by the last layer's score, most memorized first.
+    galleries = L.top_least_galleries(result, pair, n_show=1)
+    top, least = L.top_least_points(result, 2)
+    score = result.per_point["Res6"].to_numpy()
+    assert galleries["top"]["title"] == "Top-1 candidates at layer Res6"
+    assert galleries["least"]["titles"] == [f"{score[least[0]]:+.2f}"]
+    assert torch.equal(galleries["top"]["images"], pair.images("candidate", 12)[top[:1]])
+
+    tests = L.layermem_tests(result, seed=0)
+    np.testing.assert_allclose(
+        tests.table["delta_contrast"].iloc[1:], np.diff(result.table["contrast"])
+    )
+    step = L.residual_step_test(tests.table, "delta_contrast")
+    assert (tests.residual.statistic, tests.residual.pvalue) == (step.statistic, step.pvalue)
+    depth, residual, top_least = L.layermem_claims(tests)
+    assert depth["statistic"] == tests.depth.statistic
+    assert depth["holds"] == (tests.depth.estimate > 0)
+    assert "12 candidates vs 12 S_I images" in depth["test"]
+    assert residual["holds"] == (step.residual_mean < step.conv_mean)
+    excess = tests.top_least.iloc[2]
+    assert top_least["statistic"] == excess["t"] and top_least["p_value"] == excess["p"]
+    assert "Top-2 minus Least-2 gap at Res6" in top_least["test"] and "{holm}" in top_least["test"]
+    assert top_least["holds"] == (tests.top_least.iloc[0]["p"] < 0.05)
+
+    verdicts = [{"verdict": "supported", "p_value": 0.01}] * 3
+    learned = SimpleNamespace(probe=(0.6, 0.5), learned=True, smallest_p=0.01)
+    notes = L.layermem_notes(tests, learned, verdicts, "quick")
+    assert len(notes) == 4
+    assert notes[0].endswith("; linear-probe accuracy of f 0.600, of an untrained encoder 0.500.")
+    assert notes[1].startswith("**Depth (supported at profile `quick`).**")
+    unchecked = SimpleNamespace(probe=(None, None), learned=None, smallest_p=0.5)
+    assert "linear-probe" not in L.layermem_notes(tests, unchecked, verdicts, "quick")[0]
+
+
+def test_shape_curves_are_the_papers_and_our_scores():
+    table = pd.DataFrame({"layermem": [1.0, 2.0], "calibrated": [0.5, 1.5], "contrast": [0.0, 0.2]})
+    side = pd.DataFrame({"paper LayerMem": [0.1, 0.3]})
+    curves = L.shape_curves(table, side)
+    assert list(curves) == [
+        "paper LayerMem (CIFAR-10)",
+        "ours: LayerMem (raw)",
+        "ours: calibrated",
+        "ours: contrast",
+    ]
+    assert curves["paper LayerMem (CIFAR-10)"].tolist() == [0.1, 0.3]
+    assert curves["ours: contrast"].tolist() == [0.0, 0.2]
+
+
+def _agreement_result(n=40, seed=4):
+    """Candidates whose layers share a per-image effect; held-out images of pure noise."""
+    rng = np.random.default_rng(seed)
+    effect = rng.normal(size=(n, 1))
+    cand = effect + 0.3 * rng.normal(size=(n, len(POINTS)))
+    result = fake_result(cand, raw_h=rng.normal(size=(n, len(POINTS))), layers=POINTS)
+    result.config = {"k_aug": 4, "variant": "views"}
+    return result
+
+
+def test_t3_page_functions():
+    result = _agreement_result()
+    agreement, k, n = L.agreement_by_set(result)
+    assert (k, n) == (L.default_overlap_k(40), 40) == (8, 40)
+    assert list(agreement) == ["candidates", "held-out"]
+    pd.testing.assert_frame_equal(agreement["candidates"], L.layer_agreement(result.per_point, 8))
+    assert L.agreement_by_set(result, top_k=3)[1] == 3
+    assert L.agreement_facts(result, k) == (
+        "40 candidates and 40 held-out images, K = 4 view pairs each, variant `views`. Top-k "
+        "overlap with k = 8: two unrelated rankings share k/N = 0.20 of their top sets on average."
+    )
+    long = L.agreement_long(agreement)
+    assert len(long) == 2 * 45 and long["images"].value_counts().to_dict() == {
+        "candidates": 45,
+        "held-out": 45,
+    }
+    overlap, tau = L.agreement_matrices(agreement)["held-out"]
+    pd.testing.assert_frame_equal(tau, L.agreement_matrix(agreement["held-out"], "tau"))
+    assert np.diag(overlap.to_numpy()).tolist() == [1.0] * 10
+
+    # Hand-made taus: falling with distance on the candidates, flat on the control.
+    fake = {
+        "candidates": tau_by_distance(lambda d, i: 1 - 0.1 * d),
+        "held-out": tau_by_distance(lambda d, i: 0.3),
+    }
+    for a in fake.values():
+        a["distance"] = [
+            POINTS.index(b) - POINTS.index(x)
+            for x, b in zip(a["layer_a"], a["layer_b"], strict=True)
+        ]
+        a["overlap_fraction"] = 0.5
+        a["chance"] = 0.2
+    tests = L.adjacency_tests(fake)
+    table = L.adjacency_table(tests)
+    assert table["images"].tolist() == ["candidates", "held-out"]
+    assert "adjacent_pairs" not in table
+    claim = L.adjacency_claim(tests)
+    assert claim["statistic"] == pytest.approx(tests["candidates"].difference) and claim["holds"]
+    assert claim["test"].endswith("(same difference on held-out images: +0.00)")
+    note = L.adjacency_note(fake, tests, 8, {"verdict": "supported"}, "quick")
+    assert note.startswith("**Verdict at profile `quick`: supported.**")
+    assert "stronger than on images neither encoder saw" in note
+    assert note.endswith("four or more apart, chance 0.20.")
+    swapped = {"candidates": tests["held-out"], "held-out": tests["candidates"]}
+    assert "at least as strong" in L.adjacency_note(fake, swapped, 8, {"verdict": "-"}, "quick")
+    rising = {"candidates": L.adjacent_vs_distant(tau_by_distance(lambda d, i: 0.1 * d))}
+    rising["held-out"] = tests["held-out"]
+    assert not L.adjacency_claim(rising)["holds"]
+
+
+def test_stability_run_measures_each_seed_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMLOC_CACHE", str(tmp_path))
+    pair = tiny_pair()
+    run = L.stability_run(pair, n_seeds=2)
+    assert (run.sizes, run.seeds, run.k_aug, run.n_max, run.n_heldout) == (
+        [6, 12],
+        [0, 1],
+        2,
+        12,
+        6,
+    )
+    assert run.layers == POINTS and len(run.sweep) == 2 * 2 * len(POINTS)
+    assert "top_layermem" not in run.results[0].table and "contrast" not in run.results[0].table
+    assert run.facts.startswith("Sizes n = [6, 12] drawn from 12 candidates; 2 repetitions")
+    assert run.measurement == {
+        "sizes": [6, 12], "seeds": [0, 1], "k_aug": 2, "n_heldout": 6, "variant": "views"
+    }  # fmt: skip
+
+
+def test_stability_claim_and_note():
+    rng = np.random.default_rng(3)
+    level = np.linspace(-0.5, 0.5, 5)
+    results = {
+        s: fake_result(level + rng.normal(0, 1, (120, 5)), rng.normal(0, 1, (120, 5)))
+        for s in (0, 1, 2)
+    }
+    sweep = L.stability_sweep(results, [30, 120])
+    tests = L.stability_tests(sweep)
+    assert list(tests) == ["layermem", "calibrated"]
+    table = L.stability_tests_table(tests)
+    assert table["score"].tolist() == ["layermem", "calibrated"]
+    assert table.loc[1, "rho"] == tests["calibrated"].rho
+    claim = L.stability_claim(tests["calibrated"])
+    assert claim["statistic"] == tests["calibrated"].rho
+    assert claim["holds"] == (tests["calibrated"].spread_ratio < 1)
+    assert "n = 30 vs n = 120" in claim["test"]
+    ranges = pd.DataFrame(
+        {"n": [30, 120], "mean |LayerMem|": [0.2, 0.1], "range / range at largest n": [0.75, 1.0]}
+    )
+    note = L.stability_note(tests, ranges, {"verdict": "supported"}, "quick")
+    assert note.startswith("**Verdict at profile `quick`: supported.**")
+    assert "The range normaliser at n = 30 is 0.75 times the one at n = 120" in note

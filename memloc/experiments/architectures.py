@@ -13,6 +13,12 @@ to the layer and unit measurements.
 - Means and spreads over measurement seeds (:func:`seed_summary`, A5).
 - The share of units above the random-initialisation control (:func:`units_above`), on the
   data sets of F3a (their profiles: :func:`memloc.profiles.dataset_profile`).
+- The pages: T2's :func:`vit_facts`, :func:`vit_claims`, :func:`vit_notes`; T4's and A5's
+  :func:`measure_pairs` (every pair, measured per view seed), :func:`first_tables`,
+  :func:`main_paths`, :func:`wide_by_architecture`, :func:`seed_summaries`,
+  :func:`stacked_tables`, :func:`resnet_facts`, and their one claim that the depth trend
+  holds in every encoder, :func:`every_encoder_check`, :func:`every_encoder_claim`,
+  :func:`every_encoder_note`; R0's :func:`regime_summary` and :func:`regime_claims`.
 """
 
 from __future__ import annotations
@@ -25,7 +31,14 @@ import pandas as pd
 from scipy import stats as _st
 from torch import nn
 
-from memloc.experiments.layers import contrast_depth_test, depth_trend, pair_testability
+from memloc.experiments.layers import (
+    contrast_depth_test,
+    depth_trend,
+    pair_layermem,
+    pair_testability,
+)
+from memloc.regime import TARGET_MARGIN, TARGET_T, PairCheck
+from memloc.result import claim
 from memloc.stats import holm
 
 _VIT_BLOCK = re.compile(r"^block(\d+)$")
@@ -414,3 +427,251 @@ def privacy_accounting(pairs: dict) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- T2: ViT
+
+
+def vit_facts(pair, result) -> str:
+    """T2's sentence for the page's header: the ViT's size, its training and the images
+    evaluated (``result``: the pair's LayerMemResult)."""
+    enc, p, cfg = pair.f, pair.profile, result.config
+    return (
+        f"t2 sizes; dim {enc.dim}, {enc.depth} blocks, {enc.num_heads} heads, patch "
+        f"{enc.patch_size}, {p.epochs} epochs on |S_S| = {p.n_shared}, |S_C| = "
+        f"{p.n_candidate}, |S_I| = {p.n_independent}. Evaluated: "
+        f"{cfg['n_points']['candidate']} candidates, K = {cfg['k_aug']} pairs of views each."
+    )
+
+
+def vit_claims(depth: pd.DataFrame, tests: pd.DataFrame, score: str = "contrast") -> list[dict]:
+    """T2's two claims: the depth trend of the block outputs (the ViT's row of
+    :func:`contrast_depth_trends`) and the MLP part of each block's change against the
+    attention part (the first row of :func:`sublayer_tests`)."""
+    d, stream = depth.iloc[0], tests.iloc[0]
+    return [
+        claim(
+            "In a ViT, memorization increases in the deeper blocks",
+            "per-image slope of SSLMem of the block outputs against block index, candidates vs "
+            "S_I images, Welch t with a permutation over images, one-sided",
+            (float(d["t"]), float(d["p"])),
+            holds=bool(d["slope"] > 0),
+        ),
+        claim(
+            "In a ViT, the fully-connected sublayers memorize more than attention",
+            f"Δ {score} of the MLP part vs the attention part of each block (blocks 2..N), "
+            "Wilcoxon signed-rank, one-sided",
+            (float(stream["W"]), float(stream["p"])),
+            holds=bool(stream["mean mlp"] > stream["mean attention"]),
+        ),
+    ]
+
+
+def vit_notes(
+    depth: pd.DataFrame, tests: pd.DataFrame, verdicts: list[dict], score: str = "contrast"
+) -> list[str]:
+    """T2's paragraphs under the verdicts: the numbers behind the depth and the MLP-vs-attention
+    ``verdicts`` (the entries :meth:`memloc.result.Result.claims` recorded for
+    :func:`vit_claims`), and the comparison of the sublayer outputs beside them."""
+    d, stream, outputs = depth.iloc[0], tests.iloc[0], tests.iloc[1]
+    v1, v2 = verdicts
+    return [
+        f"**Deeper blocks ({v1['verdict']}).** Per image, the candidates' slope against the "
+        f"block index exceeds the independents' by {d['slope']:+.4f} standard deviations "
+        f"per block (Welch t = {d['t']:.2f}, permutation p = {d['p']:.3g}, Holm "
+        f"{v1['p_value']:.3g}); Spearman's ρ of the {d['points']} block means is "
+        f"{d['rho']:+.2f} (p = {d['rho p']:.3g}); the contrast is "
+        f"{d[f'{score} first']:+.4f} at block 1 and {d[f'{score} last']:+.4f} at the "
+        f"last block.",
+        f"**MLP more than attention ({v2['verdict']}).** Mean MLP part "
+        f"{stream['mean mlp']:+.4f} against attention part {stream['mean attention']:+.4f}; "
+        f"the MLP part is the larger in {100 * stream['share mlp larger']:.0f}% of "
+        f"{stream['blocks']} blocks (W = {stream['W']:.0f}, p = {stream['p']:.3g}, Holm "
+        f"{v2['p_value']:.3g}). The sublayer outputs: MLP {outputs['mean mlp']:+.4f}, "
+        f"attention {outputs['mean attention']:+.4f}, MLP larger in "
+        f"{100 * outputs['share mlp larger']:.0f}% of blocks (p = {outputs['p']:.3g}).",
+    ]
+
+
+# ----------------------------------------------------------------------------- T4 and A5
+
+
+def measurement_seeds(profile: str, seed: int = 0, n_seeds: int | None = None) -> list[int]:
+    """A5's seeds of the measurements' views: ``n_seeds`` from ``seed`` on (None: 3, or 2 at
+    ``quick`` and the toy profiles)."""
+    from memloc.profiles import is_small
+
+    n = (2 if is_small(profile) else 3) if n_seeds is None else int(n_seeds)
+    return [seed + i for i in range(n)]
+
+
+def measure_pairs(requests, seeds: Sequence[int] = (0,)):
+    """T4/A5: every encoder pair of ``requests`` (:class:`memloc.experiments.encoders.
+    EncoderRequest`, trained or from the cache) and its LayerMem measured once per view seed
+    (:func:`memloc.experiments.layers.pair_layermem`). Returns ``(pairs, measured)``, both by
+    the requests' labels; ``measured[label]`` is (list of LayerMemResult, f), as
+    :func:`contrast_depth_trends` takes it."""
+    pairs, measured = {}, {}
+    for request in requests:
+        pair = pairs[request.label] = request.get()
+        measured[request.label] = ([pair_layermem(pair, seed=s) for s in seeds], pair.f)
+    return pairs, measured
+
+
+def first_tables(measured: Mapping[str, tuple]) -> dict[str, tuple[pd.DataFrame, nn.Module]]:
+    """T4: the LayerMem table of each label's first measurement with its encoder (label ->
+    (table, encoder), as :func:`paths_by_setting` and :func:`curve_agreement` take them)."""
+    return {label: (results[0].table, encoder) for label, (results, encoder) in measured.items()}
+
+
+def main_paths(tables: Mapping[str, tuple[pd.DataFrame, nn.Module]]) -> dict[str, pd.DataFrame]:
+    """T4: :func:`main_path` of every label's (table, encoder)."""
+    return {label: main_path(table, encoder) for label, (table, encoder) in tables.items()}
+
+
+def wide_by_architecture(paths: pd.DataFrame, score: str) -> dict[str, pd.DataFrame]:
+    """T4's tables per architecture (the first word of a setting ``"<arch> <framework>"``):
+    ``score`` per point of the forward path (rows, in forward order) and setting (columns),
+    from :func:`paths_by_setting`'s stacked table."""
+    out = {}
+    for arch in dict.fromkeys(label.split()[0] for label in paths["setting"]):
+        rows = paths[paths["setting"].str.startswith(arch + " ")]
+        wide = rows.pivot(index="layer", columns="setting", values=score)
+        order = [layer for layer in paths["layer"] if layer in wide.index]
+        out[arch] = wide.loc[list(dict.fromkeys(order))]
+    return out
+
+
+def seed_summaries(measured: Mapping[str, tuple], columns: Sequence[str]) -> dict:
+    """A5: per label, :func:`seed_summary` of ``columns`` over its measurements, on the
+    encoder's :func:`main_path` (``measured``: as :func:`measure_pairs` returns it)."""
+    return {
+        label: seed_summary([main_path(r.table, encoder) for r in results], columns)
+        for label, (results, encoder) in measured.items()
+    }
+
+
+def stacked_tables(results: Sequence) -> pd.DataFrame:
+    """A5's saved table of one encoder: the LayerMem tables of its measurements, one after
+    the other (in seed order)."""
+    return pd.concat([r.table for r in results], keys=range(len(results)), names=["run"])
+
+
+def every_encoder_check(trends: pd.DataFrame) -> PairCheck:
+    """T4/A5: the page's check for :meth:`memloc.result.Result.check` from
+    :func:`contrast_depth_trends`' table: testable when every encoder memorized and (where
+    the probe was measured) learned; the reason names those that did not (:func:`all_trends`).
+    Its markdown is that reason (empty when testable)."""
+    overall = all_trends(trends, statistic="t")
+    learned = [bool(v) for v in trends.get("learned", []) if pd.notna(v)]
+    return PairCheck(
+        overall["testable"],
+        overall["reason"],
+        bool(all(learned)) if learned else None,
+        bool(trends["memorized"].astype(bool).all()),
+        float("nan"),
+        None,
+        f"*{overall['reason']}*" if overall["reason"] else "",
+    )
+
+
+def every_encoder_claim(
+    trends: pd.DataFrame, text: str, *, unit: str = "encoder", measurements: int = 1
+) -> dict:
+    """T4/A5's claim that the depth trend holds in every encoder (``unit``: what an encoder
+    is on the page): the per-image test of :func:`contrast_depth_trends`, Holm over the
+    encoders, supported when every adjusted p is below 0.05 (:func:`all_trends`: the
+    smallest t, the largest adjusted p). ``measurements``: view seeds averaged per image."""
+    overall = all_trends(trends, statistic="t")
+    mean = f" (mean of {measurements} measurements)" if measurements > 1 else ""
+    return claim(
+        text,
+        f"per-image slope of SSLMem{mean} against depth, candidates vs S_I images, per {unit} "
+        f"({', '.join(trends['setting'])}), Welch t with a permutation over images, one-sided, "
+        f"Holm over {unit}s; supported if all adjusted p < 0.05 (statistic: the smallest t, "
+        f"p: the largest adjusted p); testable if every {unit} memorized and its probe beats "
+        "its untrained twin's",
+        (overall["statistic"], overall["p"]),
+        holds=overall["holds"],
+    )
+
+
+def every_encoder_note(
+    trends: pd.DataFrame, verdict: dict, profile: str, *, each: bool = False
+) -> str:
+    """T4/A5's paragraph under the verdict (``verdict``: the recorded
+    :func:`every_encoder_claim`): in how many encoders the trend is significant after Holm and
+    the weakest one's numbers (T4), or with ``each`` every encoder's t, adjusted p and ρ of the
+    mean contrast (A5)."""
+    worst = all_trends(trends, statistic="t")["worst"]
+    head = f"**{verdict['verdict'].capitalize()} at profile `{profile}`.** "
+    if each:
+        return (
+            head
+            + "; ".join(
+                f"{r['setting']}: t = {r['t']:+.2f} over {r['points']} points "
+                f"(adjusted p = {r['p_holm']:.3g}; ρ of the mean contrast {r['rho']:+.2f})"
+                for _, r in trends.iterrows()
+            )
+            + f". The weakest is {worst['setting']}."
+        )
+    held = trends[trends["p_holm"] < 0.05]["setting"].tolist()
+    return (
+        f"{head}The depth trend is significant after Holm in {len(held)} of {len(trends)} "
+        f"encoders{' (' + ', '.join(held) + ')' if held else ''}. The weakest is "
+        f"{worst['setting']}: t = {worst['t']:+.2f}, adjusted p = {worst['p_holm']:.3g} "
+        f"(Spearman's ρ of its layer means {worst['rho']:+.2f}, p = {worst['rho p']:.3g})."
+    )
+
+
+def resnet_facts(pair, n_measurements: int) -> str:
+    """A5's sentence for the page's header: the a5 sizes of ``pair`` (one of the ResNets)
+    and the measurements."""
+    p = pair.profile
+    return (
+        f"a5 sizes, {p.image_size}×{p.image_size}, {p.epochs} epochs on |S_S| = {p.n_shared}, "
+        f"|S_C| = {p.n_candidate}, |S_I| = {p.n_independent}; {n_measurements} measurements of "
+        f"{p.n_points} candidates with K = {p.k_aug} view pairs each."
+    )
+
+
+# ----------------------------------------------------------------------------- R0: regime
+
+
+def regime_summary(table: pd.DataFrame, profile: str) -> str:
+    """R0's paragraph: how many SSL encoders beat their untrained twin's probe by the target
+    margin and how many f/g pairs reach the target t at the last layer, with the smallest of
+    each (``table``: :func:`memloc.regime.regime_table`)."""
+    ssl = table[table["framework"] != "supervised"]
+    learned = ssl["margin"] >= TARGET_MARGIN
+    pairs = ssl[ssl["pair"]]
+    strong = pairs["t_last"] >= TARGET_T
+    text = (
+        f"At the `{profile}` profile, **{int(learned.sum())} of {len(ssl)}** SSL encoders beat "
+        f"their untrained twin's probe by at least {100 * TARGET_MARGIN:.0f} points (smallest "
+        f"margin {100 * ssl['margin'].min():+.1f} points, "
+        f"`{ssl.loc[ssl['margin'].idxmin(), 'encoder']}`), and **{int(strong.sum())} of "
+        f"{len(pairs)}** f/g pairs reach t ≥ {TARGET_T:g} at the last layer (smallest t = "
+        f"{pairs['t_last'].min():.1f}, `{pairs.loc[pairs['t_last'].idxmin(), 'encoder']}`)."
+    )
+    if not (learned.all() and strong.all()):
+        text += (
+            "\n\nThe encoders that miss a target are named in the table; the result pages that "
+            "use them say so beside their verdicts."
+        )
+    return text
+
+
+def regime_claims(table: pd.DataFrame) -> list[dict]:
+    """R0's context claims, one per encoder of :func:`memloc.regime.regime_table`: it learned
+    (its probe is above its untrained twin's; statistic: the margin, no test)."""
+    return [
+        claim(
+            f"context: {row.encoder} learned (probe above its untrained twin)",
+            "linear-probe accuracy minus the untrained encoder's, on the same test images",
+            statistic=row.margin,
+            holds=row.margin > 0,
+            context=True,
+        )
+        for row in table.itertuples()
+    ]

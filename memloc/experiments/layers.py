@@ -14,13 +14,25 @@ On top of it:
   the layer means against depth, a description), :func:`residual_step_test` (do the
   residual sums change the score less than the conv layers?), :func:`top_least_tests`
   (cross-fitted Top-k against Least-k, beside the same selection on held-out images),
-  :func:`top_least_points` (which images to show);
+  :func:`top_least_points` (which images to show); for the page, :func:`layermem_pair` (the
+  cached pair or your checkpoints), :func:`layermem_tests` (all of them on one measurement),
+  :func:`layermem_claims`, :func:`layermem_notes`, :func:`measurement_facts`,
+  :func:`shape_curves`, :func:`top_least_galleries`;
 - T3: :func:`layer_agreement` (top-k overlap and Kendall tau of every pair of layers),
   :func:`agreement_matrix`, :func:`adjacent_vs_distant` (do adjacent deep layers agree more
-  than distant ones? exact permutation test);
+  than distant ones? exact permutation test); for the page, :func:`agreement_by_set`
+  (candidates and the held-out control), :func:`agreement_long`, :func:`agreement_matrices`,
+  :func:`adjacency_tests`, :func:`adjacency_table`, :func:`adjacency_claim`,
+  :func:`adjacency_note`, :func:`agreement_facts`;
 - A6: :func:`stability_sizes`, :func:`subset_layermem` (LayerMem re-normalised on a subset,
   as the metric defines it), :func:`stability_sweep`, :func:`stability_summary`,
-  :func:`stability_test`.
+  :func:`stability_test`; for the page, :func:`stability_run` (the measurements and the
+  sweep), :func:`stability_tests`, :func:`stability_claim`, :func:`stability_note`.
+
+The claims are plain dicts (:func:`memloc.result.claim`'s fields), not built with
+:func:`memloc.result.claim`: an import of :mod:`memloc.result` would put the book's modules
+into this module's code fingerprint, which keys the stored measurements
+(:mod:`memloc.fingerprint`).
 """
 
 from __future__ import annotations
@@ -662,6 +674,192 @@ def top_least_points(
     return top_indices(score, k), top_indices(score, k, largest=False)
 
 
+def layermem_pair(profile, framework: str = "simclr", checkpoints: dict | None = None, **overrides):
+    """T1's encoder pair: your f and g from ``checkpoints`` when given (``memloc report``:
+    nothing is trained, the profile's data and split; :func:`memloc.artifacts.checkpoint_pair`),
+    else the profile's cached pair (:func:`memloc.artifacts.encoder_pair`). ``overrides``: the
+    profile keys of the page (:meth:`memloc.result.Result.overrides`)."""
+    from memloc.artifacts import checkpoint_pair, encoder_pair
+
+    if checkpoints:
+        return checkpoint_pair(profile, checkpoints, framework, **overrides)
+    return encoder_pair(profile, framework, progress=False, **overrides)
+
+
+def measurement_facts(result: LayerMemResult) -> str:
+    """T1's sentence for the page's header: the images evaluated per set, K, the variant and
+    the k of Top-k / Least-k."""
+    cfg = result.config
+    sizes = cfg["n_points"]
+    source = "the paper" if cfg["variant"] == "views" else "the authors’ script"
+    return (
+        f"Evaluated: {sizes['candidate']} candidates, {sizes['heldout']} held-out and "
+        f"{sizes['independent']} S_I images, K = {cfg['k_aug']} pairs of views each, variant "
+        f"`{cfg['variant']}` ({source}), Top/Least-k with k = {cfg['top_k']}."
+    )
+
+
+def shape_curves(table: pd.DataFrame, side: pd.DataFrame) -> dict[str, np.ndarray]:
+    """T1's curves for :func:`memloc.figures.shape_plot`: the paper's LayerMem (the
+    ``paper LayerMem`` column of :func:`paper_comparison`'s side table) and our raw,
+    calibrated and contrast scores per layer (``table``: :func:`layer_table`)."""
+    return {
+        "paper LayerMem (CIFAR-10)": side["paper LayerMem"].to_numpy(float),
+        "ours: LayerMem (raw)": table["layermem"].to_numpy(float),
+        "ours: calibrated": table["calibrated"].to_numpy(float),
+        "ours: contrast": table["contrast"].to_numpy(float),
+    }
+
+
+def top_least_galleries(
+    result: LayerMemResult, pair, k: int | None = None, n_show: int = 10
+) -> dict:
+    """T1's galleries: ``{"top": ..., "least": ...}``, each the keyword arguments of
+    :func:`memloc.figures.image_gallery` for the (at most ``n_show``) most or least memorized
+    candidates of :func:`top_least_points` (``k`` None: the measurement's Top-k), titled with
+    their normalised score at the last measurement point (``pair`` gives the images)."""
+    layer = result.layers[-1].name
+    k = int(result.config["top_k"]) if k is None else k
+    n_show = min(k, n_show)
+    images = pair.images("candidate", result.config["n_points"]["candidate"])
+    score = result.per_point[layer].to_numpy()
+    galleries = {}
+    for name, idx in zip(("top", "least"), top_least_points(result, k), strict=True):
+        idx = idx[:n_show]
+        galleries[name] = {
+            "images": images[idx],
+            "titles": [f"{score[i]:+.2f}" for i in idx],
+            "ncols": n_show,
+            "title": f"{name.capitalize()}-{n_show} candidates at layer {layer}",
+        }
+    return galleries
+
+
+@dataclass(frozen=True)
+class LayerMemTests:
+    """T1's tests of its three claims (:func:`layermem_tests`).
+
+    Attributes
+    ----------
+    table : :func:`layer_table` of the measurement.
+    depth_tests : :func:`depth_tests`'s table; ``depth``, ``halves``, ``means_rho``: its
+        three tests (the verdict's per-image slope, deep half against shallow half, Spearman's
+        ρ of the contrast's layer means).
+    trends : :func:`depth_trends` (Spearman's ρ of each score's layer means).
+    residual_steps : :func:`residual_steps`; ``residual``: the verdict's test, on the
+        contrast's steps (``delta_contrast``).
+    top_least : :func:`top_least_tests` at the last layer; ``k``: its k.
+    """
+
+    table: pd.DataFrame
+    depth_tests: pd.DataFrame
+    depth: TestResult
+    halves: TestResult
+    means_rho: TestResult
+    trends: pd.DataFrame
+    residual_steps: pd.DataFrame
+    residual: ResidualStepTest
+    top_least: pd.DataFrame
+    k: int
+
+
+def layermem_tests(result: LayerMemResult, seed: int = 0) -> LayerMemTests:
+    """Every test of T1's page on one measurement (``seed``: the depth test's permutations)."""
+    table = layer_table(result)
+    k = int(result.config["top_k"])
+    depth_table, depth, halves, means_rho = depth_tests(result, table, seed=seed)
+    return LayerMemTests(
+        table,
+        depth_table,
+        depth,
+        halves,
+        means_rho,
+        depth_trends(table),
+        residual_steps(table),
+        residual_step_test(table, "delta_contrast"),
+        top_least_tests(result, k),
+        k,
+    )
+
+
+def layermem_claims(tests: LayerMemTests) -> list[dict]:
+    """T1's three claims (depth, residual sums, Top-k against Least-k) for
+    :meth:`memloc.result.Result.claims` (the Top-k test's text has the ``{holm}`` mark)."""
+    depth, step, k = tests.depth, tests.residual, tests.k
+    last = tests.table["layer"].iloc[-1]
+    cand, excess = tests.top_least.iloc[0], tests.top_least.iloc[2]
+    n_c, n_i = depth.n
+    return [
+        dict(
+            claim="Memorization increases with layer depth",
+            test=f"per-image slope of SSLMem against depth, {n_c} candidates vs {n_i} S_I images, "
+            "Welch t with a permutation over images, one-sided",
+            statistic=depth.statistic,
+            p_value=depth.pvalue,
+            holds=depth.estimate > 0,
+        ),
+        dict(
+            claim="Residual sums add little memorization",
+            test="share of (residual, conv) step pairs with smaller |Δ contrast| at the residual, "
+            "exact permutation test over the 9 steps",
+            statistic=step.statistic,
+            p_value=step.pvalue,
+            holds=step.residual_mean < step.conv_mean,
+        ),
+        dict(
+            claim="Top-k candidates are memorized far more than Least-k (last layer)",
+            test=f"cross-fitted Top-{k} minus Least-{k} gap at {last}, candidates minus held-out "
+            "images, t-test one-sided{holm}; holds if the candidates' own Welch test has p < 0.05",
+            statistic=excess["t"],
+            p_value=excess["p"],
+            holds=cand["p"] < 0.05,
+        ),
+    ]
+
+
+def layermem_notes(tests: LayerMemTests, check, verdicts: list[dict], profile: str) -> list[str]:
+    """T1's paragraphs under the verdicts: did f memorize (and learn; ``check``:
+    :func:`memloc.regime.check_pair`), then the numbers behind each of the three ``verdicts``
+    (the entries :meth:`memloc.result.Result.claims` recorded) at ``profile``."""
+    table, depth, halves, rho = tests.table, tests.depth, tests.halves, tests.means_rho
+    step, k = tests.residual, tests.k
+    v1, v2, v3 = verdicts
+    last = table["layer"].iloc[-1]
+    cand, held, excess = (tests.top_least.iloc[i] for i in range(3))
+    probe, untrained = check.probe
+    learned = (
+        ""
+        if check.learned is None
+        else f"; linear-probe accuracy of f {probe:.3f}, of an untrained encoder {untrained:.3f}"
+    )
+    return [
+        f"**Memorized?** The smallest Holm-adjusted p of the per-layer S_C-vs-S_I contrast "
+        f"is {check.smallest_p:.3g} (contrast t at `1`: {table['contrast_t'].iloc[0]:.2f}, "
+        f"at `{last}`: {table['contrast_t'].iloc[-1]:.2f}){learned}.",
+        f"**Depth ({v1['verdict']} at profile `{profile}`).** The candidates' per-image slope "
+        f"against depth exceeds the independents' by {depth.estimate:+.4f} standard "
+        f"deviations per layer (Welch t = {depth.statistic:.2f}, permutation p = "
+        f"{depth.pvalue:.3g}, Holm {v1['p_value']:.3g}). Deep half against shallow half: "
+        f"P(candidate's difference > independent's) = {halves.statistic:.3f} "
+        f"(p = {halves.pvalue:.3g}). For comparison, Spearman's ρ of the ten layer means of "
+        f"the contrast is {rho.statistic:+.2f} (p = {rho.pvalue:.3g}); the "
+        f"paper's raw LayerMem gives ρ = {tests.trends.iloc[0]['rho']:+.2f} here and the "
+        f"calibrated score ρ = {tests.trends.iloc[1]['rho']:+.2f}.",
+        f"**Residual sums ({v2['verdict']}).** Mean |Δ contrast| is "
+        f"{step.residual_mean:.4f} at the residual sums and {step.conv_mean:.4f} at the "
+        f"conv layers; in {100 * step.statistic:.0f}% of the (residual, conv) pairs the "
+        f"residual step is the smaller (exact p = {step.pvalue:.3f}, Holm "
+        f"{v2['p_value']:.3f}).",
+        f"**Top-k vs Least-k ({v3['verdict']}).** Cross-fitted at `{last}`: Top-{k} "
+        f"{cand['top']:+.3f}, Least-{k} {cand['least']:+.3f}, gap {cand['gap']:+.3f} "
+        f"(t = {cand['t']:.2f}, p = {cand['p']:.3g}). The same selection on held-out images "
+        f"gives a gap of {held['gap']:+.3f} (t = {held['t']:.2f}); candidates' gap minus "
+        f"held-out gap: {excess['gap']:+.3f} (t = {excess['t']:.2f}, one-sided "
+        f"p = {excess['p']:.3g}, Holm {v3['p_value']:.3g}). The paper reports 0.817 against "
+        "0.086 at Res6 without cross-fitting or a control.",
+    ]
+
+
 # ----------------------------------------------------------------------------- T3
 
 
@@ -792,6 +990,119 @@ def adjacent_vs_distant(
     names = agreement.loc[adjacent, ["layer_a", "layer_b"]].astype(str)
     pairs = tuple(f"{a}-{b}" for a, b in names.itertuples(index=False))
     return AdjacencyTest(float(x.mean()), float(y.mean()), float(observed), p, m, n - m, pairs)
+
+
+AGREEMENT_COLUMNS = [
+    "layer_a",
+    "layer_b",
+    "distance",
+    "overlap",
+    "overlap_fraction",
+    "chance",
+    "overlap_p",
+    "tau",
+    "tau_p",
+]
+
+
+def agreement_by_set(result: LayerMemResult, top_k: int | None = None):
+    """T3's :func:`layer_agreement` of the candidates and, as the control, of the held-out
+    images (their normalised per-image scores), with the overlap's k (``top_k``; None:
+    :func:`default_overlap_k`). Returns ``({"candidates": ..., "held-out": ...}, k, n)``, n
+    the number of candidates."""
+    scores = {"candidates": result.per_point, "held-out": result.scores("heldout", "sslmem")}
+    n = len(scores["candidates"])
+    k = default_overlap_k(n) if top_k is None else int(top_k)
+    return {name: layer_agreement(s, k) for name, s in scores.items()}, k, n
+
+
+def agreement_facts(result: LayerMemResult, k: int) -> str:
+    """T3's sentence for the page's header: the images, K, the variant and the overlap's k
+    against the k/N two unrelated rankings share."""
+    cfg = result.config
+    n, n_held = len(result.per_point), len(result.scores("heldout", "sslmem"))
+    return (
+        f"{n} candidates and {n_held} held-out images, K = {cfg['k_aug']} view pairs each, "
+        f"variant `{cfg['variant']}`. Top-k overlap with k = {k}: two unrelated rankings share "
+        f"k/N = {k / n:.2f} of their top sets on average."
+    )
+
+
+def agreement_long(agreement: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """T3's saved table: the sets' :func:`layer_agreement` tables stacked, column ``images``
+    naming the set."""
+    return pd.concat([a.assign(images=name) for name, a in agreement.items()], ignore_index=True)
+
+
+def agreement_matrices(agreement: dict[str, pd.DataFrame]) -> dict[str, tuple]:
+    """T3's heatmaps: per set, the (layer x layer) overlap-fraction and Kendall τ matrices
+    (:func:`agreement_matrix`), as :func:`memloc.figures.agreement_heatmaps` takes them."""
+    return {
+        name: (agreement_matrix(a, "overlap_fraction"), agreement_matrix(a, "tau"))
+        for name, a in agreement.items()
+    }
+
+
+def adjacency_tests(agreement: dict[str, pd.DataFrame]) -> dict[str, AdjacencyTest]:
+    """T3's :func:`adjacent_vs_distant` on every set (candidates and the held-out control)."""
+    return {name: adjacent_vs_distant(a) for name, a in agreement.items()}
+
+
+def adjacency_table(tests: dict[str, AdjacencyTest]) -> pd.DataFrame:
+    """T3's table of :func:`adjacency_tests`: one row per set (``images``), without the list
+    of adjacent pairs."""
+    rows = [{"images": name, **t.to_dict()} for name, t in tests.items()]
+    return pd.DataFrame(rows).drop(columns="adjacent_pairs")
+
+
+def adjacency_claim(tests: dict[str, AdjacencyTest]) -> dict:
+    """T3's claim: adjacent deep layers agree more than distant ones on the candidates (the
+    held-out images' difference is named in the test's text)."""
+    test, control = tests["candidates"], tests["held-out"]
+    return dict(
+        claim="Adjacent deep layers agree on the memorized images more than distant layers",
+        test="mean Kendall tau of adjacent pairs from layer 5 minus mean tau of pairs >= 4 apart, "
+        f"exact permutation test over the pairs (same difference on held-out images: "
+        f"{control.difference:+.2f})",
+        statistic=test.difference,
+        p_value=test.pvalue,
+        holds=test.difference > 0,
+    )
+
+
+def adjacency_note(
+    agreement: dict[str, pd.DataFrame],
+    tests: dict[str, AdjacencyTest],
+    k: int,
+    verdict: dict,
+    profile: str,
+) -> str:
+    """T3's paragraph under the verdict: the candidates' and the held-out images' adjacency
+    test, what the control says about it, and the mean top-k overlaps of neighbouring and of
+    distant points against chance (``verdict``: the recorded claim)."""
+    test, control = tests["candidates"], tests["held-out"]
+    cand = agreement["candidates"]
+    adjacent = cand.loc[cand["distance"] == 1, "overlap_fraction"].mean()
+    distant = cand.loc[cand["distance"] >= 4, "overlap_fraction"].mean()
+    if control.difference >= test.difference:
+        control_says = (
+            "the pattern is at least as strong on images neither encoder saw: at this profile "
+            "the agreement of neighbouring layers cannot be attributed to memorization."
+        )
+    else:
+        control_says = (
+            "the candidates' pattern is stronger than on images neither encoder saw "
+            f"(by {test.difference - control.difference:+.3f}; this excess is not tested here)."
+        )
+    return (
+        f"**Verdict at profile `{profile}`: {verdict['verdict']}.** On the candidates, adjacent "
+        f"deep pairs have mean τ = {test.adjacent_mean:+.3f} and distant pairs "
+        f"{test.distant_mean:+.3f} (difference {test.difference:+.3f}, exact p = "
+        f"{test.pvalue:.3g}). On held-out images the same difference is "
+        f"{control.difference:+.3f} (p = {control.pvalue:.3g}), so {control_says} Top-{k} "
+        f"overlaps: {adjacent:.2f} on average between neighbouring points, {distant:.2f} "
+        f"between points four or more apart, chance {cand['chance'].iloc[0]:.2f}."
+    )
 
 
 # ----------------------------------------------------------------------------- A6
@@ -937,4 +1248,128 @@ def stability_test(sweep: pd.DataFrame, score: str = "calibrated") -> StabilityT
         str(means.index[i][1]),
         int(sizes[0]),
         int(sizes[-1]),
+    )
+
+
+@dataclass(frozen=True)
+class StabilityRun:
+    """A6's measurements (:func:`stability_run`): ``results`` (seed -> LayerMemResult of all
+    ``n_max`` candidates), ``sweep`` (:func:`stability_sweep`), and what they used: the
+    ``sizes``, ``seeds``, ``k_aug``, ``n_heldout`` (held-out images measured) and
+    ``variant``."""
+
+    results: dict
+    sweep: pd.DataFrame
+    sizes: list[int]
+    seeds: list[int]
+    k_aug: int
+    n_max: int
+    n_heldout: int
+    variant: str
+
+    @property
+    def layers(self) -> list[str]:
+        """The measurement points, in forward order."""
+        return [p.name for p in self.results[self.seeds[0]].layers]
+
+    @property
+    def facts(self) -> str:
+        """A6's sentence for the page's header."""
+        return (
+            f"Sizes n = {self.sizes} drawn from {self.n_max} candidates; {len(self.seeds)} "
+            f"repetitions (seeds {self.seeds}); K = {self.k_aug} view pairs per image; "
+            f"{self.n_heldout} held-out images for the calibration; variant `{self.variant}`."
+        )
+
+    @property
+    def measurement(self) -> dict:
+        """A6's settings for the provenance."""
+        return {
+            "sizes": self.sizes,
+            "seeds": self.seeds,
+            "k_aug": self.k_aug,
+            "n_heldout": self.n_heldout,
+            "variant": self.variant,
+        }
+
+
+def stability_run(
+    pair,
+    *,
+    n_points: int | None = None,
+    k_aug: int | None = None,
+    n_seeds: int = 3,
+    sizes=None,
+    n_heldout: int | None = None,
+    seed: int = 0,
+    variant: str = "views",
+) -> StabilityRun:
+    """A6's measurements: ``n_seeds`` LayerMem measurements of the same candidates (seeds
+    ``seed``, ``seed + 1``, ...: their own views and subsets), without Top-k or S_I, and the
+    :func:`stability_sweep` over ``sizes``.
+
+    ``n_points``: the largest n (None: the profile's, at most all candidates); ``k_aug``: None
+    is half the profile's K (layer means are stable at K = 10; per-image rankings would need
+    K >= 20); ``sizes`` None: :func:`stability_sizes`; ``n_heldout``: held-out images for the
+    calibration (None: half the largest n)."""
+    profile = pair.profile
+    n_max = min(len(pair.splits.candidate), profile.n_points if n_points is None else n_points)
+    k_aug = max(2, profile.k_aug // 2) if k_aug is None else int(k_aug)
+    n_held = n_max // 2 if n_heldout is None else int(n_heldout)
+    sizes = stability_sizes(n_max) if sizes is None else sorted(int(s) for s in sizes)
+    seeds = [seed + i for i in range(n_seeds)]
+    kw = dict(
+        n_points=n_max, k_aug=k_aug, top_k=0, variant=variant, n_heldout=n_held, n_independent=0
+    )
+    results = {s: pair_layermem(pair, seed=s, **kw) for s in seeds}
+    n_held = results[seeds[0]].config["n_points"]["heldout"]
+    sweep = stability_sweep(results, sizes)
+    return StabilityRun(results, sweep, sizes, seeds, k_aug, n_max, n_held, variant)
+
+
+STABILITY_SCORES = {"layermem": "paper's raw normalised LayerMem", "calibrated": "calibrated"}
+
+
+def stability_tests(sweep: pd.DataFrame) -> dict[str, StabilityTest]:
+    """A6's :func:`stability_test` of each score of :data:`STABILITY_SCORES`."""
+    return {score: stability_test(sweep, score) for score in STABILITY_SCORES}
+
+
+def stability_tests_table(tests: dict[str, StabilityTest]) -> pd.DataFrame:
+    """A6's table of :func:`stability_tests`: one row per score."""
+    return pd.DataFrame([{"score": s, **t.to_dict()} for s, t in tests.items()])
+
+
+def stability_claim(test: StabilityTest) -> dict:
+    """A6's claim on the calibrated score's :func:`stability_test`: the layer orderings at the
+    smallest and largest n agree (Spearman), holding only when the spread across n is below
+    the spread across layers."""
+    return dict(
+        claim="LayerMem is stable in the number of evaluated points",
+        test=f"Spearman rho of calibrated LayerMem per layer, n = {test.n_small} vs n = "
+        f"{test.n_large} (seed means), one-sided; holds if the spread across n is below the "
+        "spread across layers",
+        statistic=test.rho,
+        p_value=test.pvalue,
+        holds=test.spread_ratio < 1,
+    )
+
+
+def stability_note(
+    tests: dict[str, StabilityTest], ranges: pd.DataFrame, verdict: dict, profile: str
+) -> str:
+    """A6's paragraph under the verdict: both scores' tests and how much larger the range
+    normaliser is at the smallest n than at the largest (``ranges``: :func:`range_vs_n`)."""
+    t, raw = tests["calibrated"], tests["layermem"]
+    ratio = ranges["range / range at largest n"].iloc[0]
+    return (
+        f"**Verdict at profile `{profile}`: {verdict['verdict']}.** Calibrated LayerMem: the "
+        f"layer orderings at n = {t.n_small} and n = {t.n_large} have Spearman ρ = "
+        f"{t.rho:+.2f} (one-sided p = {t.pvalue:.3g}); the spread across n is "
+        f"{t.spread_ratio:.2f} times the spread across layers; the largest coefficient of "
+        f"variation across n is {t.max_cv:.2f} (layer `{t.max_cv_layer}`). The paper's raw "
+        f"score gives ρ = {raw.rho:+.2f} (p = {raw.pvalue:.3g}) and a spread ratio of "
+        f"{raw.spread_ratio:.2f}. The range normaliser at n = {ranges['n'].iloc[0]} is "
+        f"{ratio:.2f} times the one at n = {ranges['n'].iloc[-1]}, so the normalised values "
+        f"shift in scale with n even where their ordering holds."
     )
