@@ -33,28 +33,24 @@ import pandas as pd
 from memloc.book import provenance, record_claim
 from memloc.figures import save_figure, save_table
 from memloc.profiles import merge_overrides
-from memloc.stats import holm
+from memloc.stats import claim, holm  # noqa: F401 (claim: the notebooks' API)
 
 
-def claim(text: str, test: str, outcome=None, **fields) -> dict:
-    """One claim for :meth:`Result.claims`: the claim's sentence, the test's description and
-    its outcome, a :class:`memloc.stats.TestResult` (statistic and p-value) or a
-    ``(statistic, p_value)`` pair; ``fields`` add or replace what
-    :func:`memloc.book.record_claim` takes (``holds``, ``testable``, ``reason``, ...).
-
-    >>> from memloc.stats import spearman_trend
-    >>> rho = spearman_trend([1, 2, 4, 3, 5])
-    >>> c = claim("it rises", "Spearman rho, one-sided", rho, holds=True)
-    >>> c["claim"], round(c["statistic"], 2), round(c["p_value"], 3), c["holds"]
-    ('it rises', 0.9, 0.019, True)
-    """
-    out = {"claim": text, "test": test}
-    if outcome is not None:
-        statistic, p_value = (
-            (outcome.statistic, outcome.pvalue) if hasattr(outcome, "pvalue") else outcome
+def verdict_markdown(entries: list[dict]) -> str:
+    """A Markdown list of recorded verdicts (``memloc.book.record_claim`` return values), for
+    a notebook's conclusion: the claim, the verdict, the test, its statistic and p-value."""
+    lines = []
+    for e in entries:
+        p = e.get("p_value")
+        p_text = "" if p is None else f", p = {p:.3g}"
+        stat = e.get("statistic")
+        stat_text = "" if stat is None else f"statistic {stat:.3g}"
+        lines.append(
+            f"- **{e['verdict']}** — {e['claim']} ({e['test']}; {stat_text}{p_text}"
+            + (f", α = {e['alpha']}" if e.get("alpha") is not None else "")
+            + ")"
         )
-        out.update(statistic=statistic, p_value=p_value)
-    return {**out, **fields}
+    return "\n".join(lines)
 
 
 def result_id(out_dir: str | Path) -> str:
@@ -186,8 +182,6 @@ class Result:
         """The recorded claims as a Markdown list (claim, verdict, test, statistic, p), after
         the reason when :meth:`check` found the claims not testable, then ``notes``
         (paragraphs; empty ones are left out)."""
-        from memloc.experiments.units import verdict_markdown
-
         head = [] if self.testable else [f"*{self.reason}*"]
         return "\n\n".join([*head, verdict_markdown(self.entries), *filter(None, notes)])
 

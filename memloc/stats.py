@@ -625,3 +625,23 @@ def claim_testability(
         )
     reason = ("Not testable here: " + "; ".join(reasons) + ".") if reasons else ""
     return ClaimTestability(not reasons, reason, learned, memorized, smallest)
+
+
+def claim(text: str, test: str, outcome=None, **fields) -> dict:
+    """One claim for :meth:`memloc.result.Result.claims`: the claim's sentence, the test's
+    description and its outcome, a :class:`TestResult` (statistic and p-value) or a
+    ``(statistic, p_value)`` pair; ``fields`` add or replace what
+    :func:`memloc.book.record_claim` takes (``holds``, ``testable``, ``reason``, ...).
+
+    >>> rho = spearman_trend([1, 2, 4, 3, 5])
+    >>> c = claim("it rises", "Spearman rho, one-sided", rho, holds=True)
+    >>> c["claim"], round(c["statistic"], 2), round(c["p_value"], 3), c["holds"]
+    ('it rises', 0.9, 0.019, True)
+    """
+    out = {"claim": text, "test": test}
+    if outcome is not None:
+        statistic, p_value = (
+            (outcome.statistic, outcome.pvalue) if hasattr(outcome, "pvalue") else outcome
+        )
+        out.update(statistic=statistic, p_value=p_value)
+    return {**out, **fields}

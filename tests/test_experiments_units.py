@@ -20,6 +20,7 @@ from memloc.metrics import UnitMemResult, layermem, unitmem
 from memloc.models import create
 from memloc.models.base import MeasurementPoint
 from memloc.profiles import load_profile
+from memloc.result import verdict_markdown
 
 pytestmark = pytest.mark.filterwarnings("ignore::memloc.metrics.UndefinedUnitsWarning")
 
@@ -305,7 +306,7 @@ def test_spearman_difference():
 
 
 def test_verdict_markdown_lists_each_claim():
-    text = U.verdict_markdown(
+    text = verdict_markdown(
         [
             {
                 "claim": "c1",

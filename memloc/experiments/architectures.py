@@ -38,8 +38,7 @@ from memloc.experiments.layers import (
     pair_testability,
 )
 from memloc.regime import TARGET_MARGIN, TARGET_T, PairCheck
-from memloc.result import claim
-from memloc.stats import holm
+from memloc.stats import claim, holm
 
 _VIT_BLOCK = re.compile(r"^block(\d+)$")
 

@@ -29,10 +29,9 @@ On top of it:
   :func:`stability_test`; for the page, :func:`stability_run` (the measurements and the
   sweep), :func:`stability_tests`, :func:`stability_claim`, :func:`stability_note`.
 
-The claims are plain dicts (:func:`memloc.result.claim`'s fields), not built with
-:func:`memloc.result.claim`: an import of :mod:`memloc.result` would put the book's modules
-into this module's code fingerprint, which keys the stored measurements
-(:mod:`memloc.fingerprint`).
+The claims are dicts of :func:`memloc.stats.claim`'s fields. Nothing here imports
+:mod:`memloc.result`: that would put the book's modules into this module's code fingerprint,
+which keys the stored measurements (:mod:`memloc.fingerprint`).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Those notebooks ask the same questions of the same encoders:
   (:func:`point_sslmem`).
 - Per-layer comparisons with one-sided tests, and one verdict over a group of layers
   (:func:`compare_layers`, :func:`paired_tests`, :func:`all_layers_test`).
-- Each page's tables, claims (:func:`memloc.result.claim`) and notes under its verdicts, so
+- Each page's tables, claims (:func:`memloc.stats.claim`) and notes under its verdicts, so
   that the notebooks hold parameters, calls, figures and prose: F1 ``ssl_sl_*``, F2
   ``classmem_*``, F3a ``dataset_share_*``, F3c ``privacy_*``, F3b ``driven_*``, A1
   ``over_training_*``, A2 ``top_least_*``, A3 ``mu_max_*`` and ``dominance_*``.
@@ -59,7 +59,15 @@ from memloc.metrics import (
     mu_max_overlap,
 )
 from memloc.profiles import Profile, load_profile
-from memloc.stats import bootstrap_ci, holm, ks_test, spearman_trend, top_indices, welch_one_sided
+from memloc.stats import (
+    bootstrap_ci,
+    claim,
+    holm,
+    ks_test,
+    spearman_trend,
+    top_indices,
+    welch_one_sided,
+)
 
 MODEL_LABELS = {"simclr": "SSL", "supervised": "SL"}
 """How figures and tables name an encoder pair's framework."""
@@ -911,23 +919,6 @@ def spearman_difference(rho_a: float, n_a: int, rho_b: float, n_b: int) -> tuple
     return z, float(_st.norm.sf(z))
 
 
-def verdict_markdown(entries: list[dict]) -> str:
-    """A Markdown list of recorded verdicts (``memloc.book.record_claim`` return values), for
-    a notebook's conclusion: the claim, the verdict, the test, its statistic and p-value."""
-    lines = []
-    for e in entries:
-        p = e.get("p_value")
-        p_text = "" if p is None else f", p = {p:.3g}"
-        stat = e.get("statistic")
-        stat_text = "" if stat is None else f"statistic {stat:.3g}"
-        lines.append(
-            f"- **{e['verdict']}** — {e['claim']} ({e['test']}; {stat_text}{p_text}"
-            + (f", α = {e['alpha']}" if e.get("alpha") is not None else "")
-            + ")"
-        )
-    return "\n".join(lines)
-
-
 def excess_per_unit(per_unit: pd.DataFrame) -> pd.DataFrame:
     """Per epoch and unit, UnitMem on the candidates minus UnitMem on held-out images, for the
     units defined on both (the output of :func:`unitmem_over_training`): ``epoch, unit,
@@ -972,8 +963,6 @@ def over_training_table(curves: pd.DataFrame) -> pd.DataFrame:
 def over_training_claims(curves: pd.DataFrame, layer: str) -> list[dict]:
     """A1's claims: Spearman's rho of the mean UnitMem (candidates) against the epoch,
     one-sided (rising), and the same for the excess over the held-out images."""
-    from memloc.result import claim
-
     cand, excess = (curves[curves["set"] == s] for s in ("candidates", "excess"))
     trend = spearman_trend(cand["mean"], cand["epoch"], alternative="greater")
     trend_excess = spearman_trend(excess["mean"], excess["epoch"], alternative="greater")
@@ -1131,8 +1120,6 @@ def ssl_sl_claims(tests: pd.DataFrame) -> list[dict]:
     """F1's claims from :func:`ssl_sl_tests`' table, each an intersection-union test over
     the deep layers (:func:`all_layers_test`): SSL above SL on UnitMem (Welch), on the whole
     distribution (KS), and on the excess over the held-out control (Welch)."""
-    from memloc.result import claim
-
     deep = _deep(tests)
     t_min, p_t = all_layers_test(tests, deep, p="welch_p", statistic="t")
     d_min, p_ks = all_layers_test(tests, deep, p="ks_p", statistic="ks_D")
@@ -1224,8 +1211,6 @@ def classmem_claims(tests: pd.DataFrame, checks: dict) -> list[dict]:
     test over the deep layers: UnitMem − ClassMem larger for SSL than SL units (the page's
     checks), ClassMem above UnitMem for SL units (testable when ``checks["SL"]`` passes),
     UnitMem above ClassMem for SSL units (``checks["SSL"]``)."""
-    from memloc.result import claim
-
     deep = _deep(tests)
     t_contrast, p_contrast = all_layers_test(tests, deep, p="SSL−SL p", statistic="SSL−SL t")
     t_sl, p_sl = all_layers_test(tests, deep, p="SL p", statistic="SL t")
@@ -1301,7 +1286,6 @@ def dataset_share_claim(summary: pd.DataFrame, layer: str, quantile: float) -> d
     the share of memorizing units differs between the data sets
     (:func:`memloc.experiments.architectures.share_test`)."""
     from memloc.experiments.architectures import share_test
-    from memloc.result import claim
 
     stat, p, test = share_test(summary)
     return claim(
@@ -1395,8 +1379,6 @@ def privacy_claims(summary: pd.DataFrame, units: pd.DataFrame, layer: str) -> li
     stronger privacy lowers UnitMem (Spearman's ρ of the units' UnitMem against the privacy
     level, holding if the non-private mean exceeds the smallest ε's), and DP-SGD does not
     remove it (at the smallest ε, the smaller excess over the two controls, the larger p)."""
-    from memloc.result import claim
-
     t = _privacy_tests(summary, units, layer)
     targets, strongest = t["targets"], summary.iloc[0]
     return [
@@ -1502,8 +1484,6 @@ def driven_claims(rhos: pd.DataFrame, layer: str) -> list[dict]:
     """F3b's claims at ``layer`` from :func:`driven_spearman`'s table: ρ > 0 for f on its
     candidates (one-sided Spearman), and that ρ above the held-out images' (Fisher z,
     :func:`spearman_difference`)."""
-    from memloc.result import claim
-
     at = rhos[rhos["layer"] == layer].set_index("encoder")
     main, held = at.loc["f, candidates"], at.loc["f, held-out"]
     z, p_z = spearman_difference(main["rho"], int(main["n"]), held["rho"], int(held["n"]))
@@ -1590,8 +1570,6 @@ def top_least_claims(
     UnitMem higher on the Top-k than on the Least-k images for f on its candidates
     (:func:`top_least_tests`), and that gap above the held-out images' gap
     (:func:`gap_against_heldout`)."""
-    from memloc.result import claim
-
     f_tests = tests[tests["encoder"] == "f, candidates"]
     t_top, p_top = all_layers_test(f_tests, deep, p="welch_p", statistic="t")
     t_gap, p_gap = all_layers_test(gap_tests, deep, p="p", statistic="t")
@@ -1695,8 +1673,6 @@ def mu_max_claims(shares: pd.DataFrame, k: int, n: int, fraction: float) -> list
     """A3's claims from :func:`mu_max_shares`' pooled row of f on its candidates: the share of
     top units whose μ_max image is in the Top-k above chance k/N, over units and over distinct
     images (one-sided binomial tests)."""
-    from memloc.result import claim
-
     pooled = _pooled_share(shares)
     return [
         claim(
