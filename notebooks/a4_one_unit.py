@@ -42,11 +42,9 @@
 # The paper's SimSiam objective has no negatives at all.
 
 # %%
-import pandas as pd
-import torch
 from IPython.display import Markdown, display
 
-from memloc.artifacts import cache_root, encoder_pair
+from memloc.artifacts import encoder_pair
 from memloc.experiments import interventions as I
 from memloc.experiments import units as U
 from memloc.figures import image_gallery, planted_activations, planted_unit_panels
@@ -56,10 +54,7 @@ from memloc.result import Result
 # %% tags=["parameters"]
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
-dataset = None
-arch = None
 framework = "simclr"
-seed = None
 n_points = None
 k_aug = None
 rest = "mean"
@@ -73,38 +68,25 @@ out_dir = "book/results/cpu/a4_one_unit"
 
 # %%
 res = Result.start(out_dir, profile, profile_overrides)
-overrides = res.overrides(dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug)
-pair = encoder_pair(profile, framework, progress=False, **overrides)
-p = pair.profile
-layer = layer or U.last_conv_layer(pair.f)
-candidates = pair.images("candidate", p.n_points)
+pair = encoder_pair(
+    profile, framework, progress=False, **res.overrides(n_points=n_points, k_aug=k_aug)
+)
+p, layer = pair.profile, layer or U.last_conv_layer(pair.f)
 before = I.candidate_unitmem(pair, rest=rest)
 units = I.extreme_units(before, layer)
 image = I.planted_image(before, layer, list(units.values()), seed=image_seed)
-planted = {
-    which: I.plant_and_measure(
-        pair.f,
-        candidates,
-        layer,
-        unit,
-        image,
-        before=before,
-        k_aug=p.k_aug,
-        policy=U.unitmem_policy(p),
-        rest=rest,
-        seed=p.seed,
-        cache_dir=cache_root(),
-        framework=framework,
-        train_policy=pair.policy,
-        views=views,
-        steps=steps,
-        lr=lr,
-        train_seed=p.seed,
-        temperature=p.temperature,
-        negatives=torch.cat([candidates[:image], candidates[image + 1 :]]) if negatives else None,
-    )
-    for which, unit in units.items()
-}
+planted = I.plant_units(
+    pair,
+    before,
+    layer,
+    units,
+    image,
+    rest=rest,
+    views=views,
+    steps=steps,
+    lr=lr,
+    negatives=negatives,
+)
 Markdown(
     res.describe(
         pair,
@@ -120,12 +102,9 @@ Markdown(
 # ## UnitMem before and after, per unit
 
 # %%
-changes = pd.concat(
-    [r.changes().assign(trained_unit=which) for which, r in planted.items()], ignore_index=True
-)
+changes = I.planted_changes(planted)
 res.table(changes, "unitmem_before_after")
-summary = pd.DataFrame({which: r.summary() for which, r in planted.items()}).T
-summary.index.name = "trained unit"
+summary = I.planted_summaries(planted)
 res.table(summary.reset_index(), "summary")
 display(res.table(summary.drop(columns=["layer"]), index=True))
 
@@ -143,15 +122,8 @@ res.figure(planted_unit_panels(changes, planted, layer), "unitmem_before_after")
 res.figure(planted_activations(planted, layer), "mu_per_image")
 
 # %%
-res.figure(
-    image_gallery(
-        candidates[[image] + [int(planted[w].summary()["argmax_before"]) for w in planted]],
-        ["planted"] + [f"μ_max before, {w} unit" for w in planted],
-        ncols=1 + len(planted),
-        size=1.6,
-    ),
-    "images",
-)
+images, titles = I.planted_gallery(pair, planted)
+res.figure(image_gallery(images, titles, ncols=len(titles), size=1.6), "images")
 
 # %% [markdown]
 # ## Did the encoder learn?
@@ -163,17 +135,7 @@ res.figure(
 # the memorization it then looks for.
 
 # %%
-check = check_pair(pair, memorized=False)
-memory = check_pair(pair, learned=False) if pair.g is not None else None
-Markdown(
-    check.markdown
-    + (
-        ""
-        if memory is None
-        else " For reference, not required here: the smallest Holm-adjusted p of f's "
-        f"per-layer S_C-vs-S_I contrast is {memory.smallest_p:.3g}."
-    )
-)
+Markdown(res.check(check_pair(pair, memorized=False)) + I.memorization_reference(pair))
 
 # %% [markdown]
 # ## Verdict
@@ -191,41 +153,8 @@ Markdown(
 # verdicts use the adjusted ones).
 
 # %%
-claims = []
-for which, r in planted.items():
-    s = r.summary()
-    claims.append(
-        dict(
-            claim=f"training one {which}-UnitMem unit on one image raises its UnitMem and "
-            "no other unit's",
-            test=f"UnitMem change of unit {s['unit']} of layer {layer}; rank p among "
-            f"{s['n_units']} defined units; other units' |change| <= 1e-9",
-            statistic=s["change"],
-            p_value=s["rank_p"],
-            holds=s["change"] > 0 and s["max_other_change"] <= 1e-9,
-        )
-    )
-    claims.append(
-        dict(
-            claim=f"the trained {which}-UnitMem unit's mu_max moves to the planted image",
-            test=f"rank of the planted image by the unit's mean activation after training "
-            f"(1 = mu_max), among N = {len(candidates)}",
-            statistic=s["image_rank_after"],
-            holds=s["moved"],
-        )
-    )
-res.claims(*claims, testable=check.testable, reason=check.reason, family="rank tests")
-display(Markdown(("" if check.testable else f"*{check.reason}*\n\n") + res.verdicts()))
-Markdown(
-    "\n".join(
-        f"- {which} unit {s['unit']}: UnitMem {s['unitmem_before']:.3f} → "
-        f"{s['unitmem_after']:.3f} (percentile in the layer {s['percentile_before']:.2f} → "
-        f"{s['percentile_after']:.2f}); the planted image ranked {s['image_rank_before']} → "
-        f"{s['image_rank_after']} of {len(candidates)}; largest change of another unit "
-        f"{s['max_other_change']:.1e}."
-        for which, s in ((w, r.summary()) for w, r in planted.items())
-    )
-)
+res.claims(*I.planted_claims(planted), family="rank tests")
+Markdown(res.verdicts(I.planted_note(planted)))
 
 # %% [markdown]
 # ## Provenance
@@ -233,7 +162,6 @@ Markdown(
 # %%
 Markdown(
     res.finish(
-        encoder_hashes=pair.hashes,
         layer=layer,
         units=units,
         planted_image=image,

@@ -31,22 +31,17 @@
 # requires every k and data set to reject (intersection–union, as in T6).
 
 # %%
-import pandas as pd
 from IPython.display import Markdown, display
-from tqdm.auto import tqdm
 
-from memloc.data import default_donor_dataset
 from memloc.experiments import downstream as D
+from memloc.experiments import interventions as I
 from memloc.figures import swap_change_panels
-from memloc.probe import probe_sets
 from memloc.regime import check_pair
 from memloc.result import Result
 
 # %% tags=["parameters"]
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
-dataset = None
-arch = None
 framework = "simclr"
 seed = 0  # seed of the augmented views of the LayerMem measurement (T1's)
 score = "contrast"  # LayerMem column that ranks the layers ("layermem": the paper's raw score)
@@ -63,27 +58,12 @@ res = Result.start(out_dir, profile, profile_overrides)
 if n_random < 3:
     raise ValueError(f"n_random must be at least 3 (a spread over seeds), got {n_random}")
 pair, result, scores = D.pair_layer_scores(
-    profile,
-    framework,
-    seed=seed,
-    score=score,
-    **res.overrides(dataset=dataset, arch=arch),
+    profile, framework, seed=seed, score=score, **res.overrides()
 )
-p = pair.profile
-donor_name = donor_dataset or default_donor_dataset(p.dataset, pair.dataset.channels)
-donor, donor_entry = D.donor_encoder(
-    p,
-    donor_name,
-    channels=pair.dataset.channels,
-    framework=framework,
-    epochs=donor_epochs,
-    progress=False,
+donor_name, donor, donor_entry = D.pair_donor(
+    pair, donor_dataset, framework=framework, epochs=donor_epochs
 )
-sets, skipped = probe_sets(
-    pair, donor_name, n_train=n_probe_train, n_test=n_probe_test, seed=p.seed
-)
-if skipped:
-    raise RuntimeError(f"the donor's data set must be available for its probe: {skipped}")
+sets = D.donor_probe_sets(pair, donor_name, n_train=n_probe_train, n_test=n_probe_test)
 display(res.table(scores.reset_index(), "layer_scores", digits=4))
 Markdown(
     res.describe(
@@ -99,28 +79,14 @@ Markdown(
 
 # %%
 settings = D.swap_settings(scores, ks=ks, random_seeds=range(n_random))
-bar = tqdm(total=len(set(settings["layers"])), desc="swapped encoders")
-acc = D.swap_accuracies(
-    pair.f, donor, settings, sets, probe_seed=p.seed, progress=lambda _: bar.update()
-)
-bar.close()
+acc = D.swap_accuracies(pair.f, donor, settings, sets, probe_seed=pair.profile.seed, progress=True)
 res.table(acc, "accuracy_per_encoder")
-summary = (
-    acc.groupby(["rule", "strategy", "k", "dataset"], sort=False)["accuracy"]
-    .agg(["mean", "std", "count"])
-    .mul([100, 100, 1])
-    .unstack("dataset")
-)
-res.table(summary, digits=2, index=True)
+res.table(D.swap_summary(acc), digits=2, index=True)
 
 # %%
-base = acc[acc["strategy"] == "none"].set_index("dataset")["accuracy"]
-moved = acc[~acc["strategy"].isin(["none", "donor"])].assign(
-    change=lambda d: 100 * (d["accuracy"] - d["dataset"].map(base))
-)
 title = f"Probe accuracy change after swapping f's layers with the {donor_name} encoder's"
-roles = {name: s.role for name, s in sets.items()}
-res.figure(swap_change_panels(moved, D.SCORES, roles, ks, title=title), "swap_accuracy_change")
+panels = swap_change_panels(D.swap_changes(acc), D.SCORES, I.probe_roles(sets), ks, title=title)
+res.figure(panels, "swap_accuracy_change")
 
 # %% [markdown]
 # ## Did the encoders learn, and did f memorize?
@@ -133,8 +99,7 @@ res.figure(swap_change_panels(moved, D.SCORES, roles, ks, title=title), "swap_ac
 # here*.
 
 # %%
-check = check_pair(pair, layermem=result)
-Markdown(check.markdown)
+Markdown(res.check(check_pair(pair, layermem=result)))
 
 # %% [markdown]
 # ## Verdict
@@ -145,30 +110,8 @@ Markdown(check.markdown)
 # %%
 tests = D.swap_tests(acc)
 display(res.table(tests, "swap_tests", digits=4))
-claims = []
-for rule, name in D.SCORES.items():
-    part = tests[tests["rule"] == rule]
-    for which, direction in (("most", "more"), ("least", "less")):
-        t, p_value = D.intersection_union(part[f"t_{which}"], part[f"p_{which}"])
-        claims.append(
-            dict(
-                claim=f"swapping the {which} memorizing layers by {name} moves probe accuracy "
-                f"{direction} than swapping random layers",
-                test=f"one-sided prediction t of |change| against {n_random} random sets, per "
-                f"k in {list(ks)} and data set ({len(part)} tests); intersection-union: min t, "
-                "max p",
-                statistic=t,
-                p_value=None if pd.isna(p_value) else p_value,
-                holds=bool(t > 0),
-            )
-        )
-res.claims(*claims, testable=check.testable, reason=check.reason, family="tests")
-Markdown(
-    ("" if check.testable else f"*{check.reason}*\n\n")
-    + res.verdicts()
-    + f"\n\nThe full ordering |most| > mean |random| > |least| holds in "
-    f"{int(tests['ordered'].sum())} of {len(tests)} settings."
-)
+res.claims(*D.swap_claims(tests, ks, n_random), family="tests")
+Markdown(res.verdicts(D.swap_note(tests)))
 
 # %% [markdown]
 # ## Provenance
@@ -176,12 +119,11 @@ Markdown(
 # %%
 Markdown(
     res.finish(
-        encoder_hashes=pair.hashes,
         donor={"dataset": donor_name, "epochs": donor_epochs, "entry": donor_entry.name},
         score=score,
         layermem_config=result.config,
         ks=list(ks),
         n_random=n_random,
-        probe_sets={name: {**s.sizes, "source": s.source} for name, s in sets.items()},
+        probe_sets=I.probe_set_sizes(sets),
     )
 )

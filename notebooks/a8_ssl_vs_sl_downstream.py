@@ -27,18 +27,16 @@
 # %%
 from IPython.display import Markdown, display
 
-from memloc.artifacts import encoder_pair, random_encoder
+from memloc.artifacts import encoder_pair
 from memloc.experiments import downstream as D
+from memloc.experiments import interventions as I
 from memloc.figures import accuracy_bars
 from memloc.probe import probe_sets
 from memloc.result import Result
-from memloc.stats import holm
 
 # %% tags=["parameters"]
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
-dataset = None
-arch = None
 ssl_framework = "simclr"
 other_datasets = None  # None: digits, or fashion-mnist when the profile's data set is digits
 n_probe_train = 2000  # probe training images per data set (at most)
@@ -47,74 +45,42 @@ out_dir = "book/results/cpu/a8_ssl_vs_sl_downstream"
 
 # %%
 res = Result.start(out_dir, profile, profile_overrides)
-overrides = res.overrides(dataset=dataset, arch=arch)
-ssl = encoder_pair(profile, ssl_framework, progress=False, **overrides)
-sl = encoder_pair(profile, "supervised", progress=False, **overrides)
+ssl = encoder_pair(profile, ssl_framework, progress=False, **res.overrides())
+sl = encoder_pair(profile, "supervised", progress=False, **res.overrides())
 p = ssl.profile
 sets, skipped = probe_sets(ssl, other_datasets, n_train=n_probe_train, n_test=n_probe_test)
-encoders = {
-    f"SSL ({ssl_framework})": ssl.f,
-    "SL (supervised)": sl.f,
-    "untrained": random_encoder(p, seed=p.seed, in_channels=ssl.dataset.channels),
-}
+encoders = D.ssl_sl_encoders(ssl, sl)
 Markdown(
     res.describe(
         ssl,
         f"SSL trained {p.epochs} epochs, SL {p.supervised_epochs} epochs, both on S_S ∪ S_C "
         f"({p.n_shared + p.n_candidate} images).",
+        others={"SL": sl},
     )
-    + "".join(
-        f"\n\n**{name} is not available here, so it is left out:** {why}"
-        for name, why in skipped.items()
-    )
+    + I.skipped_markdown(skipped)
 )
 
 # %% [markdown]
 # ## Linear-probe accuracy
 
 # %%
-table, correct = D.probe_table(encoders, sets, probe_seed=p.seed)
-table["role"] = table["dataset"].map({n: s.role for n, s in sets.items()})
+table, correct = D.probe_accuracy_table(encoders, sets, probe_seed=p.seed)
 res.table(table, "a8_table")
-shown = table.pivot(index="encoder", columns="dataset", values="accuracy") * 100
-display(res.table(shown.reindex(list(encoders)), digits=2, index=True))
+display(res.table(D.accuracy_grid(table, encoders), digits=2, index=True))
 res.table(table, digits=4)
 
 # %%
-names = list(encoders)
-res.figure(accuracy_bars(table, names, {n: s.role for n, s in sets.items()}), "probe_accuracy")
+res.figure(accuracy_bars(table, list(encoders), I.probe_roles(sets)), "probe_accuracy")
 
 # %% [markdown]
 # ## SSL against SL on the same test images
 
 # %%
-ssl_name, sl_name = names[0], names[1]
-tests = D.mcnemar_tests(correct, ssl_name, sl_name)
-tests["p_holm"] = holm(tests["p"])
-tests["role"] = tests["dataset"].map({n: s.role for n, s in sets.items()})
+ssl_name, sl_name, untrained = encoders
+tests = D.mcnemar_holm(correct, ssl_name, sl_name, sets)
 display(res.table(tests, "mcnemar_ssl_vs_sl", digits=4))
-res.claims(
-    *[
-        dict(
-            claim=f"context (no claim in the paper): SSL minus SL probe accuracy on "
-            f"{row.dataset} ({row.role} data set)",
-            test="exact McNemar test on the same test images, two-sided, Holm-adjusted",
-            statistic=row.difference,
-            p_value=row.p_holm,
-            context=True,
-        )
-        for row in tests.itertuples()
-    ],
-    adjust=False,
-)
-Markdown(
-    "\n\n".join(
-        f"On {row.dataset} ({row.role}), SSL is {100 * abs(row.difference):.1f} points "
-        f"{'above' if row.difference > 0 else 'below'} SL ({row.only_a} test images only SSL "
-        f"gets right, {row.only_b} only SL; Holm p = {row.p_holm:.3g})."
-        for row in tests.itertuples()
-    )
-)
+res.claims(*D.ssl_sl_claims(tests), adjust=False)
+Markdown(D.ssl_vs_sl_note(tests))
 
 # %% [markdown]
 # ## SSL against the untrained encoder
@@ -125,26 +91,12 @@ Markdown(
 # probe accuracy have little to work with.
 
 # %%
-floor = D.mcnemar_tests(correct, ssl_name, "untrained")
-floor["p_holm"] = holm(floor["p"])
+floor = D.mcnemar_holm(correct, ssl_name, untrained)
 display(res.table(floor, "mcnemar_ssl_vs_untrained", digits=4))
-Markdown(
-    "\n\n".join(
-        f"On {row.dataset}, SSL is {100 * abs(row.difference):.1f} points "
-        f"{'above' if row.difference > 0 else 'below'} the untrained encoder "
-        f"(Holm p = {row.p_holm:.3g})."
-        for row in floor.itertuples()
-    )
-)
+Markdown(D.ssl_vs_untrained_note(floor))
 
 # %% [markdown]
 # ## Provenance
 
 # %%
-Markdown(
-    res.finish(
-        encoder_hashes={"ssl": ssl.hashes, "sl": sl.hashes},
-        probe_sets={name: {**s.sizes, "source": s.source} for name, s in sets.items()},
-        skipped=skipped,
-    )
-)
+Markdown(res.finish(probe_sets=I.probe_set_sizes(sets), skipped=skipped))

@@ -37,24 +37,17 @@
 # k is recorded as *not testable here*.
 
 # %%
-import pandas as pd
 from IPython.display import Markdown, display
-from tqdm.auto import tqdm
 
 from memloc.book import paper_numbers
-from memloc.data import default_other_dataset
 from memloc.experiments import downstream as D
 from memloc.figures import finetune_plot
-from memloc.probe import other_probe_set
-from memloc.profiles import is_small
 from memloc.regime import check_pair
 from memloc.result import Result
 
 # %% tags=["parameters"]
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
-dataset = None
-arch = None
 framework = "simclr"
 seed = 0  # seed of the augmented views of the LayerMem measurement (T1's)
 score = "contrast"  # LayerMem column that ranks the layers ("layermem": the paper's raw score)
@@ -71,30 +64,12 @@ out_dir = "book/results/cpu/t5_finetune_layers"
 # %%
 res = Result.start(out_dir, profile, profile_overrides)
 # The quick profile only exercises the code (the tests run it): fewer seeds and images.
-quick = is_small(profile)  # quick, or a toy run
-n_seeds = (3 if quick else 5) if n_seeds is None else n_seeds
-n_train = (500 if quick else 2000) if n_train is None else n_train
-n_test = (500 if quick else 2000) if n_test is None else n_test
-if n_seeds < 2:
-    raise ValueError(f"n_seeds must be at least 2 for the paired test, got {n_seeds}")
+n_seeds, n_train, n_test = D.finetune_sizes(profile, n_seeds, n_train, n_test)
 pair, result, scores = D.pair_layer_scores(
-    profile,
-    framework,
-    seed=seed,
-    score=score,
-    **res.overrides(dataset=dataset, arch=arch),
-)
-p = pair.profile
-other = downstream or default_other_dataset(p.dataset)
-probe = other_probe_set(
-    other,
-    image_size=p.image_size,
-    channels=pair.dataset.channels,
-    n_train=n_train,
-    n_test=n_test,
-    seed=p.seed,
+    profile, framework, seed=seed, score=score, **res.overrides()
 )
 display(res.table(scores.reset_index(), "layer_scores", digits=4))
+probe = D.downstream_probe(pair, downstream, n_train=n_train, n_test=n_test)
 Markdown(
     res.describe(
         pair,
@@ -110,17 +85,9 @@ Markdown(
 
 # %%
 sets = D.finetune_sets(scores, ks=ks, least=least)
-bar = tqdm(total=len({tuple(x) for x in sets["layers"]}) * n_seeds, desc="fine-tuning")
 acc = D.finetune_accuracies(
-    pair.f,
-    sets,
-    probe,
-    seeds=range(n_seeds),
-    epochs=epochs,
-    lr=lr,
-    progress=lambda _: bar.update(),
+    pair.f, sets, probe, seeds=range(n_seeds), epochs=epochs, lr=lr, progress=True
 )
-bar.close()
 res.table(acc, "accuracy_per_seed")
 table = D.finetune_table(acc)
 res.table(table, "t5_table", digits=2)
@@ -131,29 +98,14 @@ res.table(table, "t5_table", digits=2)
 # Compare the ordering within each column, not the numbers across them.
 
 # %%
-paper = paper_numbers("T5")
-ours = table.assign(
-    ours=[f"{m:.2f} ± {s:.2f}" for m, s in zip(table["mean"], table["std"], strict=True)]
-)[["choice", "k", "label", "ours"]]
-paper_side = pd.DataFrame(
-    {
-        "paper layers": paper["row"],
-        "paper": [f"{v:.1f} ± {s:.2f}" for v, s in zip(paper["value"], paper["std"], strict=True)],
-    }
-)
+ours, paper = D.finetune_beside_paper(table, paper_numbers("T5"))
 display(res.table(ours))
-res.table(paper_side, "paper_numbers")
+res.table(paper, "paper_numbers")
 
 # %%
-res.figure(
-    finetune_plot(
-        table,
-        ks,
-        ylabel=f"{probe.name} test accuracy (%)",
-        title=f"Fine-tuning on {probe.name}: mean ± std over {n_seeds} seeds",
-    ),
-    "finetune_accuracy",
-)
+title = f"Fine-tuning on {probe.name}: mean ± std over {n_seeds} seeds"
+ylabel = f"{probe.name} test accuracy (%)"
+res.figure(finetune_plot(table, ks, ylabel=ylabel, title=title), "finetune_accuracy")
 
 # %% [markdown]
 # ## Did the encoders learn, and did f memorize?
@@ -166,8 +118,7 @@ res.figure(
 # here*.
 
 # %%
-check = check_pair(pair, layermem=result)
-Markdown(check.markdown)
+Markdown(res.check(check_pair(pair, layermem=result)))
 
 # %% [markdown]
 # ## Verdict
@@ -178,54 +129,11 @@ Markdown(check.markdown)
 # %%
 tests = D.finetune_tests(acc)
 display(res.table(tests, "paired_tests", digits=4))
-per_rule = {}
-for rule in D.SCORES:
-    part = tests[tests["rule"] == rule]
-    per_rule[rule] = (part, *D.intersection_union(part["t"], part["p"]))
-claims = []
-for rule, name in D.SCORES.items():
-    part, t, p_value = per_rule[rule]
-    compared = part[~part["same"]]
-    # Where the most memorizing layers are the last ones, the claim has nothing to test.
-    nothing = (
-        f"Not testable here: by {name}, the most memorizing layers are the last layers at "
-        f"every k in {list(ks)}, so there is nothing to compare."
-    )
-    claims.append(
-        dict(
-            claim=f"fine-tuning the layers with the highest {name} beats fine-tuning the same "
-            "number of last layers",
-            test=f"one-sided paired t over {n_seeds} seeds per k in {list(ks)} where the sets "
-            f"differ ({len(compared)} of {len(part)}); intersection-union: min t, max p",
-            statistic=t,
-            p_value=None if pd.isna(p_value) else p_value,
-            holds=bool((compared["difference"] > 0).all()),
-            testable=check.testable and len(compared) > 0,
-            reason=check.reason or (nothing if len(compared) == 0 else ""),
-        )
-    )
-res.claims(*claims, family="tests")
-same = tests.loc[tests["same"], ["rule", "k", "last"]]
-control = ""
+res.claims(*D.finetune_claims(tests, ks, n_seeds, page_reason=res.reason), family="tests")
+controls = D.finetune_tests(acc, kind="least") if least else None
 if least:
-    controls = D.finetune_tests(acc, kind="least")
     display(res.table(controls, "control_tests", digits=4))
-    beats = controls[~controls["same"] & (controls["p"] < 0.05)]
-    compared = controls[~controls["same"]]
-    control = (
-        f"\n\n**Control:** the least memorizing layers beat the last layers (one-sided paired "
-        f"p < 0.05) in {len(beats)} of {len(compared)} comparisons where the sets differ."
-    )
-Markdown(
-    ("" if check.testable else f"*{check.reason}*\n\n")
-    + res.verdicts()
-    + "".join(
-        f"\n\nBy {r.rule}, the {r.k} most memorizing layer(s) are the last ones ({r.last}): "
-        "nothing to compare."
-        for r in same.itertuples()
-    )
-    + control
-)
+Markdown(res.verdicts(*D.finetune_notes(tests, controls)))
 
 # %% [markdown]
 # ## Provenance
@@ -233,7 +141,6 @@ Markdown(
 # %%
 Markdown(
     res.finish(
-        encoder_hashes=pair.hashes,
         score=score,
         layermem_config=result.config,
         ks=list(ks),

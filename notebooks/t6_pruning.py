@@ -40,7 +40,6 @@
 # The full ordering top < random < low is reported as a plain count.
 
 # %%
-import pandas as pd
 from IPython.display import Markdown, display
 
 from memloc.artifacts import encoder_pair
@@ -54,10 +53,7 @@ from memloc.result import Result
 # %% tags=["parameters"]
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
-dataset = None
-arch = None
 framework = "simclr"
-seed = None
 n_points = None
 k_aug = None
 rest = "mean"
@@ -70,28 +66,22 @@ out_dir = "book/results/cpu/t6_pruning"
 
 # %%
 res = Result.start(out_dir, profile, profile_overrides)
-overrides = res.overrides(dataset=dataset, arch=arch, seed=seed, n_points=n_points, k_aug=k_aug)
-pair = encoder_pair(profile, framework, progress=False, **overrides)
+pair = encoder_pair(
+    profile, framework, progress=False, **res.overrides(n_points=n_points, k_aug=k_aug)
+)
 p = pair.profile
 if n_random < 3:
     raise ValueError(f"n_random must be at least 3 (mean ± std over seeds), got {n_random}")
 unitmem = I.candidate_unitmem(pair, rest=rest)
-sets, skipped = probe_sets(
-    pair, other_dataset, n_train=n_probe_train, n_test=n_probe_test, seed=p.seed
-)
-roles = {name: s.role for name, s in sets.items()}
-sizes = pd.DataFrame({name: {**s.sizes, "source": s.source} for name, s in sets.items()}).T
-display(res.table(sizes.rename_axis("probe data set"), index=True))
+sets, skipped = probe_sets(pair, other_dataset, n_train=n_probe_train, n_test=n_probe_test)
+display(res.table(I.probe_sets_table(sets), index=True))
 Markdown(
     res.describe(
         pair,
         f"UnitMem on N = {p.n_points} candidates, K = {p.k_aug} views, rest = `{rest}`. Random "
         f"pruning over {n_random} seeds. ",
     )
-    + "".join(
-        f"\n\n**{name} is not available here, so its column is left out:** {why}"
-        for name, why in skipped.items()
-    )
+    + I.skipped_markdown(skipped, "its column is left out")
 )
 
 # %% [markdown]
@@ -112,7 +102,7 @@ res.table(table.reset_index(), "t6_table", digits=2)
 # does not report pruning 20% of all units. Its rows are empty there.
 
 # %%
-beside = I.paper_beside(table, paper_numbers("T6"), roles)
+beside = I.paper_beside(table, paper_numbers("T6"), I.probe_roles(sets))
 res.table(beside.reset_index(), "paper_beside_ours")
 
 # %% [markdown]
@@ -123,14 +113,13 @@ res.table(beside.reset_index(), "paper_beside_ours")
 # compare layers as much as units.
 
 # %%
-removed = acc.groupby("row", sort=False)[["n_pruned", "pruned_unitmem"]].mean()
 per_layer = I.pruned_layers(pair.f, unitmem, settings)
 res.table(per_layer.reset_index(), "pruned_units_per_layer")
-res.table(removed.join(per_layer), index=True)
+res.table(I.removed_units(acc, per_layer), index=True)
 
 # %%
 parsed = [I.PruneSetting.parse(s) for s in settings]
-res.figure(pruning_plot(acc, parsed, roles), "pruning_accuracy")
+res.figure(pruning_plot(acc, parsed, I.probe_roles(sets)), "pruning_accuracy")
 
 # %% [markdown]
 # ## Did the encoders learn, and did f memorize?
@@ -143,8 +132,7 @@ res.figure(pruning_plot(acc, parsed, roles), "pruning_accuracy")
 # claims are *not testable here*.
 
 # %%
-check = check_pair(pair)
-Markdown(check.markdown)
+Markdown(res.check(check_pair(pair)))
 
 # %% [markdown]
 # ## Verdict
@@ -157,52 +145,10 @@ Markdown(check.markdown)
 # %%
 tests = I.ordering_tests(acc)
 res.table(tests, "ordering_tests")
-shown = tests.drop(columns=["scope", "fraction"])
-percent = ["top", "random_mean", "random_std", "low"]
-shown[percent] = 100 * shown[percent]
-display(res.table(shown))
-n_settings = len(tests)
-t_top, p_top = I.all_settings_test(tests, "top")
-t_low, p_low = I.all_settings_test(tests, "low")
-n_ordered = int(tests["ordered"].sum())
-where = f"{len(parsed)} settings × {len(sets)} data set(s)"
+display(res.table(I.ordering_tests_shown(tests)))
 # One family per page: Holm over its two tested claims.
-res.claims(
-    dict(
-        claim="pruning the highest-UnitMem units lowers probe accuracy more than pruning "
-        "random units",
-        test=f"one-sided prediction t of top against {n_random} random seeds, per setting "
-        f"({where}); intersection-union: min t, max p",
-        statistic=t_top,
-        p_value=p_top,
-        holds=t_top > 0,
-    ),
-    dict(
-        claim="pruning the lowest-UnitMem units lowers probe accuracy less than pruning "
-        "random units",
-        test=f"one-sided prediction t of low against {n_random} random seeds, per setting "
-        f"({where}); intersection-union: min t, max p",
-        statistic=t_low,
-        p_value=p_low,
-        holds=t_low > 0,
-    ),
-    dict(
-        claim="accuracy orders top < random < low in every setting",
-        test=f"count of settings ({where}) with top < mean random < low; must be all",
-        statistic=n_ordered,
-        holds=n_ordered == n_settings,
-    ),
-    testable=check.testable,
-    reason=check.reason,
-    family="tests",
-)
-Markdown(
-    ("" if check.testable else f"*{check.reason}*\n\n")
-    + res.verdicts()
-    + f"\n\nTop below random at p < 0.05 in {int((tests['p_top'] < 0.05).sum())} of "
-    f"{n_settings} settings, low above random in {int((tests['p_low'] < 0.05).sum())}; "
-    f"the full ordering holds in {n_ordered} of {n_settings}."
-)
+res.claims(*I.pruning_claims(tests, n_random, len(settings), len(sets)), family="tests")
+Markdown(res.verdicts(I.pruning_note(tests)))
 
 # %% [markdown]
 # ## Provenance
@@ -210,13 +156,12 @@ Markdown(
 # %%
 Markdown(
     res.finish(
-        encoder_hashes=pair.hashes,
         n_points=p.n_points,
         k_aug=p.k_aug,
         rest=rest,
         settings=list(settings),
         n_random=n_random,
-        probe_sets={name: {**s.sizes, "source": s.source} for name, s in sets.items()},
+        probe_sets=I.probe_set_sizes(sets),
         skipped=skipped,
     )
 )

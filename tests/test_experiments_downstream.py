@@ -4,6 +4,8 @@ tables and McNemar tests (A8)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,9 +14,11 @@ from scipy import stats
 from toys import probe_set, tiny_resnet
 
 from memloc.artifacts import cache_root
+from memloc.book import paper_numbers
 from memloc.experiments import downstream as D
 from memloc.probe import features, probe_accuracy, probe_predictions
-from memloc.profiles import donor_profile
+from memloc.profiles import donor_profile, load_profile
+from memloc.stats import holm
 
 LAYERS = ["1", "2", "3", "4", "Res2", "5", "6", "7", "8", "Res6"]
 
@@ -133,6 +137,98 @@ def test_finetune_tests_paired_and_same_sets():
     assert np.isnan(t) and np.isnan(p)
 
 
+def test_finetune_accuracies_reports_progress(monkeypatch):
+    monkeypatch.setattr(D, "finetune", lambda encoder, layers, *a, seed, **kw: 0.5)
+    scores = pd.DataFrame({"LM": [0.0, 1.0], "ΔLM": [1.0, 0.0]}, index=["7", "8"])
+    sets = D.finetune_sets(scores, ks=(1,))  # head only, 8 and 7: three distinct sets
+    told = []
+    D.finetune_accuracies(None, sets, probe_set(), seeds=[0, 1], epochs=1, lr=1e-3,
+                          progress=told.append)  # fmt: skip
+    assert told == ["head only (seed 0)", "head only (seed 1)", "8 (seed 0)", "8 (seed 1)",
+                    "7 (seed 0)", "7 (seed 1)"]  # fmt: skip
+    bar = D.finetune_accuracies(None, sets, probe_set(), seeds=[0], epochs=1, lr=1e-3,
+                                progress=True)  # fmt: skip
+    assert len(bar) == len(sets)
+
+
+def test_finetune_sizes_small_at_quick_and_toy_runs():
+    assert D.finetune_sizes("quick") == (3, 500, 500)
+    assert D.finetune_sizes("cpu-toy") == (3, 500, 500)
+    assert D.finetune_sizes("cpu") == (5, 2000, 2000)
+    assert D.finetune_sizes("quick", 4, 100, 50) == (4, 100, 50)
+    with pytest.raises(ValueError, match="at least 2"):
+        D.finetune_sizes("cpu", n_seeds=1)
+
+
+def test_downstream_probe_is_another_data_set_at_the_encoders_input():
+    profile = SimpleNamespace(dataset="fashion-mnist", image_size=8, seed=0)
+    pair = SimpleNamespace(profile=profile, dataset=SimpleNamespace(channels=3))
+    probe = D.downstream_probe(pair, n_train=20, n_test=10)
+    assert probe.name == "digits" and probe.role == "other"
+    assert probe.train_images.shape == (20, 3, 8, 8) and probe.sizes == {"train": 20, "test": 10}
+    again = D.downstream_probe(pair, "digits", n_train=20, n_test=10)
+    assert torch.equal(again.train_images, probe.train_images)  # seeded by the profile
+
+
+def test_finetune_beside_paper_formats_both_sides():
+    table = pd.DataFrame(
+        {"choice": ["last"], "k": [1], "label": ["8"], "mean": [55.256], "std": [1.5], "n_seeds": 3}
+    )
+    ours, paper = D.finetune_beside_paper(table, paper_numbers("T5"))
+    assert ours.to_dict("records") == [
+        {"choice": "last", "k": 1, "label": "8", "ours": "55.26 ± 1.50"}
+    ]
+    assert list(paper.columns) == ["paper layers", "paper"]
+    assert paper.iloc[0].tolist() == ["none", "48.6 ± 1.12"]
+
+
+def hand_finetune_tests(lm_difference=(0.02, 0.01)):
+    """Per-k tests: by LM the sets differ at k = 1, 2; by ΔLM they are the last layers."""
+    rows = []
+    for k, (t, p, diff) in enumerate(
+        zip((2.0, 3.0), (0.04, 0.01), lm_difference, strict=True), start=1
+    ):
+        rows.append(
+            dict(k=k, rule="LM", chosen="6", last="8", same=False, difference=diff, t=t, p=p)
+        )
+    for k in (1, 2):
+        rows.append(
+            dict(k=k, rule="ΔLM", chosen="8", last="8", same=True, difference=0.0, t=np.nan,
+                 p=np.nan)
+        )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_finetune_claims_intersection_union_and_nothing_to_compare():
+    lm, dlm = D.finetune_claims(hand_finetune_tests(), [1, 2], n_seeds=3)
+    assert (lm["statistic"], lm["p_value"], lm["holds"]) == (2.0, 0.04, True)
+    assert "testable" not in lm  # the page's check decides
+    assert lm["test"].startswith(
+        "one-sided paired t over 3 seeds per k in [1, 2] where the sets differ (2 of 2)"
+    )
+    assert lm["claim"] == (
+        "fine-tuning the layers with the highest LayerMem beats fine-tuning the same number of "
+        "last layers"
+    )
+    assert dlm["p_value"] is None and np.isnan(dlm["statistic"])
+    assert dlm["testable"] is False and "by ΔLayerMem, the most memorizing layers" in dlm["reason"]
+    _, dlm = D.finetune_claims(hand_finetune_tests(), [1, 2], 3, page_reason="f learned nothing")
+    assert dlm["reason"] == "f learned nothing"
+    lm, _ = D.finetune_claims(hand_finetune_tests((0.02, -0.01)), [1, 2], 3)
+    assert lm["holds"] is False  # one k goes the wrong way
+
+
+def test_finetune_notes_same_sets_and_control():
+    controls = hand_finetune_tests().assign(p=[0.01, 0.2, np.nan, np.nan])
+    notes = D.finetune_notes(hand_finetune_tests(), controls)
+    assert notes[:2] == [
+        "By ΔLM, the 1 most memorizing layer(s) are the last ones (8): nothing to compare.",
+        "By ΔLM, the 2 most memorizing layer(s) are the last ones (8): nothing to compare.",
+    ]
+    assert notes[2].endswith("p < 0.05) in 1 of 2 comparisons where the sets differ.")
+    assert len(D.finetune_notes(hand_finetune_tests())) == 2
+
+
 # ----------------------------------------------------------------------------- A7
 
 
@@ -199,7 +295,8 @@ def test_swapping_a_copy_of_itself_changes_nothing():
     assert set(tests["rule"]) == set(D.SCORES) and set(tests["k"]) == {1, 3}
 
 
-def test_swap_tests_by_hand():
+def hand_swap_accuracies() -> pd.DataFrame:
+    """Swap accuracies on one data set at k = 1: f 0.80, the donor 0.30, random 0.70-0.75."""
     rows = [
         dict(rule="", strategy="none", k=0, seed=-1, label="", dataset="a", accuracy=0.80),
         dict(rule="", strategy="donor", k=0, seed=-1, label="", dataset="a", accuracy=0.30),
@@ -217,7 +314,11 @@ def test_swap_tests_by_hand():
                 rule="random", strategy="random", k=1, seed=seed, label="x", dataset="a", accuracy=a
             )
         )
-    tests = D.swap_tests(pd.DataFrame(rows)).set_index("rule")
+    return pd.DataFrame(rows)
+
+
+def test_swap_tests_by_hand():
+    tests = D.swap_tests(hand_swap_accuracies()).set_index("rule")
     rnd = np.array([0.10, 0.05, 0.08])
     assert tests.loc["LM", "most"] == pytest.approx(-0.30)
     assert tests.loc["LM", "random_mean"] == pytest.approx(rnd.mean())
@@ -225,6 +326,62 @@ def test_swap_tests_by_hand():
     assert tests.loc["LM", "t_most"] == pytest.approx(t)
     assert tests.loc["LM", "p_most"] == pytest.approx(stats.t.sf(t, 2))
     assert tests.loc["LM", "ordered"] and not tests.loc["ΔLM", "ordered"]
+
+
+def test_swap_summary_and_changes():
+    acc = hand_swap_accuracies()
+    summary = D.swap_summary(acc)
+    random = summary.loc[("random", "random", 1)]
+    assert random[("mean", "a")] == pytest.approx(72.333333)
+    assert random[("std", "a")] == pytest.approx(100 * np.std([0.70, 0.75, 0.72], ddof=1))
+    assert random[("count", "a")] == 3
+    changes = D.swap_changes(acc)
+    assert set(changes["strategy"]) == {"most", "least", "random"}
+    assert changes.set_index(["rule", "strategy"]).loc[("LM", "most"), "change"] == pytest.approx(
+        -30.0
+    )
+
+
+def test_swap_claims_and_note():
+    tests = D.swap_tests(hand_swap_accuracies())
+    claims = D.swap_claims(tests, [1], n_random=3)
+    assert [c["claim"] for c in claims[:2]] == [
+        "swapping the most memorizing layers by LayerMem moves probe accuracy more than "
+        "swapping random layers",
+        "swapping the least memorizing layers by LayerMem moves probe accuracy less than "
+        "swapping random layers",
+    ]
+    lm = tests.set_index("rule").loc["LM"]
+    assert claims[0]["statistic"] == pytest.approx(lm["t_most"])
+    assert claims[0]["p_value"] == pytest.approx(lm["p_most"]) and claims[0]["holds"]
+    assert "against 3 random sets, per k in [1] and data set (1 tests)" in claims[0]["test"]
+    dlm_most = claims[2]  # ΔLM's most moved 2 points, less than the random sets: t < 0
+    assert dlm_most["statistic"] < 0 and not dlm_most["holds"]
+    assert D.swap_note(tests).endswith("holds in 1 of 2 settings.")
+
+
+def test_pair_donor_defaults_to_a_data_set_with_fs_channels(monkeypatch):
+    asked = []
+
+    def fake_donor(profile, dataset, *, channels, framework, epochs, progress):
+        asked.append((dataset, channels, framework, epochs))
+        return "encoder", "entry"
+
+    monkeypatch.setattr(D, "donor_encoder", fake_donor)
+    pair = SimpleNamespace(
+        profile=SimpleNamespace(dataset="cifar10"), dataset=SimpleNamespace(channels=3)
+    )
+    assert D.pair_donor(pair, epochs=5) == ("svhn", "encoder", "entry")
+    assert D.pair_donor(pair, "stl10", framework="dino")[0] == "stl10"
+    assert asked == [("svhn", 3, "simclr", 5), ("stl10", 3, "dino", None)]
+
+
+def test_donor_probe_sets_require_the_donors_data(monkeypatch):
+    monkeypatch.setattr(D, "probe_sets", lambda pair, other, **kw: ({"a": 1, other: 2}, {}))
+    assert D.donor_probe_sets(None, "digits", n_train=5, n_test=5) == {"a": 1, "digits": 2}
+    monkeypatch.setattr(D, "probe_sets", lambda pair, other, **kw: ({"a": 1}, {other: "gone"}))
+    with pytest.raises(RuntimeError, match="must be available"):
+        D.donor_probe_sets(None, "svhn")
 
 
 # ----------------------------------------------------------------------------- A8
@@ -261,3 +418,68 @@ def test_probe_table_and_mcnemar():
     assert (m["only_a"], m["only_b"]) == (5, 1)
     assert m["difference"] == pytest.approx(0.5)
     assert m["p"] == pytest.approx(stats.binomtest(5, 6).pvalue)
+
+
+def test_ssl_sl_encoders_names_and_untrained_floor():
+    profile = load_profile("quick")
+    ssl = SimpleNamespace(profile=profile, framework="simclr", f=tiny_resnet(0),
+                          dataset=SimpleNamespace(channels=1))  # fmt: skip
+    sl = SimpleNamespace(f=tiny_resnet(1))
+    encoders = D.ssl_sl_encoders(ssl, sl)
+    assert list(encoders) == ["SSL (simclr)", "SL (supervised)", "untrained"]
+    assert encoders["SSL (simclr)"] is ssl.f and encoders["SL (supervised)"] is sl.f
+    first = next(encoders["untrained"].parameters())
+    again = next(D.ssl_sl_encoders(ssl, sl)["untrained"].parameters())
+    assert first.shape[1] == 1 and torch.equal(first, again)  # seeded by the profile
+
+
+def test_probe_accuracy_table_grid_and_mcnemar_holm():
+    sets = {"toy": probe_set(), "other": probe_set("other", "other", seed=3)}
+    encoders = {"b": tiny_resnet(1), "a": tiny_resnet(0)}
+    table, correct = D.probe_accuracy_table(encoders, sets)
+    assert list(table.columns)[-1] == "role"
+    assert table.set_index(["encoder", "dataset"])["role"].to_dict() == {
+        ("b", "toy"): "pretraining",
+        ("b", "other"): "other",
+        ("a", "toy"): "pretraining",
+        ("a", "other"): "other",
+    }
+    grid = D.accuracy_grid(table, encoders)
+    assert list(grid.index) == ["b", "a"]
+    assert grid.loc["a", "other"] == pytest.approx(100 * correct[("a", "other")].mean())
+
+    by_hand = {
+        ("a", "x"): np.array([1, 1, 1, 1, 1, 1, 0, 0], bool),
+        ("b", "x"): np.array([1, 0, 0, 0, 0, 0, 1, 0], bool),
+        ("a", "y"): np.array([1, 1, 0, 0], bool),
+        ("b", "y"): np.array([1, 1, 0, 0], bool),
+    }
+    tests = D.mcnemar_holm(by_hand, "a", "b")
+    assert "role" not in tests
+    assert tests["p_holm"].tolist() == pytest.approx(holm([stats.binomtest(5, 6).pvalue, 1.0]))
+    sets = {"x": probe_set("x"), "y": probe_set("y", "other")}
+    assert D.mcnemar_holm(by_hand, "a", "b", sets)["role"].tolist() == ["pretraining", "other"]
+
+
+def test_ssl_sl_claims_and_notes():
+    tests = pd.DataFrame(
+        dict(dataset=["x"], difference=[0.05], only_a=[3], only_b=[1], p=[0.625], p_holm=[0.625],
+             role=["other"])
+    )  # fmt: skip
+    (entry,) = D.ssl_sl_claims(tests)
+    assert entry == {
+        "claim": "context (no claim in the paper): SSL minus SL probe accuracy on x "
+        "(other data set)",
+        "test": "exact McNemar test on the same test images, two-sided, Holm-adjusted",
+        "statistic": 0.05,
+        "p_value": 0.625,
+        "context": True,
+    }
+    assert D.ssl_vs_sl_note(tests) == (
+        "On x (other), SSL is 5.0 points above SL (3 test images only SSL gets right, 1 only SL; "
+        "Holm p = 0.625)."
+    )
+    below = tests.assign(difference=-0.1)
+    assert D.ssl_vs_untrained_note(below) == (
+        "On x, SSL is 10.0 points below the untrained encoder (Holm p = 0.625)."
+    )

@@ -120,6 +120,21 @@ def test_probe_sets_adds_the_other_dataset_or_skips_it(monkeypatch, tmp_path):
     assert list(sets) == ["fashion-mnist", "digits"] and list(skipped) == ["cifar10"]
 
 
+def test_probe_set_roles_sizes_and_skipped_paragraphs():
+    sets = {"toy": probe_set(), "other": probe_set("other", "other")}
+    sets["other"].source = "scikit-learn"
+    assert I.probe_roles(sets) == {"toy": "pretraining", "other": "other"}
+    sizes = I.probe_set_sizes(sets)
+    assert sizes["other"] == {"train": 24, "test": 16, "source": "scikit-learn"}
+    table = I.probe_sets_table(sets)
+    assert table.index.name == "probe data set" and list(table.index) == ["toy", "other"]
+    assert table.loc["other"].tolist() == [24, 16, "scikit-learn"]
+    assert I.skipped_markdown({}) == ""
+    assert I.skipped_markdown({"svhn": "not here"}, "its column is left out") == (
+        "\n\n**svhn is not available here, so its column is left out:** not here"
+    )
+
+
 # ----------------------------------------------------------------------------- T6
 
 
@@ -269,6 +284,59 @@ def test_pruned_layers_counts(pruned_accuracies):
     assert table.loc["top total 10%"].sum() == n_total
 
 
+def test_removed_units_means_over_seeds_beside_layer_counts():
+    acc = hand_accuracies(0.5, [0.6, 0.62, 0.64], 0.7)
+    acc["n_pruned"] = [0, 4, 4, 4, 4, 4]
+    acc["pruned_unitmem"] = [np.nan, 0.9, 0.2, 0.4, 0.3, 0.1]
+    per_layer = pd.DataFrame(
+        {"7": [1, 3], "8": [3, 1]}, index=pd.Index(["top per layer 10%", "low per layer 10%"])
+    )
+    table = I.removed_units(acc, per_layer)
+    assert list(table.index) == [
+        "no pruning",
+        "top per layer 10%",
+        "random per layer 10%",
+        "low per layer 10%",
+    ]
+    assert table.loc["random per layer 10%", "pruned_unitmem"] == pytest.approx(0.3)
+    assert table.loc["top per layer 10%", "8"] == 3
+    assert np.isnan(table.loc["random per layer 10%", "7"])
+
+
+def test_ordering_tests_shown_in_percent():
+    tests = I.ordering_tests(hand_accuracies(0.5, [0.6, 0.62, 0.64], 0.7))
+    shown = I.ordering_tests_shown(tests)
+    assert "scope" not in shown and "fraction" not in shown
+    row = shown.iloc[0]
+    assert (row["top"], row["random_mean"], row["low"]) == pytest.approx((50.0, 62.0, 70.0))
+    assert row["random_std"] == pytest.approx(2.0) and row["t_top"] == tests["t_top"].iloc[0]
+
+
+def test_pruning_claims_and_note():
+    acc = pd.concat(
+        [
+            hand_accuracies(0.5, [0.6, 0.62, 0.64], 0.7, dataset="a"),
+            hand_accuracies(0.63, [0.6, 0.62, 0.64], 0.7, dataset="b"),
+        ]
+    )
+    tests = I.ordering_tests(acc)
+    top, low, ordering = I.pruning_claims(tests, n_random=3, n_settings=1, n_datasets=2)
+    t_top, p_top = I.all_settings_test(tests, "top")
+    # Data set b's top (0.63) lies above the random mean: the smallest t is negative.
+    assert (top["statistic"], top["p_value"], top["holds"]) == (t_top, p_top, False)
+    assert top["test"] == (
+        "one-sided prediction t of top against 3 random seeds, per setting (1 settings × 2 "
+        "data set(s)); intersection-union: min t, max p"
+    )
+    assert low["claim"].startswith("pruning the lowest-UnitMem units") and low["holds"]
+    assert ordering["statistic"] == 1 and not ordering["holds"]
+    assert "p_value" not in ordering
+    assert I.pruning_note(tests) == (
+        "Top below random at p < 0.05 in 1 of 2 settings, low above random in 2; the full "
+        "ordering holds in 1 of 2."
+    )
+
+
 # ----------------------------------------------------------------------------- A4
 
 
@@ -328,3 +396,100 @@ def test_plant_and_measure_changes_only_the_trained_unit():
     assert mine["unit"] == units["low"] and r.summary()["image"] == 2
     with pytest.raises(ValueError, match="not one of"):
         I.plant_and_measure(encoder, images, "8", 0, 6, before=before, **kw)
+
+
+def hand_planted() -> dict:
+    """Two interventions on layer 8 of three images: unit 0 trained on image 1 (its UnitMem
+    rises from 0), unit 1 trained on image 2 (nothing changes)."""
+    before = result_from_mu({"8": np.array([[1.0, 2.0, 1.0], [1.0, 1.0, 1.5], [1.0, 1.0, 1.0]])})
+    after_mu = before.mu["8"].copy()
+    after_mu[:, 0] = [1.0, 6.0, 1.0]
+    after = result_from_mu({"8": after_mu})
+    return {
+        "high": I.PlantedUnit("8", 0, 1, None, before, after),
+        "low": I.PlantedUnit("8", 1, 2, None, before, before),
+    }
+
+
+def test_planted_tables_and_gallery():
+    planted = hand_planted()
+    changes = I.planted_changes(planted)
+    assert changes["trained_unit"].tolist() == ["high"] * 3 + ["low"] * 3
+    assert changes.loc[changes["trained"], "unit"].tolist() == [0, 1]
+    summary = I.planted_summaries(planted)
+    assert summary.index.name == "trained unit" and list(summary.index) == ["high", "low"]
+    assert summary.loc["high", "moved"] and summary.loc["low", "change"] == 0
+    images = torch.arange(3.0).view(3, 1, 1, 1)
+    pair = SimpleNamespace(images=lambda which, n: images[:n])
+    chosen, titles = I.planted_gallery(pair, planted)
+    # The planted image (1), then unit 0's and unit 1's mu_max images before training (0, 0).
+    assert chosen.flatten().tolist() == [1.0, 0.0, 0.0]
+    assert titles == ["planted", "μ_max before, high unit", "μ_max before, low unit"]
+
+
+def test_planted_claims_and_note():
+    claims = I.planted_claims(hand_planted())
+    assert [c["claim"] for c in claims] == [
+        "training one high-UnitMem unit on one image raises its UnitMem and no other unit's",
+        "the trained high-UnitMem unit's mu_max moves to the planted image",
+        "training one low-UnitMem unit on one image raises its UnitMem and no other unit's",
+        "the trained low-UnitMem unit's mu_max moves to the planted image",
+    ]
+    rises, moves, flat, stays = claims
+    assert rises["statistic"] == pytest.approx(5 / 7) and rises["p_value"] == pytest.approx(1 / 3)
+    assert rises["holds"] and moves["holds"] and moves["statistic"] == 1
+    assert "p_value" not in moves and moves["test"].endswith("among N = 3")
+    assert rises["test"] == (
+        "UnitMem change of unit 0 of layer 8; rank p among 3 defined units; other units' "
+        "|change| <= 1e-9"
+    )
+    assert not flat["holds"] and not stays["holds"]
+    note = I.planted_note(hand_planted()).splitlines()
+    assert note[0].startswith("- high unit 0: UnitMem 0.000 → 0.714")
+    assert note[1] == (
+        "- low unit 1: UnitMem 0.333 → 0.333 (percentile in the layer 1.00 → 1.00); the planted "
+        "image ranked 2 → 2 of 3; largest change of another unit 0.0e+00."
+    )
+
+
+def test_plant_units_trains_each_unit_with_the_pairs_settings(monkeypatch):
+    calls = []
+
+    def fake_plant(encoder, images, layer, unit, image, **kw):
+        calls.append((layer, unit, image, images, kw))
+        return unit
+
+    monkeypatch.setattr(I, "plant_and_measure", fake_plant)
+    profile = SimpleNamespace(k_aug=4, seed=7, temperature=0.5, dataset="fashion-mnist",
+                              image_size=8, arch="resnet9")  # fmt: skip
+    monkeypatch.setattr(I, "unitmem_policy", lambda p: ("policy of", p.dataset))
+    images = torch.arange(4.0).view(4, 1, 1, 1)
+    pair = SimpleNamespace(profile=profile, f="f", framework="simclr", policy="train views",
+                           images=lambda which, n: images[:n])  # fmt: skip
+    before = SimpleNamespace(groups=np.arange(4))
+    out = I.plant_units(pair, before, "8", {"high": 3, "low": 5}, 2, views=6, negatives=True)
+    assert out == {"high": 3, "low": 5}
+    layer, unit, image, measured, kw = calls[0]
+    assert (layer, unit, image) == ("8", 3, 2) and torch.equal(measured, images)
+    assert kw["negatives"].flatten().tolist() == [0.0, 1.0, 3.0]  # the other candidates
+    assert (kw["k_aug"], kw["seed"], kw["train_seed"], kw["temperature"]) == (4, 7, 7, 0.5)
+    assert kw["policy"] == ("policy of", "fashion-mnist") and kw["train_policy"] == "train views"
+    assert (kw["framework"], kw["views"], kw["steps"]) == ("simclr", 6, 50)
+    I.plant_units(pair, before, "8", {"high": 3}, 2)
+    assert calls[-1][4]["negatives"] is None
+
+
+def test_memorization_reference(monkeypatch):
+    import memloc.regime
+
+    assert I.memorization_reference(SimpleNamespace(g=None)) == ""
+    seen = {}
+
+    def fake_check(pair, learned=True):
+        seen["learned"] = learned
+        return SimpleNamespace(smallest_p=0.01234)
+
+    monkeypatch.setattr(memloc.regime, "check_pair", fake_check)
+    text = I.memorization_reference(SimpleNamespace(g="g"))
+    assert seen == {"learned": False}
+    assert text.endswith("per-layer S_C-vs-S_I contrast is 0.0123.")

@@ -6,36 +6,48 @@ All three choose layers by LayerMem and look at downstream accuracy:
 - :func:`layer_scores`: LayerMem and ΔLayerMem of every layer that has parameters, from a
   LayerMem table (by default the S_C-vs-S_I contrast, the score T1's verdict uses);
   :func:`pair_layer_scores` gives them for a profile's cached pair.
-- T5: the layer sets to fine-tune (:func:`finetune_sets`: head only, the last k layers and the
+- T5: its sizes and downstream data (:func:`finetune_sizes`, :func:`downstream_probe`), the
+  layer sets to fine-tune (:func:`finetune_sets`: head only, the last k layers and the
   k most memorizing layers by LayerMem and by ΔLayerMem), their accuracy over seeds
-  (:func:`finetune_accuracies`) and the paired tests most vs last (:func:`finetune_tests`).
+  (:func:`finetune_accuracies`), the paired tests most vs last (:func:`finetune_tests`) and
+  the page's claims and notes (:func:`finetune_claims`, :func:`finetune_notes`).
 - A7: an encoder of the same architecture trained on another data set
-  (:func:`donor_encoder`), the most / least / random memorizing layer sets
+  (:func:`donor_encoder`, :func:`pair_donor`), the most / least / random memorizing layer sets
   (:func:`swap_settings`), the probe accuracy of every swapped encoder
-  (:func:`swap_accuracies`) and the tests of "most moves accuracy the most"
-  (:func:`swap_tests`).
+  (:func:`swap_accuracies`), the tests of "most moves accuracy the most"
+  (:func:`swap_tests`) and the page's claims (:func:`swap_claims`).
 - A8: the probe accuracy of several encoders on several data sets with Wilson intervals and
   exact McNemar tests between two encoders on the same test images (:func:`probe_table`,
-  :func:`mcnemar_tests`).
+  :func:`mcnemar_tests`, :func:`mcnemar_holm`) and the page's context entries
+  (:func:`ssl_sl_claims`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
 from scipy import stats as _st
 from torch import nn
 
-from memloc.artifacts import encoder_pair, encoder_spec, get_encoder, load_encoder
-from memloc.data import canonical_name, load_dataset
-from memloc.experiments.interventions import prediction_test
+from memloc.artifacts import encoder_pair, encoder_spec, get_encoder, load_encoder, random_encoder
+from memloc.data import canonical_name, default_donor_dataset, default_other_dataset, load_dataset
+from memloc.experiments.interventions import prediction_test, probe_roles
 from memloc.experiments.layers import pair_layermem
 from memloc.interventions import swap_layers
 from memloc.models.units import layer_module_path
-from memloc.probe import ProbeSet, features, finetune, probe_predictions
-from memloc.profiles import Profile, donor_profile
+from memloc.probe import (
+    ProbeSet,
+    features,
+    finetune,
+    other_probe_set,
+    probe_predictions,
+    probe_sets,
+)
+from memloc.profiles import Profile, donor_profile, is_small
+from memloc.stats import claim, holm
 
 SCORES = {"LM": "LayerMem", "ΔLM": "ΔLayerMem"}
 """The two rankings of layers the paper uses, by the names its tables give them."""
@@ -110,6 +122,21 @@ def layers_label(layers: Sequence[str]) -> str:
     return ",".join(layers) if layers else "head only"
 
 
+@contextmanager
+def _progress_bar(
+    progress: bool | Callable[[str], None] | None, total: int, desc: str
+) -> Iterator[Callable[[str], None] | None]:
+    """The callback a measurement reports each step to: ``progress`` itself when it is a
+    callable, a tqdm bar of ``total`` steps when it is True (closed afterwards), else None."""
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        with tqdm(total=total, desc=desc) as bar:
+            yield lambda _: bar.update()
+    else:
+        yield progress or None
+
+
 # ------------------------------------------------------------------------------ T5: fine-tuning
 
 
@@ -152,13 +179,14 @@ def finetune_accuracies(
     lr: float,
     batch_size: int = 128,
     weight_decay: float = 0.0,
-    progress: Callable[[str], None] | None = None,
+    progress: bool | Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """Test accuracy on ``probe`` after fine-tuning each layer set of ``sets`` and a new head
     (:func:`memloc.probe.finetune`), once per seed.
 
     A layer set that appears under several choices (the last layer may also be the most
     memorizing one) is trained once per seed and its accuracy reported under each.
+    ``progress``: a callable told each training, or True for a progress bar.
 
     Returns
     -------
@@ -169,34 +197,36 @@ def finetune_accuracies(
         raise ValueError("need at least one seed")
     cache: dict[tuple[tuple[str, ...], int], float] = {}
     rows = []
-    for _, row in sets.iterrows():
-        for seed in seeds:
-            key = (tuple(row["layers"]), int(seed))
-            if key not in cache:
-                cache[key] = finetune(
-                    encoder,
-                    list(row["layers"]),
-                    probe.train_images,
-                    probe.train_labels,
-                    probe.test_images,
-                    probe.test_labels,
-                    epochs=epochs,
-                    lr=lr,
-                    seed=int(seed),
-                    batch_size=batch_size,
-                    weight_decay=weight_decay,
+    total = len({tuple(x) for x in sets["layers"]}) * len(seeds)
+    with _progress_bar(progress, total, "fine-tuning") as report:
+        for _, row in sets.iterrows():
+            for seed in seeds:
+                key = (tuple(row["layers"]), int(seed))
+                if key not in cache:
+                    cache[key] = finetune(
+                        encoder,
+                        list(row["layers"]),
+                        probe.train_images,
+                        probe.train_labels,
+                        probe.test_images,
+                        probe.test_labels,
+                        epochs=epochs,
+                        lr=lr,
+                        seed=int(seed),
+                        batch_size=batch_size,
+                        weight_decay=weight_decay,
+                    )
+                    if report is not None:
+                        report(f"{layers_label(key[0])} (seed {seed})")
+                rows.append(
+                    {
+                        "choice": row["choice"],
+                        "k": row["k"],
+                        "label": row["label"],
+                        "seed": int(seed),
+                        "accuracy": cache[key],
+                    }
                 )
-                if progress is not None:
-                    progress(f"{layers_label(key[0])} (seed {seed})")
-            rows.append(
-                {
-                    "choice": row["choice"],
-                    "k": row["k"],
-                    "label": row["label"],
-                    "seed": int(seed),
-                    "accuracy": cache[key],
-                }
-            )
     return pd.DataFrame(rows)
 
 
@@ -264,6 +294,115 @@ def intersection_union(t: Sequence[float], p: Sequence[float]) -> tuple[float, f
     if not keep.any():
         return float("nan"), float("nan")
     return float(t[keep].min()), float(p[keep].max())
+
+
+def finetune_sizes(
+    profile: str, n_seeds: int | None = None, n_train: int | None = None, n_test: int | None = None
+) -> tuple[int, int, int]:
+    """T5's fine-tuning seeds and downstream training and test images (at most): the given
+    numbers, or where None 5 seeds and 2000 images, 3 seeds and 500 images at ``quick`` and
+    the toy profiles (:func:`memloc.profiles.is_small`), whose runs only exercise the code.
+
+    Raises
+    ------
+    ValueError
+        With fewer than 2 seeds: the paired t-test needs two.
+    """
+    small = is_small(profile)
+    n_seeds = (3 if small else 5) if n_seeds is None else n_seeds
+    n_train = (500 if small else 2000) if n_train is None else n_train
+    n_test = (500 if small else 2000) if n_test is None else n_test
+    if n_seeds < 2:
+        raise ValueError(f"n_seeds must be at least 2 for the paired test, got {n_seeds}")
+    return n_seeds, n_train, n_test
+
+
+def downstream_probe(
+    pair, dataset: str | None = None, *, n_train: int | None = None, n_test: int | None = None
+) -> ProbeSet:
+    """T5's downstream data set, another than the pair's (None:
+    :func:`memloc.data.default_other_dataset`), at the encoder's input size and channels, its
+    images drawn with the profile's seed (:func:`memloc.probe.other_probe_set`)."""
+    p = pair.profile
+    return other_probe_set(
+        dataset or default_other_dataset(p.dataset),
+        image_size=p.image_size,
+        channels=pair.dataset.channels,
+        n_train=n_train,
+        n_test=n_test,
+        seed=p.seed,
+    )
+
+
+def finetune_beside_paper(
+    table: pd.DataFrame, paper: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """T5's accuracies beside the paper's: ours (``choice, k, label, ours``: ``mean ± std``
+    from :func:`finetune_table`) and the paper's (``paper layers, paper``; ``paper`` is
+    ``memloc.book.paper_numbers("T5")``)."""
+    ours = table.assign(
+        ours=[f"{m:.2f} ± {s:.2f}" for m, s in zip(table["mean"], table["std"], strict=True)]
+    )[["choice", "k", "label", "ours"]]
+    paper_side = pd.DataFrame(
+        {
+            "paper layers": paper["row"],
+            "paper": [
+                f"{v:.1f} ± {s:.2f}" for v, s in zip(paper["value"], paper["std"], strict=True)
+            ],
+        }
+    )
+    return ours, paper_side
+
+
+def finetune_claims(
+    tests: pd.DataFrame, ks: Sequence[int], n_seeds: int, *, page_reason: str = ""
+) -> list[dict]:
+    """T5's claims, one per ranking (LM, ΔLM): fine-tuning its most memorizing layers beats
+    fine-tuning the last ones, an intersection-union over the k of :func:`finetune_tests`
+    where the two sets differ. A ranking whose most memorizing layers are the last ones at
+    every k has nothing to compare: *not testable here*, with ``page_reason`` (the page's
+    own, when its check fails) or that as the reason."""
+    claims = []
+    for rule, name in SCORES.items():
+        part = tests[tests["rule"] == rule]
+        t, p_value = intersection_union(part["t"], part["p"])
+        compared = part[~part["same"]]
+        entry = claim(
+            f"fine-tuning the layers with the highest {name} beats fine-tuning the same "
+            "number of last layers",
+            f"one-sided paired t over {n_seeds} seeds per k in {list(ks)} where the sets "
+            f"differ ({len(compared)} of {len(part)}); intersection-union: min t, max p",
+            (t, None if pd.isna(p_value) else p_value),
+            holds=bool((compared["difference"] > 0).all()),
+        )
+        if compared.empty:
+            nothing = (
+                f"Not testable here: by {name}, the most memorizing layers are the last "
+                f"layers at every k in {list(ks)}, so there is nothing to compare."
+            )
+            entry.update(testable=False, reason=page_reason or nothing)
+        claims.append(entry)
+    return claims
+
+
+def finetune_notes(tests: pd.DataFrame, controls: pd.DataFrame | None = None) -> list[str]:
+    """T5's paragraphs under the verdicts: each ranking and k whose most memorizing layers
+    are the last ones (nothing to compare), and with ``controls`` (:func:`finetune_tests`
+    with ``kind="least"``) in how many comparisons the least memorizing layers beat the last
+    ones at p < 0.05."""
+    notes = [
+        f"By {r.rule}, the {r.k} most memorizing layer(s) are the last ones ({r.last}): "
+        "nothing to compare."
+        for r in tests[tests["same"]].itertuples()
+    ]
+    if controls is not None:
+        compared = controls[~controls["same"]]
+        beats = compared[compared["p"] < 0.05]
+        notes.append(
+            "**Control:** the least memorizing layers beat the last layers (one-sided paired "
+            f"p < 0.05) in {len(beats)} of {len(compared)} comparisons where the sets differ."
+        )
+    return notes
 
 
 # ------------------------------------------------------------------------------ A7: swapping
@@ -365,15 +504,16 @@ def swap_accuracies(
     *,
     probe_seed: int = 0,
     batch_size: int = 256,
-    progress: Callable[[str], None] | None = None,
+    progress: bool | Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """Linear-probe accuracy of ``encoder``, of ``donor`` and of every swapped copy of
     ``encoder`` (its layers of a row of ``settings`` replaced by ``donor``'s,
     :func:`memloc.interventions.swap_layers`) on each probe set.
 
-    Each distinct layer set is swapped and probed once. Returns one row per setting (plus
-    ``strategy`` ``"none"`` for the encoder and ``"donor"`` for the donor) and probe set, with
-    the ``accuracy`` on the probe set's test images.
+    Each distinct layer set is swapped and probed once (``progress``: a callable told each
+    swap, or True for a progress bar). Returns one row per setting (plus ``strategy``
+    ``"none"`` for the encoder and ``"donor"`` for the donor) and probe set, with the
+    ``accuracy`` on the probe set's test images.
     """
     if not sets:
         raise ValueError("no probe set to measure accuracy on")
@@ -390,15 +530,16 @@ def swap_accuracies(
     for strategy, model in (("none", encoder), ("donor", donor)):
         for name, acc in measure(model).items():
             rows.append({**base, "strategy": strategy, "dataset": name, "accuracy": acc})
-    for _, row in settings.iterrows():
-        key = tuple(row["layers"])
-        if key not in done:
-            done[key] = measure(swap_layers(encoder, donor, list(key)))
-            if progress is not None:
-                progress(f"swapped {layers_label(key)}")
-        for name, acc in done[key].items():
-            info = {c: row[c] for c in ("rule", "strategy", "k", "seed", "label")}
-            rows.append({**info, "dataset": name, "accuracy": acc})
+    with _progress_bar(progress, len(set(settings["layers"])), "swapped encoders") as report:
+        for _, row in settings.iterrows():
+            key = tuple(row["layers"])
+            if key not in done:
+                done[key] = measure(swap_layers(encoder, donor, list(key)))
+                if report is not None:
+                    report(f"swapped {layers_label(key)}")
+            for name, acc in done[key].items():
+                info = {c: row[c] for c in ("rule", "strategy", "k", "seed", "label")}
+                rows.append({**info, "dataset": name, "accuracy": acc})
     return pd.DataFrame(rows)
 
 
@@ -450,6 +591,101 @@ def swap_tests(acc: pd.DataFrame) -> pd.DataFrame:
         pd.DataFrame(rows)
         .sort_values(["rule", "dataset", "k"], kind="stable")
         .reset_index(drop=True)
+    )
+
+
+def pair_donor(
+    pair,
+    dataset: str | None = None,
+    *,
+    framework: str = "simclr",
+    epochs: int | None = None,
+    progress: bool = False,
+):
+    """A7's donor for ``pair``: :func:`donor_encoder` on ``dataset`` (None:
+    :func:`memloc.data.default_donor_dataset`, another data set with f's channels) with the
+    pair's profile. Returns ``(dataset name, encoder, cache entry)``."""
+    channels = pair.dataset.channels
+    name = dataset or default_donor_dataset(pair.profile.dataset, channels)
+    encoder, entry = donor_encoder(
+        pair.profile,
+        name,
+        channels=channels,
+        framework=framework,
+        epochs=epochs,
+        progress=progress,
+    )
+    return name, encoder, entry
+
+
+def donor_probe_sets(
+    pair, donor_dataset: str, *, n_train: int | None = None, n_test: int | None = None
+) -> dict[str, ProbeSet]:
+    """A7's probe sets: the pair's pre-training data set and the donor's
+    (:func:`memloc.probe.probe_sets`, images drawn with the profile's seed).
+
+    Raises
+    ------
+    RuntimeError
+        When the donor's data set is not available here for its probe.
+    """
+    sets, skipped = probe_sets(pair, donor_dataset, n_train=n_train, n_test=n_test)
+    if skipped:
+        raise RuntimeError(f"the donor's data set must be available for its probe: {skipped}")
+    return sets
+
+
+def swap_summary(acc: pd.DataFrame) -> pd.DataFrame:
+    """A7's table of :func:`swap_accuracies`: per ranking, strategy and k, the mean and
+    standard deviation of the accuracy (in %) and the number of encoders, one column group
+    per probe set."""
+    return (
+        acc.groupby(["rule", "strategy", "k", "dataset"], sort=False)["accuracy"]
+        .agg(["mean", "std", "count"])
+        .mul([100, 100, 1])
+        .unstack("dataset")
+    )
+
+
+def swap_changes(acc: pd.DataFrame) -> pd.DataFrame:
+    """A7's figure data: the rows of :func:`swap_accuracies` for the swapped encoders with
+    ``change``, their accuracy minus the unswapped encoder's on the same probe set, in
+    points."""
+    base = acc[acc["strategy"] == "none"].set_index("dataset")["accuracy"]
+    return acc[~acc["strategy"].isin(["none", "donor"])].assign(
+        change=lambda d: 100 * (d["accuracy"] - d["dataset"].map(base))
+    )
+
+
+def swap_claims(tests: pd.DataFrame, ks: Sequence[int], n_random: int) -> list[dict]:
+    """A7's claims, per ranking (LM, ΔLM): swapping its most memorizing layers moves probe
+    accuracy more than swapping random layers, and its least memorizing ones less; each an
+    intersection-union over the k and probe sets of :func:`swap_tests`."""
+    claims = []
+    for rule, name in SCORES.items():
+        part = tests[tests["rule"] == rule]
+        for which, direction in (("most", "more"), ("least", "less")):
+            t, p_value = intersection_union(part[f"t_{which}"], part[f"p_{which}"])
+            claims.append(
+                claim(
+                    f"swapping the {which} memorizing layers by {name} moves probe accuracy "
+                    f"{direction} than swapping random layers",
+                    f"one-sided prediction t of |change| against {n_random} random sets, per "
+                    f"k in {list(ks)} and data set ({len(part)} tests); intersection-union: "
+                    "min t, max p",
+                    (t, None if pd.isna(p_value) else p_value),
+                    holds=bool(t > 0),
+                )
+            )
+    return claims
+
+
+def swap_note(tests: pd.DataFrame) -> str:
+    """A7's sentence under the verdicts: in how many settings of :func:`swap_tests` the full
+    ordering |most| > mean |random| > |least| holds."""
+    return (
+        "The full ordering |most| > mean |random| > |least| holds in "
+        f"{int(tests['ordered'].sum())} of {len(tests)} settings."
     )
 
 
@@ -518,3 +754,83 @@ def mcnemar_tests(correct: dict[tuple[str, str], np.ndarray], a: str, b: str) ->
             }
         )
     return pd.DataFrame(rows)
+
+
+def ssl_sl_encoders(ssl, sl) -> dict[str, nn.Module]:
+    """A8's encoders by the names its tables give them: the SSL pair's f, the supervised
+    pair's f and an untrained encoder of the same architecture (the profile's seed), a floor."""
+    p = ssl.profile
+    return {
+        f"SSL ({ssl.framework})": ssl.f,
+        "SL (supervised)": sl.f,
+        "untrained": random_encoder(p, seed=p.seed, in_channels=ssl.dataset.channels),
+    }
+
+
+def probe_accuracy_table(
+    encoders: dict[str, nn.Module], sets: dict[str, ProbeSet], *, probe_seed: int = 0
+) -> tuple[pd.DataFrame, dict[tuple[str, str], np.ndarray]]:
+    """A8's table: :func:`probe_table` with each probe set's ``role`` (``"pretraining"`` or
+    ``"other"``) as the last column; and which test images each encoder got right."""
+    table, correct = probe_table(encoders, sets, probe_seed=probe_seed)
+    table["role"] = table["dataset"].map(probe_roles(sets))
+    return table, correct
+
+
+def accuracy_grid(table: pd.DataFrame, encoders: Sequence[str]) -> pd.DataFrame:
+    """A8's accuracies (%) as a grid: one row per encoder (in the order of ``encoders``), one
+    column per probe set."""
+    grid = table.pivot(index="encoder", columns="dataset", values="accuracy") * 100
+    return grid.reindex(list(encoders))
+
+
+def mcnemar_holm(
+    correct: dict[tuple[str, str], np.ndarray],
+    a: str,
+    b: str,
+    sets: dict[str, ProbeSet] | None = None,
+) -> pd.DataFrame:
+    """A8's tests of encoder ``a`` against ``b``: :func:`mcnemar_tests` with ``p_holm``, the
+    p-values Holm-adjusted over the data sets, and with ``sets`` each data set's ``role``."""
+    tests = mcnemar_tests(correct, a, b)
+    tests["p_holm"] = holm(tests["p"])
+    if sets is not None:
+        tests["role"] = tests["dataset"].map(probe_roles(sets))
+    return tests
+
+
+def ssl_sl_claims(tests: pd.DataFrame) -> list[dict]:
+    """A8's context entries (the paper makes no claim here), one per data set of
+    :func:`mcnemar_holm` (with roles): SSL minus SL accuracy, its Holm-adjusted McNemar p."""
+    return [
+        claim(
+            "context (no claim in the paper): SSL minus SL probe accuracy on "
+            f"{row.dataset} ({row.role} data set)",
+            "exact McNemar test on the same test images, two-sided, Holm-adjusted",
+            (row.difference, row.p_holm),
+            context=True,
+        )
+        for row in tests.itertuples()
+    ]
+
+
+def ssl_vs_sl_note(tests: pd.DataFrame) -> str:
+    """A8's paragraphs on SSL against SL, one per data set of :func:`mcnemar_holm`: how many
+    points SSL lies above or below SL, the images only one of them gets right, Holm's p."""
+    return "\n\n".join(
+        f"On {row.dataset} ({row.role}), SSL is {100 * abs(row.difference):.1f} points "
+        f"{'above' if row.difference > 0 else 'below'} SL ({row.only_a} test images only SSL "
+        f"gets right, {row.only_b} only SL; Holm p = {row.p_holm:.3g})."
+        for row in tests.itertuples()
+    )
+
+
+def ssl_vs_untrained_note(tests: pd.DataFrame) -> str:
+    """A8's paragraphs on SSL against the untrained encoder, one per data set of
+    :func:`mcnemar_holm`: how many points SSL lies above or below it, Holm's p."""
+    return "\n\n".join(
+        f"On {row.dataset}, SSL is {100 * abs(row.difference):.1f} points "
+        f"{'above' if row.difference > 0 else 'below'} the untrained encoder "
+        f"(Holm p = {row.p_holm:.3g})."
+        for row in tests.itertuples()
+    )

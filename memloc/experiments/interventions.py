@@ -10,10 +10,15 @@ Both notebooks change the SSL encoder f where UnitMem says memorization sits
   their linear-probe
   accuracy with features computed once per pruned encoder (:func:`pruning_accuracies`), the
   paper-style table (:func:`pruning_table`) and per-setting tests of the ordering
-  top < random < low (:func:`ordering_tests`, :func:`all_settings_test`).
+  top < random < low (:func:`ordering_tests`, :func:`all_settings_test`); the page's claims
+  and note (:func:`pruning_claims`, :func:`pruning_note`).
 - A4: the units to train (:func:`extreme_units`), the image to plant
-  (:func:`planted_image`), the training and the measurement after it (:func:`plant_and_measure`)
-  and the per-unit comparison before/after (:func:`unit_changes`, :func:`planted_summary`).
+  (:func:`planted_image`), the training and the measurement after it (:func:`plant_and_measure`,
+  both units: :func:`plant_units`), the per-unit comparison before/after
+  (:func:`unit_changes`, :func:`planted_summary`) and the page's claims and note
+  (:func:`planted_claims`, :func:`planted_note`).
+- Probe sets as the pages of T6, A7 and A8 show them (:func:`probe_roles`,
+  :func:`probe_set_sizes`, :func:`skipped_markdown`).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import torch
 from scipy import stats as _st
 from torch import Tensor, nn
 
@@ -33,6 +39,7 @@ from memloc.experiments.units import measure_unitmem, unitmem_policy
 from memloc.interventions import STRATEGIES, prune_units, train_one_unit
 from memloc.metrics import UnitMemResult
 from memloc.probe import ProbeSet, features, probe_accuracy
+from memloc.stats import claim
 
 SCOPE_LABELS = {"per_layer": "per layer", "total": "total"}
 """How tables name a pruning scope (the paper's row labels: "top per layer 10%")."""
@@ -80,6 +87,34 @@ def candidate_unitmem(
 
 
 # ------------------------------------------------------------------------------ probe sets
+
+
+def probe_roles(sets: dict[str, ProbeSet]) -> dict[str, str]:
+    """Each probe set's role by name (``"pretraining"`` or ``"other"``): what the figures of
+    T6, A7 and A8 take to title their panels."""
+    return {name: s.role for name, s in sets.items()}
+
+
+def probe_set_sizes(sets: dict[str, ProbeSet]) -> dict[str, dict]:
+    """Each probe set's numbers of training and test images and where they came from
+    (``{name: {"train", "test", "source"}}``): the provenance of T6, A7 and A8."""
+    return {name: {**s.sizes, "source": s.source} for name, s in sets.items()}
+
+
+def probe_sets_table(sets: dict[str, ProbeSet]) -> pd.DataFrame:
+    """T6's table of its probe sets: one row per set (index ``probe data set``), its
+    ``train`` and ``test`` sizes and ``source`` (:func:`probe_set_sizes`)."""
+    return pd.DataFrame(probe_set_sizes(sets)).T.rename_axis("probe data set")
+
+
+def skipped_markdown(skipped: dict[str, str], consequence: str = "it is left out") -> str:
+    """The paragraphs that say which probe data sets are not available here and why (T6, A8):
+    ``"**<name> is not available here, so <consequence>:** <why>"``, each after a blank line
+    ("" when nothing was skipped)."""
+    return "".join(
+        f"\n\n**{name} is not available here, so {consequence}:** {why}"
+        for name, why in skipped.items()
+    )
 
 
 @dataclass(frozen=True)
@@ -587,3 +622,201 @@ def pruned_layers(
     table = table[[c for c in order if c in table.columns]]
     table.index.name = "row"
     return table
+
+
+def removed_units(acc: pd.DataFrame, per_layer: pd.DataFrame) -> pd.DataFrame:
+    """T6's table of what each pruning removed: per row label the number of pruned units and
+    their mean UnitMem (for random, the means over seeds) from :func:`pruning_accuracies`'
+    table, joined with :func:`pruned_layers`' counts per layer (top and low only)."""
+    removed = acc.groupby("row", sort=False)[["n_pruned", "pruned_unitmem"]].mean()
+    return removed.join(per_layer)
+
+
+def ordering_tests_shown(tests: pd.DataFrame) -> pd.DataFrame:
+    """T6's per-setting tests (:func:`ordering_tests`) as the page shows them: without scope
+    and fraction (the ``setting`` label says both) and the accuracies in %."""
+    shown = tests.drop(columns=["scope", "fraction"])
+    percent = ["top", "random_mean", "random_std", "low"]
+    shown[percent] = 100 * shown[percent]
+    return shown
+
+
+def pruning_claims(
+    tests: pd.DataFrame, n_random: int, n_settings: int, n_datasets: int
+) -> list[dict]:
+    """T6's claims from :func:`ordering_tests`: top below random and low above random, each an
+    intersection-union over every setting and data set (:func:`all_settings_test`), and the
+    count of settings where the full ordering top < random < low holds (all must)."""
+    t_top, p_top = all_settings_test(tests, "top")
+    t_low, p_low = all_settings_test(tests, "low")
+    n_ordered = int(tests["ordered"].sum())
+    where = f"{n_settings} settings × {n_datasets} data set(s)"
+    per_setting = f"random seeds, per setting ({where}); intersection-union: min t, max p"
+    return [
+        claim(
+            "pruning the highest-UnitMem units lowers probe accuracy more than pruning "
+            "random units",
+            f"one-sided prediction t of top against {n_random} {per_setting}",
+            (t_top, p_top),
+            holds=t_top > 0,
+        ),
+        claim(
+            "pruning the lowest-UnitMem units lowers probe accuracy less than pruning random units",
+            f"one-sided prediction t of low against {n_random} {per_setting}",
+            (t_low, p_low),
+            holds=t_low > 0,
+        ),
+        claim(
+            "accuracy orders top < random < low in every setting",
+            f"count of settings ({where}) with top < mean random < low; must be all",
+            statistic=n_ordered,
+            holds=n_ordered == len(tests),
+        ),
+    ]
+
+
+def pruning_note(tests: pd.DataFrame) -> str:
+    """T6's sentence under the verdicts: in how many settings (and data sets) top lies below
+    random and low above it at p < 0.05, and where the full ordering holds."""
+    n = len(tests)
+    return (
+        f"Top below random at p < 0.05 in {int((tests['p_top'] < 0.05).sum())} of {n} "
+        f"settings, low above random in {int((tests['p_low'] < 0.05).sum())}; the full "
+        f"ordering holds in {int(tests['ordered'].sum())} of {n}."
+    )
+
+
+# ------------------------------------------------------------------------------ A4: the page
+
+
+def plant_units(
+    pair,
+    before: UnitMemResult,
+    layer: str,
+    units: dict[str, int],
+    image: int,
+    *,
+    rest: str = "mean",
+    views: int = 32,
+    steps: int = 50,
+    lr: float = 1e-3,
+    negatives: bool = False,
+) -> dict[str, PlantedUnit]:
+    """A4's interventions: each unit of ``units`` (``{"high": unit, "low": unit}``,
+    :func:`extreme_units`) trained on candidate ``image`` and measured after it on the same
+    candidates (:func:`plant_and_measure`), with the pair's framework, augmentations,
+    temperature and seed and the views of ``before`` (:func:`candidate_unitmem`: UnitMem of
+    ``pair.f`` on its first N candidates, the profile's K, seed and policy). ``negatives``:
+    the rest of each batch is the other candidates (SimCLR's usual negatives) instead of more
+    views of the image."""
+    p = pair.profile
+    images = pair.images("candidate", len(before.groups))
+    others = torch.cat([images[:image], images[image + 1 :]]) if negatives else None
+    return {
+        which: plant_and_measure(
+            pair.f,
+            images,
+            layer,
+            unit,
+            image,
+            before=before,
+            k_aug=p.k_aug,
+            policy=unitmem_policy(p),
+            rest=rest,
+            seed=p.seed,
+            cache_dir=cache_root(),
+            framework=pair.framework,
+            train_policy=pair.policy,
+            views=views,
+            steps=steps,
+            lr=lr,
+            train_seed=p.seed,
+            temperature=p.temperature,
+            negatives=others,
+        )
+        for which, unit in units.items()
+    }
+
+
+def planted_changes(planted: dict[str, PlantedUnit]) -> pd.DataFrame:
+    """A4's per-unit table: :func:`unit_changes` of each intervention of :func:`plant_units`,
+    one after the other, with ``trained_unit`` naming the intervention (``high``, ``low``)."""
+    return pd.concat(
+        [r.changes().assign(trained_unit=which) for which, r in planted.items()],
+        ignore_index=True,
+    )
+
+
+def planted_summaries(planted: dict[str, PlantedUnit]) -> pd.DataFrame:
+    """A4's summary table: :func:`planted_summary` of each intervention, one row per trained
+    unit (index ``trained unit``: ``high``, ``low``)."""
+    summary = pd.DataFrame({which: r.summary() for which, r in planted.items()}).T
+    summary.index.name = "trained unit"
+    return summary
+
+
+def planted_gallery(pair, planted: dict[str, PlantedUnit]) -> tuple[Tensor, list[str]]:
+    """A4's gallery: the planted image and each trained unit's mu_max image before training
+    (candidates of ``pair``), and their titles (for :func:`memloc.figures.image_gallery`)."""
+    first = next(iter(planted.values()))
+    image, images = first.image, pair.images("candidate", len(first.before.groups))
+    chosen = [image] + [int(r.summary()["argmax_before"]) for r in planted.values()]
+    return images[chosen], ["planted"] + [f"μ_max before, {w} unit" for w in planted]
+
+
+def memorization_reference(pair) -> str:
+    """A4's sentence after its check (which requires only that f learned): the smallest
+    Holm-adjusted p of f's per-layer S_C-vs-S_I contrast, for reference ("" without g)."""
+    from memloc.regime import check_pair
+
+    if pair.g is None:
+        return ""
+    memory = check_pair(pair, learned=False)
+    return (
+        " For reference, not required here: the smallest Holm-adjusted p of f's "
+        f"per-layer S_C-vs-S_I contrast is {memory.smallest_p:.3g}."
+    )
+
+
+def planted_claims(planted: dict[str, PlantedUnit]) -> list[dict]:
+    """A4's claims, two per trained unit: its UnitMem rises and no other unit's changes
+    (statistic: the change; p: the rank p among the layer's defined units), and its mu_max
+    moves to the planted image (statistic: the image's rank after training; no p)."""
+    claims = []
+    for which, r in planted.items():
+        s, n_images = r.summary(), len(r.before.groups)
+        claims += [
+            claim(
+                f"training one {which}-UnitMem unit on one image raises its UnitMem and "
+                "no other unit's",
+                f"UnitMem change of unit {s['unit']} of layer {r.layer}; rank p among "
+                f"{s['n_units']} defined units; other units' |change| <= 1e-9",
+                (s["change"], s["rank_p"]),
+                holds=s["change"] > 0 and s["max_other_change"] <= 1e-9,
+            ),
+            claim(
+                f"the trained {which}-UnitMem unit's mu_max moves to the planted image",
+                "rank of the planted image by the unit's mean activation after training "
+                f"(1 = mu_max), among N = {n_images}",
+                statistic=s["image_rank_after"],
+                holds=s["moved"],
+            ),
+        ]
+    return claims
+
+
+def planted_note(planted: dict[str, PlantedUnit]) -> str:
+    """A4's list under the verdicts: per trained unit its UnitMem and percentile in the layer
+    before and after, the planted image's rank before and after, and the largest change of
+    another unit."""
+    lines = []
+    for which, r in planted.items():
+        s = r.summary()
+        lines.append(
+            f"- {which} unit {s['unit']}: UnitMem {s['unitmem_before']:.3f} → "
+            f"{s['unitmem_after']:.3f} (percentile in the layer {s['percentile_before']:.2f} → "
+            f"{s['percentile_after']:.2f}); the planted image ranked {s['image_rank_before']} → "
+            f"{s['image_rank_after']} of {len(r.before.groups)}; largest change of another "
+            f"unit {s['max_other_change']:.1e}."
+        )
+    return "\n".join(lines)
