@@ -114,9 +114,9 @@ class Result:
     ):
         """Save ``df`` as ``<out_dir>/<name>.csv`` (unrounded; ``name`` None: shown only) and
         return it for the page, rounded to ``digits`` and without the pandas index unless
-        ``index``."""
+        ``index`` (then the CSV has the index as its first columns too)."""
         if name is not None:
-            save_table(df, self.out_dir, name)
+            save_table(df.reset_index() if index else df, self.out_dir, name)
         styler = df.style.format(precision=digits, na_rep="–")
         return styler if index else styler.hide(axis="index")
 

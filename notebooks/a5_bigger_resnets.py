@@ -79,8 +79,7 @@ res.figure(seed_summary_panels(summaries, score), "layermem")
 # %%
 probes = quality_table(pairs) if check_learned else None
 if probes is not None:
-    res.table(probes.rename_axis("setting").reset_index(), "encoder_quality")
-    display(res.table(probes, index=True))
+    display(res.table(probes.rename_axis("setting"), "encoder_quality", index=True))
 
 # %% [markdown]
 # ## Verdict

@@ -81,16 +81,26 @@ def test_killed_training_resumes_to_the_same_weights(tmp_path):
         assert all(torch.equal(a[k], b[k]) for k in a), role
 
 
+TINY_ARCH = ["--arch", "resnet9", "--arch-kwargs", '{"in_channels": 1, "width": 0.125}']
+
+
+def _saved_tiny_resnet(path):
+    """A seeded ResNet9 (one channel, width 0.125, as ``TINY_ARCH`` says) saved at ``path``."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    encoder = create("resnet9", in_channels=1, width=0.125)
+    save_file(encoder.state_dict(), path)
+    return encoder
+
+
 def test_layermem_on_user_checkpoints_writes_csv_and_provenance(tmp_path):
     """Your own weights, the profile's data: f identical to g gives SSLMem 0 at every layer."""
     import json
 
     import pandas as pd
-    from safetensors.torch import save_file
 
-    torch.manual_seed(0)
-    encoder = create("resnet9", in_channels=1, width=0.125)
-    save_file(encoder.state_dict(), tmp_path / "w.safetensors")
+    _saved_tiny_resnet(tmp_path / "w.safetensors")
     out = tmp_path / "out"
     main(
         [
@@ -98,8 +108,7 @@ def test_layermem_on_user_checkpoints_writes_csv_and_provenance(tmp_path):
             "layermem", "--profile", "quick", "--n-points", "12", "--k-aug", "2",
             "--checkpoint-f", str(tmp_path / "w.safetensors"),
             "--checkpoint-g", str(tmp_path / "w.safetensors"),
-            "--arch", "resnet9", "--arch-kwargs", '{"in_channels": 1, "width": 0.125}',
-            "--out", str(out),
+            *TINY_ARCH, "--out", str(out),
         ]
     )  # fmt: skip
     table = pd.read_csv(out / "layermem.csv")
@@ -171,23 +180,18 @@ def test_unitmem_needs_one_checkpoint_and_reports_each_set(tmp_path, capsys):
     import json
 
     import pandas as pd
-    from safetensors.torch import save_file
 
     from memloc.artifacts import user_pair
     from memloc.metrics import unitmem
 
-    torch.manual_seed(0)
-    encoder = create("resnet9", in_channels=1, width=0.125)
-    save_file(encoder.state_dict(), tmp_path / "f.safetensors")
+    encoder = _saved_tiny_resnet(tmp_path / "f.safetensors")
     out = tmp_path / "out"
     main(
         [
             "--cache-dir", str(tmp_path / "cache"),
             "unitmem", "--profile", "quick", "--set", "n_heldout=5",
             "--n-points", "12", "--k-aug", "0",
-            "--checkpoint-f", str(tmp_path / "f.safetensors"),
-            "--arch", "resnet9", "--arch-kwargs", '{"in_channels": 1, "width": 0.125}',
-            "--out", str(out),
+            "--checkpoint-f", str(tmp_path / "f.safetensors"), *TINY_ARCH, "--out", str(out),
         ]
     )  # fmt: skip
     provenance = json.loads((out / "unitmem.json").read_text())

@@ -66,6 +66,10 @@ def test_tables_are_saved_unrounded_and_shown_without_the_index(tmp_path):
     info = json.loads(box.removeprefix("```json\n").removesuffix("\n```"))
     assert info["profile"] == "quick" and info["profile_overrides"] == {"epochs": 3}
     assert info["n_points"] == 10 and info["wall_time_s"] >= 0
+    # A table shown with its index keeps the index in the CSV too, as its first column.
+    res.table(df.rename_axis("row"), "indexed", index=True)
+    saved = pd.read_csv(tmp_path / "t9_x" / "indexed.csv")
+    assert saved.columns.tolist() == ["row", "layer", "t"] and saved["row"].tolist() == [7, 8]
 
 
 def test_the_page_check_is_every_claims_default_and_heads_the_verdicts(tmp_path):

@@ -1213,34 +1213,31 @@ def classmem_claims(tests: pd.DataFrame, checks: dict) -> list[dict]:
     UnitMem above ClassMem for SSL units (``checks["SSL"]``)."""
     deep = _deep(tests)
     t_contrast, p_contrast = all_layers_test(tests, deep, p="SSL−SL p", statistic="SSL−SL t")
-    t_sl, p_sl = all_layers_test(tests, deep, p="SL p", statistic="SL t")
-    t_ssl, p_ssl = all_layers_test(tests, deep, p="SSL p", statistic="SSL t")
-    paired = "paired one-sided t over units per deep layer; min t, max p"
-    sl, ssl = checks["SL"], checks["SSL"]
-    return [
+    claims = [
         claim(
             "UnitMem − ClassMem is larger for SSL units than for SL units (deep layers)",
             "one-sided Welch t per deep layer over units; min t, max p",
             (t_contrast, p_contrast),
             holds=t_contrast > 0,
-        ),
-        claim(
-            "SL units have higher ClassMem than UnitMem (deep layers)",
-            paired,
-            (t_sl, p_sl),
-            holds=t_sl > 0,
-            testable=sl.testable,
-            reason=sl.reason,
-        ),
-        claim(
-            "SSL units have higher UnitMem than ClassMem (deep layers)",
-            paired,
-            (t_ssl, p_ssl),
-            holds=t_ssl > 0,
-            testable=ssl.testable,
-            reason=ssl.reason,
-        ),
+        )
     ]
+    # Each model's own comparison needs only that model's check.
+    for model, text in (
+        ("SL", "higher ClassMem than UnitMem"),
+        ("SSL", "higher UnitMem than ClassMem"),
+    ):
+        t, p = all_layers_test(tests, deep, p=f"{model} p", statistic=f"{model} t")
+        claims.append(
+            claim(
+                f"{model} units have {text} (deep layers)",
+                "paired one-sided t over units per deep layer; min t, max p",
+                (t, p),
+                holds=t > 0,
+                testable=checks[model].testable,
+                reason=checks[model].reason,
+            )
+        )
+    return claims
 
 
 def classmem_note(tests: pd.DataFrame) -> str:
