@@ -168,7 +168,7 @@ def test_paper_dry_run_on_stand_in_data(tmp_path):
     assert len([e for e in trained if "-dp" in e]) == 4
 
 
-@pytest.mark.slow
+@pytest.mark.paper_toy
 def test_the_paper_profile_runs_end_to_end_at_toy_sizes(tmp_path):
     """The paper's whole workflow (``make book PROFILE=paper-toy``, without Jupyter Book) on
     stand-in CIFAR-10, SVHN and STL10: every train job (ResNet9 to 50, ViT-Base, DP-SGD, F3a's
