@@ -8,6 +8,8 @@
 - :func:`ks_test`: two-sample Kolmogorov-Smirnov test of whole distributions.
 - :func:`bootstrap_ci`: bootstrap confidence interval of a statistic (LayerMem, mean UnitMem).
 - :func:`holm`: Holm's adjustment of several p-values tested together (A8, a page's claims).
+- :func:`intersection_union`: one verdict for a claim that must hold in every layer, setting
+  or data set (the largest p of the one-sided tests; its NaN rule in one place).
 - :func:`layer_trend_test`, :func:`deep_shallow_test`, :func:`linear_layer_test`: depth claims
   tested on the per-image scores (the images are the unit of analysis), not on layer means.
 - :func:`claim_testability`: whether a pair learned and memorized, so that its claims can be
@@ -294,6 +296,35 @@ def holm(pvalues) -> np.ndarray:
     scaled = p[order] * (m - np.arange(m))
     out[order] = np.minimum(np.maximum.accumulate(scaled), 1.0)
     return out
+
+
+def intersection_union(statistics, pvalues) -> TestResult:
+    """One verdict for a claim that must hold in every one of several one-sided tests (every
+    layer, setting, k or data set): the intersection-union test. The claim is supported at
+    level alpha when each test rejects at alpha, so its p-value is the largest p-value and no
+    multiplicity correction is needed (Berger 1982); the statistic reported is the smallest
+    (the weakest component).
+
+    The NaN rule: a component whose test is undefined (NaN p) leaves the claim untested, so
+    any NaN p gives a NaN p-value (the statistic is still the smallest defined one). A caller
+    whose rows include components with nothing to compare (T5's k where both layer sets are
+    the same) drops those rows first.
+
+    Example
+    -------
+    >>> result = intersection_union([2.5, 4.0], [0.01, 0.03])
+    >>> result.statistic, result.pvalue, result.n
+    (2.5, 0.03, (2,))
+    """
+    t, p = _floats(statistics), _floats(pvalues)
+    if len(t) != len(p):
+        raise ValueError(f"{len(t)} statistics but {len(p)} p-values")
+    if len(p) == 0:
+        raise ValueError("no tests to combine")
+    defined = t[~np.isnan(t)]
+    statistic = float(defined.min()) if len(defined) else float("nan")
+    pvalue = float("nan") if np.isnan(p).any() else float(p.max())
+    return TestResult(statistic, pvalue, "greater", n=(len(p),))
 
 
 # ----------------------------------------------------------------------------- per-image tests

@@ -132,9 +132,6 @@ def test_finetune_tests_paired_and_same_sets():
     assert tests.loc["LM", "p"] == pytest.approx(expected.pvalue)
     assert tests.loc["LM", "difference"] == pytest.approx(0.04)
     assert tests.loc["ΔLM", "same"] and np.isnan(tests.loc["ΔLM", "p"])
-    assert D.intersection_union([2.0, 5.0, np.nan], [0.04, 0.001, np.nan]) == (2.0, 0.04)
-    t, p = D.intersection_union([np.nan], [np.nan])
-    assert np.isnan(t) and np.isnan(p)
 
 
 def test_finetune_accuracies_reports_progress(monkeypatch):
@@ -216,6 +213,10 @@ def test_finetune_claims_intersection_union_and_nothing_to_compare():
     assert dlm["reason"] == "f learned nothing"
     lm, _ = D.finetune_claims(hand_finetune_tests((0.02, -0.01)), [1, 2], 3)
     assert lm["holds"] is False  # one k goes the wrong way
+    # A k whose sets differ but whose test is undefined (no spread over seeds): no verdict.
+    undefined = hand_finetune_tests().assign(p=[0.04, np.nan, np.nan, np.nan])
+    lm, _ = D.finetune_claims(undefined, [1, 2], 3)
+    assert np.isnan(lm["p_value"])
 
 
 def test_finetune_notes_same_sets_and_control():

@@ -249,13 +249,15 @@ def test_all_settings_test_is_intersection_union():
         ]
     )
     tests = I.ordering_tests(acc)
-    t, p = I.all_settings_test(tests, "top")
-    assert t == pytest.approx(tests["t_top"].min()) and p == pytest.approx(tests["p_top"].max())
-    assert p > 0.05
+    top, low, _ = I.pruning_claims(tests, n_random=3, n_settings=1, n_datasets=2)
+    assert top["statistic"] == pytest.approx(tests["t_top"].min())
+    assert top["p_value"] == pytest.approx(tests["p_top"].max()) and top["p_value"] > 0.05
+    # Random accuracies without spread: the test of low is undefined, so is the claim.
     nan = I.ordering_tests(hand_accuracies(0.5, [0.6, 0.6, 0.6], 0.7))
-    assert math.isnan(I.all_settings_test(nan, "low")[1])
-    with pytest.raises(ValueError):
-        I.all_settings_test(tests, "middle")
+    _, low, _ = I.pruning_claims(nan, n_random=3, n_settings=1, n_datasets=1)
+    assert math.isnan(low["p_value"])
+    with pytest.raises(ValueError, match="no per-setting tests"):
+        I.pruning_claims(tests.iloc[:0], n_random=3, n_settings=1, n_datasets=2)
 
 
 def test_paper_beside_formats_both_sides():
@@ -321,9 +323,9 @@ def test_pruning_claims_and_note():
     )
     tests = I.ordering_tests(acc)
     top, low, ordering = I.pruning_claims(tests, n_random=3, n_settings=1, n_datasets=2)
-    t_top, p_top = I.all_settings_test(tests, "top")
     # Data set b's top (0.63) lies above the random mean: the smallest t is negative.
-    assert (top["statistic"], top["p_value"], top["holds"]) == (t_top, p_top, False)
+    assert top["statistic"] == tests["t_top"].min() < 0
+    assert (top["p_value"], top["holds"]) == (tests["p_top"].max(), False)
     assert top["test"] == (
         "one-sided prediction t of top against 3 random seeds, per setting (1 settings × 2 "
         "data set(s)); intersection-union: min t, max p"

@@ -12,6 +12,7 @@ from memloc.stats import (
     claim_testability,
     deep_shallow_test,
     holm,
+    intersection_union,
     kendall_tau,
     ks_test,
     layer_trend_test,
@@ -132,6 +133,23 @@ def test_holm_by_hand():
     assert np.isnan(out[3])
     assert holm([0.6, 0.7]).tolist() == [1.0, 1.0]
     assert holm([]).shape == (0,)
+
+
+def test_intersection_union_takes_the_weakest_component():
+    result = intersection_union([2.0, 5.0, 3.0], [0.04, 0.001, 0.01])
+    assert (result.statistic, result.pvalue, result.alternative, result.n) == (
+        2.0,
+        0.04,
+        "greater",
+        (3,),
+    )
+    # One component without a test leaves the claim untested; the statistic stays defined.
+    undefined = intersection_union([2.0, np.nan], [0.01, np.nan])
+    assert undefined.statistic == 2.0 and np.isnan(undefined.pvalue)
+    with pytest.raises(ValueError, match="2 statistics but 1 p-values"):
+        intersection_union([1.0, 2.0], [0.1])
+    with pytest.raises(ValueError, match="no tests"):
+        intersection_union([], [])
 
 
 # ----------------------------------------------------------------------------- per-image tests

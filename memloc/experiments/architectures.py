@@ -38,7 +38,7 @@ from memloc.experiments.layers import (
     pair_testability,
 )
 from memloc.regime import TARGET_MARGIN, TARGET_T, PairCheck
-from memloc.stats import claim, holm
+from memloc.stats import claim, holm, intersection_union
 
 _VIT_BLOCK = re.compile(r"^block(\d+)$")
 
@@ -191,13 +191,15 @@ def all_trends(trends: pd.DataFrame, statistic: str = "rho") -> dict:
     """The verdict of :func:`depth_trends` or :func:`contrast_depth_trends` when the claim is
     that the trend holds in every encoder: ``statistic`` (the smallest value of the column
     ``statistic``: ``"rho"``, or ``"t"`` for the per-image test), ``p`` (the largest
-    Holm-adjusted p), ``holds`` (every statistic positive), ``worst`` (the row with that p)
-    and, when the trends say which encoders memorized (and learned), ``testable`` (all of
-    them did) and ``reason`` (which did not and why, for a *not testable here* verdict)."""
+    Holm-adjusted p: :func:`memloc.stats.intersection_union`), ``holds`` (every statistic
+    positive), ``worst`` (the row with that p) and, when the trends say which encoders
+    memorized (and learned), ``testable`` (all of them did) and ``reason`` (which did not and
+    why, for a *not testable here* verdict)."""
+    overall = intersection_union(trends[statistic], trends["p_holm"])
     worst = trends.loc[trends["p_holm"].idxmax()]
     out = {
-        "statistic": float(trends[statistic].min()),
-        "p": float(worst["p_holm"]),
+        "statistic": overall.statistic,
+        "p": overall.pvalue,
         "holds": bool((trends[statistic] > 0).all()),
         "worst": worst,
         "testable": True,

@@ -47,7 +47,7 @@ from memloc.probe import (
     probe_sets,
 )
 from memloc.profiles import Profile, donor_profile, is_small
-from memloc.stats import claim, holm
+from memloc.stats import claim, holm, intersection_union
 
 SCORES = {"LM": "LayerMem", "ΔLM": "ΔLayerMem"}
 """The two rankings of layers the paper uses, by the names its tables give them."""
@@ -286,16 +286,6 @@ def finetune_tests(acc: pd.DataFrame, kind: str = "most") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def intersection_union(t: Sequence[float], p: Sequence[float]) -> tuple[float, float]:
-    """One verdict over several one-sided tests that must all reject: (smallest t, largest p).
-    NaN entries (nothing to test) are skipped; NaN when none is left."""
-    t, p = np.asarray(t, dtype=float), np.asarray(p, dtype=float)
-    keep = ~np.isnan(p)
-    if not keep.any():
-        return float("nan"), float("nan")
-    return float(t[keep].min()), float(p[keep].max())
-
-
 def finetune_sizes(
     profile: str, n_seeds: int | None = None, n_train: int | None = None, n_test: int | None = None
 ) -> tuple[int, int, int]:
@@ -365,14 +355,18 @@ def finetune_claims(
     claims = []
     for rule, name in SCORES.items():
         part = tests[tests["rule"] == rule]
-        t, p_value = intersection_union(part["t"], part["p"])
         compared = part[~part["same"]]
+        # No k with two different sets: no test (the claim is then not testable, below).
+        nothing_to_test = (float("nan"), None)
+        result = (
+            intersection_union(compared["t"], compared["p"]) if len(compared) else nothing_to_test
+        )
         entry = claim(
             f"fine-tuning the layers with the highest {name} beats fine-tuning the same "
             "number of last layers",
             f"one-sided paired t over {n_seeds} seeds per k in {list(ks)} where the sets "
             f"differ ({len(compared)} of {len(part)}); intersection-union: min t, max p",
-            (t, None if pd.isna(p_value) else p_value),
+            result,
             holds=bool((compared["difference"] > 0).all()),
         )
         if compared.empty:
@@ -665,7 +659,7 @@ def swap_claims(tests: pd.DataFrame, ks: Sequence[int], n_random: int) -> list[d
     for rule, name in SCORES.items():
         part = tests[tests["rule"] == rule]
         for which, direction in (("most", "more"), ("least", "less")):
-            t, p_value = intersection_union(part[f"t_{which}"], part[f"p_{which}"])
+            result = intersection_union(part[f"t_{which}"], part[f"p_{which}"])
             claims.append(
                 claim(
                     f"swapping the {which} memorizing layers by {name} moves probe accuracy "
@@ -673,8 +667,8 @@ def swap_claims(tests: pd.DataFrame, ks: Sequence[int], n_random: int) -> list[d
                     f"one-sided prediction t of |change| against {n_random} random sets, per "
                     f"k in {list(ks)} and data set ({len(part)} tests); intersection-union: "
                     "min t, max p",
-                    (t, None if pd.isna(p_value) else p_value),
-                    holds=bool(t > 0),
+                    result,
+                    holds=bool(result.statistic > 0),
                 )
             )
     return claims

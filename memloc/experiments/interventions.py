@@ -10,7 +10,7 @@ Both notebooks change the SSL encoder f where UnitMem says memorization sits
   their linear-probe
   accuracy with features computed once per pruned encoder (:func:`pruning_accuracies`), the
   paper-style table (:func:`pruning_table`) and per-setting tests of the ordering
-  top < random < low (:func:`ordering_tests`, :func:`all_settings_test`); the page's claims
+  top < random < low (:func:`ordering_tests`); the page's claims
   and note (:func:`pruning_claims`, :func:`pruning_note`).
 - A4: the units to train (:func:`extreme_units`), the image to plant
   (:func:`planted_image`), the training and the measurement after it (:func:`plant_and_measure`,
@@ -39,7 +39,7 @@ from memloc.experiments.units import measure_unitmem, unitmem_policy
 from memloc.interventions import STRATEGIES, prune_units, train_one_unit
 from memloc.metrics import UnitMemResult
 from memloc.probe import ProbeSet, features, probe_accuracy
-from memloc.stats import claim
+from memloc.stats import claim, intersection_union
 
 SCOPE_LABELS = {"per_layer": "per layer", "total": "total"}
 """How tables name a pruning scope (the paper's row labels: "top per layer 10%")."""
@@ -346,21 +346,6 @@ def ordering_tests(acc: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def all_settings_test(tests: pd.DataFrame, which: str) -> tuple[float, float]:
-    """One verdict over every setting and data set for ``which`` (``"top"`` or ``"low"``):
-    the intersection-union test, supported at alpha only when every per-setting one-sided test
-    rejects at alpha. Returns (smallest t, largest p); NaN p when any test is undefined."""
-    if which not in ("top", "low"):
-        raise ValueError(f"which must be 'top' or 'low', got {which!r}")
-    if tests.empty:
-        raise ValueError("no per-setting tests")
-    t = tests[f"t_{which}"].to_numpy(float)
-    p = tests[f"p_{which}"].to_numpy(float)
-    if np.isnan(p).any():
-        return float(np.nanmin(t)) if (~np.isnan(t)).any() else float("nan"), float("nan")
-    return float(t.min()), float(p.max())
-
-
 def paper_beside(table: pd.DataFrame, paper: pd.DataFrame, roles: dict[str, str]) -> pd.DataFrame:
     """Our T6 table beside the paper's: for each of our data sets (by ``roles``: name ->
     ``"pretraining"``/``"other"``) the paper's column it stands beside
@@ -645,10 +630,13 @@ def pruning_claims(
     tests: pd.DataFrame, n_random: int, n_settings: int, n_datasets: int
 ) -> list[dict]:
     """T6's claims from :func:`ordering_tests`: top below random and low above random, each an
-    intersection-union over every setting and data set (:func:`all_settings_test`), and the
-    count of settings where the full ordering top < random < low holds (all must)."""
-    t_top, p_top = all_settings_test(tests, "top")
-    t_low, p_low = all_settings_test(tests, "low")
+    intersection-union over every setting and data set
+    (:func:`memloc.stats.intersection_union`), and the count of settings where the full
+    ordering top < random < low holds (all must)."""
+    if tests.empty:
+        raise ValueError("no per-setting tests")
+    top = intersection_union(tests["t_top"], tests["p_top"])
+    low = intersection_union(tests["t_low"], tests["p_low"])
     n_ordered = int(tests["ordered"].sum())
     where = f"{n_settings} settings × {n_datasets} data set(s)"
     per_setting = f"random seeds, per setting ({where}); intersection-union: min t, max p"
@@ -657,14 +645,14 @@ def pruning_claims(
             "pruning the highest-UnitMem units lowers probe accuracy more than pruning "
             "random units",
             f"one-sided prediction t of top against {n_random} {per_setting}",
-            (t_top, p_top),
-            holds=t_top > 0,
+            top,
+            holds=top.statistic > 0,
         ),
         claim(
             "pruning the lowest-UnitMem units lowers probe accuracy less than pruning random units",
             f"one-sided prediction t of low against {n_random} {per_setting}",
-            (t_low, p_low),
-            holds=t_low > 0,
+            low,
+            holds=low.statistic > 0,
         ),
         claim(
             "accuracy orders top < random < low in every setting",

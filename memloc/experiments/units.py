@@ -60,9 +60,11 @@ from memloc.metrics import (
 )
 from memloc.profiles import Profile, load_profile
 from memloc.stats import (
+    TestResult,
     bootstrap_ci,
     claim,
     holm,
+    intersection_union,
     ks_test,
     spearman_trend,
     top_indices,
@@ -583,25 +585,15 @@ def paired_tests(
 
 def all_layers_test(
     table: pd.DataFrame, layers, *, p: str = "welch_p", statistic: str = "t"
-) -> tuple[float, float]:
-    """One verdict for "the effect holds in every one of ``layers``" from per-layer tests.
-
-    The intersection-union test: the claim is supported at level alpha when each layer's
-    one-sided test rejects at alpha, so its p-value is the largest per-layer p-value (no
-    multiplicity correction is needed). A layer without a test (NaN) makes the p-value NaN.
-
-    Returns
-    -------
-    (statistic, p_value)
-        The smallest per-layer statistic (the weakest layer) and the largest p-value.
-    """
+) -> TestResult:
+    """One verdict for "the effect holds in every one of ``layers``" from the per-layer tests
+    of ``table`` (its columns ``p`` and ``statistic``): :func:`memloc.stats.intersection_union`
+    over those layers' rows (the largest p, the smallest statistic; a layer without a test
+    leaves the claim untested)."""
     rows = table[table["layer"].astype(str).isin([str(x) for x in layers])]
     if len(rows) != len(layers):
         raise ValueError(f"table lacks some of the layers {list(layers)}")
-    pvalues = rows[p].to_numpy(float)
-    if np.isnan(pvalues).any():
-        return float(rows[statistic].min()), float("nan")
-    return float(rows[statistic].min()), float(pvalues.max())
+    return intersection_union(rows[statistic], rows[p])
 
 
 def _defined(df: pd.DataFrame) -> pd.DataFrame:
@@ -1121,27 +1113,27 @@ def ssl_sl_claims(tests: pd.DataFrame) -> list[dict]:
     the deep layers (:func:`all_layers_test`): SSL above SL on UnitMem (Welch), on the whole
     distribution (KS), and on the excess over the held-out control (Welch)."""
     deep = _deep(tests)
-    t_min, p_t = all_layers_test(tests, deep, p="welch_p", statistic="t")
-    d_min, p_ks = all_layers_test(tests, deep, p="ks_p", statistic="ks_D")
-    t_excess, p_excess = all_layers_test(tests, deep, p="welch_p_excess", statistic="t_excess")
+    welch = all_layers_test(tests, deep, p="welch_p", statistic="t")
+    ks = all_layers_test(tests, deep, p="ks_p", statistic="ks_D")
+    excess = all_layers_test(tests, deep, p="welch_p_excess", statistic="t_excess")
     text = "SSL units memorize single images more than SL units (deep layers)"
     return [
         claim(
             text,
             f"one-sided Welch t on UnitMem per deep layer ({', '.join(deep)}); min t, max p",
-            (t_min, p_t),
-            holds=t_min > 0,
+            welch,
+            holds=welch.statistic > 0,
         ),
         claim(
             text + ", whole distributions",
             "one-sided KS (SSL to the right of SL) per deep layer; min D, max p",
-            (d_min, p_ks),
+            ks,
         ),
         claim(
             "SSL units exceed their held-out control more than SL units (deep layers)",
             "one-sided Welch t on the per-unit excess over held-out images per deep layer",
-            (t_excess, p_excess),
-            holds=t_excess > 0,
+            excess,
+            holds=excess.statistic > 0,
         ),
     ]
 
@@ -1212,13 +1204,13 @@ def classmem_claims(tests: pd.DataFrame, checks: dict) -> list[dict]:
     checks), ClassMem above UnitMem for SL units (testable when ``checks["SL"]`` passes),
     UnitMem above ClassMem for SSL units (``checks["SSL"]``)."""
     deep = _deep(tests)
-    t_contrast, p_contrast = all_layers_test(tests, deep, p="SSL−SL p", statistic="SSL−SL t")
+    contrast = all_layers_test(tests, deep, p="SSL−SL p", statistic="SSL−SL t")
     claims = [
         claim(
             "UnitMem − ClassMem is larger for SSL units than for SL units (deep layers)",
             "one-sided Welch t per deep layer over units; min t, max p",
-            (t_contrast, p_contrast),
-            holds=t_contrast > 0,
+            contrast,
+            holds=contrast.statistic > 0,
         )
     ]
     # Each model's own comparison needs only that model's check.
@@ -1226,13 +1218,13 @@ def classmem_claims(tests: pd.DataFrame, checks: dict) -> list[dict]:
         ("SL", "higher ClassMem than UnitMem"),
         ("SSL", "higher UnitMem than ClassMem"),
     ):
-        t, p = all_layers_test(tests, deep, p=f"{model} p", statistic=f"{model} t")
+        result = all_layers_test(tests, deep, p=f"{model} p", statistic=f"{model} t")
         claims.append(
             claim(
                 f"{model} units have {text} (deep layers)",
                 "paired one-sided t over units per deep layer; min t, max p",
-                (t, p),
-                holds=t > 0,
+                result,
+                holds=result.statistic > 0,
                 testable=checks[model].testable,
                 reason=checks[model].reason,
             )
@@ -1568,21 +1560,21 @@ def top_least_claims(
     (:func:`top_least_tests`), and that gap above the held-out images' gap
     (:func:`gap_against_heldout`)."""
     f_tests = tests[tests["encoder"] == "f, candidates"]
-    t_top, p_top = all_layers_test(f_tests, deep, p="welch_p", statistic="t")
-    t_gap, p_gap = all_layers_test(gap_tests, deep, p="p", statistic="t")
+    top = all_layers_test(f_tests, deep, p="welch_p", statistic="t")
+    gap = all_layers_test(gap_tests, deep, p="p", statistic="t")
     return [
         claim(
             "UnitMem is higher on the Top-k than on the Least-k images (deep layers)",
             f"one-sided Welch t per deep layer over units, k = {k}; min t, max p",
-            (t_top, p_top),
-            holds=t_top > 0,
+            top,
+            holds=top.statistic > 0,
         ),
         claim(
             "the Top-k vs Least-k gap exceeds the same gap on held-out images (deep layers)",
             "paired one-sided t over units of (gap on candidates − gap on held-out) per deep "
             "layer; min t, max p",
-            (t_gap, p_gap),
-            holds=t_gap > 0,
+            gap,
+            holds=gap.statistic > 0,
         ),
     ]
 
