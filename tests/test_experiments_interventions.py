@@ -241,25 +241,6 @@ def test_ordering_tests_prediction_t():
     assert math.isnan(row["p_top"]) and math.isnan(row["t_low"])
 
 
-def test_all_settings_test_is_intersection_union():
-    acc = pd.concat(
-        [
-            hand_accuracies(0.5, [0.6, 0.62, 0.64], 0.7, dataset="a"),
-            hand_accuracies(0.61, [0.6, 0.62, 0.64], 0.7, dataset="b"),
-        ]
-    )
-    tests = I.ordering_tests(acc)
-    top, low, _ = I.pruning_claims(tests, n_random=3, n_settings=1, n_datasets=2)
-    assert top["statistic"] == pytest.approx(tests["t_top"].min())
-    assert top["p_value"] == pytest.approx(tests["p_top"].max()) and top["p_value"] > 0.05
-    # Random accuracies without spread: the test of low is undefined, so is the claim.
-    nan = I.ordering_tests(hand_accuracies(0.5, [0.6, 0.6, 0.6], 0.7))
-    _, low, _ = I.pruning_claims(nan, n_random=3, n_settings=1, n_datasets=1)
-    assert math.isnan(low["p_value"])
-    with pytest.raises(ValueError, match="no per-setting tests"):
-        I.pruning_claims(tests.iloc[:0], n_random=3, n_settings=1, n_datasets=2)
-
-
 def test_paper_beside_formats_both_sides():
     acc = hand_accuracies(0.5, [0.6, 0.62, 0.64], 0.7, dataset="fashion-mnist")
     table = I.pruning_table(acc)
@@ -333,6 +314,11 @@ def test_pruning_claims_and_note():
     assert low["claim"].startswith("pruning the lowest-UnitMem units") and low["holds"]
     assert ordering["statistic"] == 1 and not ordering["holds"]
     assert "p_value" not in ordering
+    # Random accuracies without spread: the test of low is undefined, so is the claim.
+    flat = I.ordering_tests(hand_accuracies(0.5, [0.6, 0.6, 0.6], 0.7))
+    assert math.isnan(I.pruning_claims(flat, n_random=3, n_settings=1, n_datasets=1)[1]["p_value"])
+    with pytest.raises(ValueError, match="no per-setting tests"):
+        I.pruning_claims(tests.iloc[:0], n_random=3, n_settings=1, n_datasets=2)
     assert I.pruning_note(tests) == (
         "Top below random at p < 0.05 in 1 of 2 settings, low above random in 2; the full "
         "ordering holds in 1 of 2."
