@@ -16,7 +16,9 @@ Whether a claim is testable on a pair follows from the last two
 (:func:`memloc.stats.claim_testability`). Each result page runs both in one call,
 :func:`check_pair` (with :func:`quality_markdown`, the page's line "f's linear probe ... vs
 ... for the untrained twin"); :func:`combine_checks` joins several pairs' checks and
-:func:`quality_table` tabulates several pairs (T4, A5, F3c).
+:func:`quality_table` tabulates several pairs (T4, A5, F3c). The regime page (R0):
+:func:`regime_table` measures every encoder of the book, :func:`regime_summary` and
+:func:`regime_claims` are its paragraph and context claims.
 
 The paper (Wang et al., NeurIPS 2024) trains its encoders to convergence on CIFAR-10; on a
 laptop CPU the book must choose a regime where both checks pass (``benchmarks/regime.py``
@@ -47,7 +49,7 @@ import pandas as pd
 from torch import Tensor, nn
 
 from memloc.probe import features, knn_accuracy, probe_accuracy
-from memloc.stats import holm
+from memloc.stats import claim, holm
 
 ALPHA = 0.05
 
@@ -451,3 +453,45 @@ def regime_table(requests, *, n_probe: int = 2000):
             t_by_layer[request.label] = t
         hashes[request.label] = pair.hashes
     return pd.DataFrame(rows), t_by_layer, hashes
+
+
+# ------------------------------------------------------------------------- the R0 page
+
+
+def regime_summary(table: pd.DataFrame, profile: str) -> str:
+    """R0's paragraph: how many SSL encoders beat their untrained twin's probe by the target
+    margin and how many f/g pairs reach the target t at the last layer, with the smallest of
+    each (``table``: :func:`regime_table`)."""
+    ssl = table[table["framework"] != "supervised"]
+    learned = ssl["margin"] >= TARGET_MARGIN
+    pairs = ssl[ssl["pair"]]
+    strong = pairs["t_last"] >= TARGET_T
+    text = (
+        f"At the `{profile}` profile, **{int(learned.sum())} of {len(ssl)}** SSL encoders beat "
+        f"their untrained twin's probe by at least {100 * TARGET_MARGIN:.0f} points (smallest "
+        f"margin {100 * ssl['margin'].min():+.1f} points, "
+        f"`{ssl.loc[ssl['margin'].idxmin(), 'encoder']}`), and **{int(strong.sum())} of "
+        f"{len(pairs)}** f/g pairs reach t ≥ {TARGET_T:g} at the last layer (smallest t = "
+        f"{pairs['t_last'].min():.1f}, `{pairs.loc[pairs['t_last'].idxmin(), 'encoder']}`)."
+    )
+    if not (learned.all() and strong.all()):
+        text += (
+            "\n\nThe encoders that miss a target are named in the table; the result pages that "
+            "use them say so beside their verdicts."
+        )
+    return text
+
+
+def regime_claims(table: pd.DataFrame) -> list[dict]:
+    """R0's context claims, one per encoder of :func:`regime_table`: it learned
+    (its probe is above its untrained twin's; statistic: the margin, no test)."""
+    return [
+        claim(
+            f"context: {row.encoder} learned (probe above its untrained twin)",
+            "linear-probe accuracy minus the untrained encoder's, on the same test images",
+            statistic=row.margin,
+            holds=row.margin > 0,
+            context=True,
+        )
+        for row in table.itertuples()
+    ]

@@ -214,11 +214,12 @@ def resolve_run(
     notebook alike (their ``profile_overrides``), whatever a notebook parameter of the same
     name means (T1's ``seed`` seeds its views). Any other key must be a parameter of at least
     one of ``notebooks`` (the ones to execute), which alone receive it; ``NAME.KEY`` sets
-    notebook ``NAME``'s parameter ``KEY`` alone (``t1_layermem.seed=3``). Anything else is an
-    error *before* anything trains: an unknown key, a key no notebook to execute declares
-    (Papermill would ignore it with a warning), a reserved one (``profile``, ``out_dir``,
-    ``profile_overrides``), a bad profile value, profile keys for a notebook without a
-    ``profile_overrides`` parameter. ``run`` None: :func:`default_run_name`.
+    notebook ``NAME``'s parameter ``KEY`` alone (``t1_layermem.seed=3``: T1's own ``seed``;
+    a profile key the notebook does not declare is the run's: ``--only NAME`` runs one).
+    Anything else is an error *before* anything trains: an unknown key, a key no notebook to
+    execute declares (Papermill would ignore it with a warning), a reserved one (``profile``,
+    ``out_dir``, ``profile_overrides``), a bad profile value, profile keys for a notebook
+    without a ``profile_overrides`` parameter. ``run`` None: :func:`default_run_name`.
 
     Raises
     ------
@@ -249,6 +250,11 @@ def resolve_run(
                     f"{', '.join(notebooks) or 'none'}"
                 )
             valid = [k for k in accepted[name] if k not in RESERVED_PARAMETERS]
+            if own not in valid and own in keys:
+                raise ValueError(
+                    f"--param {key}: {own} is a profile key, the same for every encoder and "
+                    f"notebook of a run; for one notebook: --only {name} --param {own}=VALUE"
+                )
             if own not in valid:
                 raise ValueError(
                     f"--param {key}: {name} has no parameter {own}; its parameters: "

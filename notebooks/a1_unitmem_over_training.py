@@ -32,17 +32,13 @@ from memloc.result import Result
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
 framework = "simclr"
-n_points = None
-k_aug = None
 layer = None  # None: the last convolution layer ("8" for ResNet9)
 rest = "mean"
 out_dir = "book/results/cpu/a1_unitmem_over_training"
 
 # %%
 res = Result.start(out_dir, profile, profile_overrides)
-pair = encoder_pair(
-    profile, framework, progress=False, **res.overrides(n_points=n_points, k_aug=k_aug)
-)
+pair = encoder_pair(profile, framework, progress=False, **profile_overrides)
 p, layer = pair.profile, layer or U.last_conv_layer(pair.f)
 per_unit = U.unitmem_over_training(pair, layer=layer, rest=rest)
 res.table(per_unit, "unitmem_per_unit")

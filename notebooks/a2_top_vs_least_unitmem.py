@@ -36,16 +36,12 @@ from memloc.result import Result
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
 framework = "simclr"
-n_points = None
-k_aug = None
-top_k = None
 rest = "mean"
 out_dir = "book/results/cpu/a2_top_vs_least_unitmem"
 
 # %%
 res = Result.start(out_dir, profile, profile_overrides)
-keys = res.overrides(n_points=n_points, k_aug=k_aug, top_k=top_k)
-pair = encoder_pair(profile, framework, progress=False, **keys)
+pair = encoder_pair(profile, framework, progress=False, **profile_overrides)
 p, sslmem = pair.profile, U.point_sslmem(pair)
 k, n, last = p.top_k, p.n_points, sslmem.layers[-1].name
 s_cand, s_held = U.calibrated_sslmem_sets(sslmem, n)

@@ -32,17 +32,13 @@ from memloc.result import Result
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
 framework = "simclr"
-n_points = None
-k_aug = None
-top_k = None
 top_fraction = 0.1
 rest = "mean"
 out_dir = "book/results/cpu/a3_mu_max_points"
 
 # %%
 res = Result.start(out_dir, profile, profile_overrides)
-keys = res.overrides(n_points=n_points, k_aug=k_aug, top_k=top_k)
-pair = encoder_pair(profile, framework, progress=False, **keys)
+pair = encoder_pair(profile, framework, progress=False, **profile_overrides)
 controls, sslmem = U.unitmem_with_controls(pair, rest=rest), U.point_sslmem(pair)
 runs = U.sslmem_ranked_runs(controls, sslmem)
 k, n, last = pair.profile.top_k, controls.config["n_points"], sslmem.layers[-1].name

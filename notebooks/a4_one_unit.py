@@ -55,8 +55,6 @@ from memloc.result import Result
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
 framework = "simclr"
-n_points = None
-k_aug = None
 rest = "mean"
 layer = None  # None: the last convolution layer ("8" for ResNet9)
 views = 32  # pairs of views of the image per training step
@@ -68,9 +66,7 @@ out_dir = "book/results/cpu/a4_one_unit"
 
 # %%
 res = Result.start(out_dir, profile, profile_overrides)
-pair = encoder_pair(
-    profile, framework, progress=False, **res.overrides(n_points=n_points, k_aug=k_aug)
-)
+pair = encoder_pair(profile, framework, progress=False, **profile_overrides)
 p, layer = pair.profile, layer or U.last_conv_layer(pair.f)
 before = I.candidate_unitmem(pair, rest=rest)
 units = I.extreme_units(before, layer)

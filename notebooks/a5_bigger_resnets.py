@@ -33,8 +33,6 @@ archs = ["resnet18", "resnet34", "resnet50"]
 framework = "simclr"
 seed = 0  # first seed of the measurements' views
 n_seeds = None  # measurements per encoder pair (at least 2); None: 3 (2 at `quick` and toy runs)
-n_points = None  # candidates evaluated; None: the profile's
-k_aug = None  # view pairs per image; None: the profile's
 score = "contrast"  # the T1 score the verdict uses
 check_learned = True  # the "learned" check: each f's linear probe against an untrained twin
 out_dir = "book/results/cpu/a5_bigger_resnets"
@@ -46,8 +44,6 @@ requests = a5_encoders(
     profile,
     archs=archs,
     framework=framework,
-    n_points=n_points,
-    k_aug=k_aug,
     profile_overrides=profile_overrides,
 )
 pairs, measured = ax.measure_pairs(requests, seeds)

@@ -38,7 +38,7 @@ out_dir = "book/results/cpu/a6_layermem_stability"
 
 # %%
 res = Result.start(out_dir, profile, profile_overrides)
-pair = encoder_pair(profile, framework, progress=False, **res.overrides())
+pair = encoder_pair(profile, framework, progress=False, **profile_overrides)
 # Per-image rankings need K >= 20, but layer means are stable at K = 10 (measured for the
 # metrics issue); three repetitions at half the profile's K keep this notebook in budget.
 run = lx.stability_run(

@@ -58,7 +58,7 @@ res = Result.start(out_dir, profile, profile_overrides)
 if n_random < 3:
     raise ValueError(f"n_random must be at least 3 (a spread over seeds), got {n_random}")
 pair, result, scores = D.pair_layer_scores(
-    profile, framework, seed=seed, score=score, **res.overrides()
+    profile, framework, seed=seed, score=score, **profile_overrides
 )
 donor_name, donor, donor_entry = D.pair_donor(
     pair, donor_dataset, framework=framework, epochs=donor_epochs

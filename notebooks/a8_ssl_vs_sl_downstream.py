@@ -45,8 +45,8 @@ out_dir = "book/results/cpu/a8_ssl_vs_sl_downstream"
 
 # %%
 res = Result.start(out_dir, profile, profile_overrides)
-ssl = encoder_pair(profile, ssl_framework, progress=False, **res.overrides())
-sl = encoder_pair(profile, "supervised", progress=False, **res.overrides())
+ssl = encoder_pair(profile, ssl_framework, progress=False, **profile_overrides)
+sl = encoder_pair(profile, "supervised", progress=False, **profile_overrides)
 p = ssl.profile
 sets, skipped = probe_sets(ssl, other_datasets, n_train=n_probe_train, n_test=n_probe_test)
 encoders = D.ssl_sl_encoders(ssl, sl)

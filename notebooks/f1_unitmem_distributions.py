@@ -32,15 +32,12 @@ from memloc.result import Result
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
 framework = "simclr"  # the SSL framework; the SL baseline is always "supervised"
-n_points = None
-k_aug = None
 rest = "mean"
 out_dir = "book/results/cpu/f1_unitmem_distributions"
 
 # %%
 res = Result.start(out_dir, profile, profile_overrides)
-keys = res.overrides(n_points=n_points, k_aug=k_aug)
-ssl_pair, sl_pair = U.ssl_sl_pairs(profile, framework, **keys)
+ssl_pair, sl_pair = U.ssl_sl_pairs(profile, framework, **profile_overrides)
 ssl, sl = U.ssl_sl_unitmem(ssl_pair, sl_pair, rest=rest)
 p, c, layers = ssl_pair.profile, ssl.config, ssl.layers
 Markdown(

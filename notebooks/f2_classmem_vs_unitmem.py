@@ -32,16 +32,13 @@ from memloc.result import Result
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
 framework = "simclr"  # the SSL framework; the SL baseline is always "supervised"
-n_points = None
-k_aug = None
 classmem_k_aug = 0
 rest = "mean"
 out_dir = "book/results/cpu/f2_classmem_vs_unitmem"
 
 # %%
 res = Result.start(out_dir, profile, profile_overrides)
-keys = res.overrides(n_points=n_points, k_aug=k_aug)
-ssl_pair, sl_pair = U.ssl_sl_pairs(profile, framework, **keys)
+ssl_pair, sl_pair = U.ssl_sl_pairs(profile, framework, **profile_overrides)
 ssl, sl = U.ssl_sl_unitmem(ssl_pair, sl_pair, rest=rest)
 scores = U.classmem_scores(ssl_pair, sl_pair, ssl, sl, k_aug=classmem_k_aug)
 res.table(scores, "classmem_unitmem_per_unit")

@@ -35,16 +35,15 @@ profile_overrides = {}  # the run's profile keys (python -m memloc.book --param)
 datasets = None
 framework = "simclr"
 seed = None  # seed of the views; None: the profile's seed
-n_points = None  # N candidates and N held-out images; None: the profile's (f3a table)
-k_aug = None  # augmentations per image; None: the profile's
 rest = "mean"  # "mean": the paper's UnitMem; "median": the authors' scripts
 quantile = 0.95  # a unit memorizes above this quantile of the random-init units
 out_dir = "book/results/cpu/f3a_unitmem_datasets"
 
 # %%
 res = Result.start(out_dir, profile, profile_overrides)
-keys = res.overrides(n_points=n_points, k_aug=k_aug)
-requests = f3a_encoders(profile, datasets=datasets, framework=framework, profile_overrides=keys)
+requests = f3a_encoders(
+    profile, datasets=datasets, framework=framework, profile_overrides=profile_overrides
+)
 pairs, results = U.unitmem_of_requests(requests, rest=rest, seed=seed)
 datasets = list(pairs)
 pair, first, base = pairs[datasets[0]], results[datasets[0]].config, requests[0].profile

@@ -40,16 +40,12 @@ from memloc.result import Result
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
 framework = "simclr"
-n_points = None
-k_aug = None
 rest = "mean"
 out_dir = "book/results/cpu/f3b_sslmem_vs_unitmem"
 
 # %%
 res = Result.start(out_dir, profile, profile_overrides)
-pair = encoder_pair(
-    profile, framework, progress=False, **res.overrides(n_points=n_points, k_aug=k_aug)
-)
+pair = encoder_pair(profile, framework, progress=False, **profile_overrides)
 controls, sslmem = U.unitmem_with_controls(pair, rest=rest), U.point_sslmem(pair)
 driven = U.driven_runs(U.sslmem_ranked_runs(controls, sslmem))
 layers, last, c = controls.layers, sslmem.layers[-1].name, controls.config

@@ -42,17 +42,14 @@ epsilons = None  # the private encoders' targets; None: 1, 4, 16, 64 (1, 16 at `
 delta = 1e-5
 max_grad_norm = 1.0
 seed = None  # seed of the views; None: the profile's seed
-n_points = None  # N candidates and N held-out images; None: the profile's (f3c table)
-k_aug = None  # augmentations per image; None: the profile's
 rest = "mean"  # "mean": the paper's UnitMem; "median": the authors' scripts
 quantile = 0.95  # a unit memorizes above this quantile of the random-init units
 out_dir = "book/results/cpu/f3c_unitmem_privacy"
 
 # %%
 res = Result.start(out_dir, profile, profile_overrides)
-keys = res.overrides(n_points=n_points, k_aug=k_aug)
 dp = dict(epsilons=epsilons, delta=delta, max_grad_norm=max_grad_norm)
-requests = f3c_encoders(profile, framework=framework, profile_overrides=keys, **dp)
+requests = f3c_encoders(profile, framework=framework, profile_overrides=profile_overrides, **dp)
 # ε ascending, then the non-private ∞; every encoder has the same initialisation, so the
 # random-init control is measured once.
 pairs, results = U.unitmem_of_requests(

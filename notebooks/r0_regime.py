@@ -28,10 +28,9 @@
 # %%
 from IPython.display import Markdown
 
-from memloc.experiments import architectures as ax
 from memloc.experiments.encoders import book_encoders
 from memloc.figures import contrast_by_layer
-from memloc.regime import TARGET_T, regime_table
+from memloc.regime import TARGET_T, regime_claims, regime_summary, regime_table
 from memloc.result import Result
 
 # %% tags=["parameters"]
@@ -58,7 +57,7 @@ res.table(table, "regime")
 res.table(table.drop(columns=["framework", "pair"]))
 
 # %%
-Markdown(ax.regime_summary(table, profile))
+Markdown(regime_summary(table, profile))
 
 # %% [markdown]
 # ## Where the contrast appears
@@ -71,7 +70,7 @@ Markdown(ax.regime_summary(table, profile))
 res.figure(contrast_by_layer(t_by_layer, TARGET_T), "contrast_by_layer")
 
 # %%
-res.claims(*ax.regime_claims(table))
+res.claims(*regime_claims(table))
 
 # %% [markdown]
 # ## Provenance

@@ -31,9 +31,6 @@ profile_overrides = {}  # the run's profile keys (python -m memloc.book --param)
 framework = "simclr"
 checkpoints = {}  # your f and g: {"f": path, "g": path, "arch": name} (memloc report)
 seed = 0  # seed of the augmented views of the measurement (training uses the profile's seed)
-n_points = None  # candidates evaluated (and as many held-out and S_I images); None: profile
-k_aug = None  # view pairs per image; None: the profile's
-top_k = None  # k of Top-k / Least-k; None: the profile's
 variant = "views"  # "views": the paper's definition; "original": the authors' script
 check_learned = True  # the "learned" check: f's linear probe against an untrained encoder's
 out_dir = "book/results/cpu/t1_layermem"
@@ -41,8 +38,7 @@ out_dir = "book/results/cpu/t1_layermem"
 # %%
 res = Result.start(out_dir, profile, profile_overrides)
 # checkpoints: nothing is trained, your f and g with the profile's data and split.
-overrides = res.overrides(n_points=n_points, k_aug=k_aug, top_k=top_k)
-pair = lx.layermem_pair(profile, framework, checkpoints, **overrides)
+pair = lx.layermem_pair(profile, framework, checkpoints, **profile_overrides)
 result = lx.pair_layermem(pair, seed=seed, variant=variant)
 table = lx.layer_table(result)
 Markdown(res.describe(pair, lx.measurement_facts(result)))

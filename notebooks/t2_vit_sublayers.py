@@ -36,8 +36,6 @@ profile_overrides = {}  # the run's profile keys (python -m memloc.book --param)
 arch = None  # None: the ViT of the profile's t2 table (ViT-Tiny)
 framework = "simclr"
 seed = 0  # seed of the augmented views of the measurement
-n_points = None  # candidates evaluated; None: the profile's
-k_aug = None  # view pairs per image; None: the profile's
 score = "contrast"  # the T1 score the verdicts use
 check_learned = True  # the "learned" check: f's linear probe against an untrained encoder's
 out_dir = "book/results/cpu/t2_vit_sublayers"
@@ -48,8 +46,6 @@ res = Result.start(out_dir, profile, profile_overrides)
     profile,
     framework=framework,
     arch=arch,
-    n_points=n_points,
-    k_aug=k_aug,
     profile_overrides=profile_overrides,
 )
 pair = request.get()

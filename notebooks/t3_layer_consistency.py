@@ -30,8 +30,6 @@ profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
 framework = "simclr"
 seed = 0  # seed of the augmented views of the measurement (training uses the profile's seed)
-n_points = None  # candidates evaluated (and as many held-out images); None: the profile's
-k_aug = None  # view pairs per image; None: the profile's
 top_k = None  # overlap k; None: min(100, n_points // 5)
 variant = "views"  # "views": the paper's definition; "original": the authors' script
 check_learned = True  # the "learned" check: f's linear probe against an untrained encoder's
@@ -39,8 +37,7 @@ out_dir = "book/results/cpu/t3_layer_consistency"
 
 # %%
 res = Result.start(out_dir, profile, profile_overrides)
-overrides = res.overrides(n_points=n_points, k_aug=k_aug)
-pair = encoder_pair(profile, framework, progress=False, **overrides)
+pair = encoder_pair(profile, framework, progress=False, **profile_overrides)
 # The same measurement as T1 (same arguments): reused from the cache when T1 ran first.
 result = lx.pair_layermem(pair, seed=seed, variant=variant)
 agreement, k, n = lx.agreement_by_set(result, top_k)

@@ -37,8 +37,6 @@ framework = None  # unused (this notebook compares frameworks); kept for the com
 frameworks = None  # on the ResNet; None: SimCLR, SimSiam, DINO (SimCLR, DINO at `paper`)
 vit_frameworks = None  # on the ViT of the `t2` sizes; None: SimCLR, MAE (and DINO at `paper`)
 seed = 0  # seed of the augmented views of the measurement
-n_points = None  # candidates evaluated; None: the profile's (t4 table)
-k_aug = None  # view pairs per image; None: the profile's
 score = "contrast"  # the T1 score the verdict uses
 check_learned = True  # the "learned" check: each f's linear probe against an untrained twin
 out_dir = "book/results/cpu/t4_frameworks"
@@ -49,8 +47,6 @@ requests = t4_encoders(
     profile,
     frameworks=frameworks,
     vit_frameworks=vit_frameworks,
-    n_points=n_points,
-    k_aug=k_aug,
     profile_overrides=profile_overrides,
 )
 pairs, measured = ax.measure_pairs(requests, [seed])

@@ -66,7 +66,7 @@ res = Result.start(out_dir, profile, profile_overrides)
 # The quick profile only exercises the code (the tests run it): fewer seeds and images.
 n_seeds, n_train, n_test = D.finetune_sizes(profile, n_seeds, n_train, n_test)
 pair, result, scores = D.pair_layer_scores(
-    profile, framework, seed=seed, score=score, **res.overrides()
+    profile, framework, seed=seed, score=score, **profile_overrides
 )
 display(res.table(scores.reset_index(), "layer_scores", digits=4))
 probe = D.downstream_probe(pair, downstream, n_train=n_train, n_test=n_test)

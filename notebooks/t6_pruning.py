@@ -54,8 +54,6 @@ from memloc.result import Result
 profile = "cpu"
 profile_overrides = {}  # the run's profile keys (python -m memloc.book --param): every encoder
 framework = "simclr"
-n_points = None
-k_aug = None
 rest = "mean"
 settings = ["per_layer 0.1", "per_layer 0.2", "total 0.1", "total 0.2"]
 n_random = 3  # seeds of the random pruning (at least 3)
@@ -66,9 +64,7 @@ out_dir = "book/results/cpu/t6_pruning"
 
 # %%
 res = Result.start(out_dir, profile, profile_overrides)
-pair = encoder_pair(
-    profile, framework, progress=False, **res.overrides(n_points=n_points, k_aug=k_aug)
-)
+pair = encoder_pair(profile, framework, progress=False, **profile_overrides)
 p = pair.profile
 if n_random < 3:
     raise ValueError(f"n_random must be at least 3 (mean ± std over seeds), got {n_random}")

@@ -85,6 +85,9 @@ def test_a_notebook_parameter_named_like_a_profile_key_is_set_with_its_notebook_
     assert t1 == {"seed": 3, "profile_overrides": {}}
     with pytest.raises(ValueError, match="t1_layermem has no parameter sede; its parameters: "):
         workflow.resolve_run("quick", {"t1_layermem.sede": 3}, ["t1_layermem"])
+    # A profile key T1 does not declare is the whole run's: the error says how to run T1 alone.
+    with pytest.raises(ValueError, match="n_points is a profile key.*--only t1_layermem --param"):
+        workflow.resolve_run("quick", {"t1_layermem.n_points": 300}, ["t1_layermem"])
     with pytest.raises(ValueError, match="t5_finetune_layers is not a notebook to run"):
         workflow.resolve_run("quick", {"t5_finetune_layers.epochs": 3}, ["t1_layermem"])
 

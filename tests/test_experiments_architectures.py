@@ -72,18 +72,17 @@ def test_sublayer_tests_exact_wilcoxon():
     assert outputs["share mlp larger"] == 0.0 and outputs["p"] == pytest.approx(1.0)
 
 
-def test_depth_trends_are_holm_adjusted_over_encoders():
+def test_all_trends_takes_the_weakest_encoder_and_curves_agree():
+    trends = pd.DataFrame(
+        {"setting": ["up", "down"], "rho": [1.0, -1.0], "p": [0.001, 1.0], "p_holm": [0.002, 1.0]}
+    )
+    overall = ax.all_trends(trends)
+    assert overall["statistic"] == pytest.approx(-1.0) and overall["p"] == pytest.approx(1.0)
+    assert not overall["holds"] and overall["worst"]["setting"] == "down"
+    assert overall["testable"] and overall["reason"] == ""
     r9 = _encoder("resnet9", width=0.125)
     up = _table(r9)
     down = _table(r9, values=-np.arange(len(up), dtype=float))
-    trends = ax.depth_trends({"up": (up, r9), "down": (down, r9)}).set_index("setting")
-    assert trends.loc["up", "rho"] == pytest.approx(1.0)
-    assert trends.loc["down", "rho"] == pytest.approx(-1.0)
-    assert trends.loc["up", "p_holm"] == pytest.approx(2 * trends.loc["up", "p"])
-    assert trends.loc["down", "p_holm"] == pytest.approx(1.0)
-    overall = ax.all_trends(trends.reset_index())
-    assert overall["statistic"] == pytest.approx(-1.0) and overall["p"] == pytest.approx(1.0)
-    assert not overall["holds"] and overall["worst"]["setting"] == "down"
     agree = ax.curve_agreement({"up": (up, r9), "down": (down, r9)})
     assert agree.loc[0, "rho"] == pytest.approx(-1.0)
 
@@ -327,32 +326,3 @@ def test_tables_by_setting_architecture_and_seed():
         len(stacked) == 2 * 17
         and stacked["contrast"].iloc[17:].tolist() == (2.0 * np.arange(17)).tolist()
     )
-
-
-def test_regime_summary_and_claims():
-    from memloc.regime import TARGET_MARGIN, TARGET_T
-
-    table = pd.DataFrame(
-        {
-            "encoder": ["shared", "vit", "sup"],
-            "framework": ["simclr", "mae", "supervised"],
-            "pair": [True, True, False],
-            "margin": [TARGET_MARGIN + 0.1, -0.02, 0.3],
-            "t_last": [TARGET_T + 1, TARGET_T - 1, np.nan],
-        }
-    )
-    text = ax.regime_summary(table, "quick")
-    assert text.startswith("At the `quick` profile, **1 of 2** SSL encoders beat")
-    assert "(smallest margin -2.0 points, `vit`)" in text and "**1 of 2** f/g pairs" in text
-    assert text.endswith("say so beside their verdicts.")
-    good = table.assign(margin=TARGET_MARGIN, t_last=TARGET_T)
-    assert "\n\n" not in ax.regime_summary(good, "quick")
-    claims = ax.regime_claims(table)
-    assert [c["holds"] for c in claims] == [True, False, True]
-    assert claims[1] == {
-        "claim": "context: vit learned (probe above its untrained twin)",
-        "test": "linear-probe accuracy minus the untrained encoder's, on the same test images",
-        "statistic": -0.02,
-        "holds": False,
-        "context": True,
-    }

@@ -42,7 +42,7 @@ def test_t4_at_paper_is_the_papers_resnet50_and_vit_base():
 
 
 def test_a5_one_pair_per_resnet_and_overrides_apply():
-    requests = E.a5_encoders("quick", archs=["resnet18"], n_points=7)
+    requests = E.a5_encoders("quick", archs=["resnet18"], profile_overrides={"n_points": 7})
     assert [r.label for r in requests] == ["resnet18"]
     assert requests[0].profile.arch == "resnet18" and requests[0].profile.n_points == 7
     assert requests[0].profile == load_profile(

@@ -13,11 +13,15 @@ from torch import nn
 from memloc.experiments.encoders import book_encoders
 from memloc.probe import knn_accuracy
 from memloc.regime import (
+    TARGET_MARGIN,
+    TARGET_T,
     check_pair,
     combine_checks,
     encoder_quality,
     memorization_strength,
     quality_markdown,
+    regime_claims,
+    regime_summary,
     training_cost,
 )
 from memloc.stats import holm
@@ -202,3 +206,30 @@ def test_combine_checks_names_the_pairs_that_fail():
         "Not testable here: DINO: the encoders did not learn (probe accuracy 0.700, "
         "untrained 0.788)."
     )
+
+
+def test_regime_summary_and_claims():
+    table = pd.DataFrame(
+        {
+            "encoder": ["shared", "vit", "sup"],
+            "framework": ["simclr", "mae", "supervised"],
+            "pair": [True, True, False],
+            "margin": [TARGET_MARGIN + 0.1, -0.02, 0.3],
+            "t_last": [TARGET_T + 1, TARGET_T - 1, np.nan],
+        }
+    )
+    text = regime_summary(table, "quick")
+    assert text.startswith("At the `quick` profile, **1 of 2** SSL encoders beat")
+    assert "(smallest margin -2.0 points, `vit`)" in text and "**1 of 2** f/g pairs" in text
+    assert text.endswith("say so beside their verdicts.")
+    good = table.assign(margin=TARGET_MARGIN, t_last=TARGET_T)
+    assert "\n\n" not in regime_summary(good, "quick")
+    claims = regime_claims(table)
+    assert [c["holds"] for c in claims] == [True, False, True]
+    assert claims[1] == {
+        "claim": "context: vit learned (probe above its untrained twin)",
+        "test": "linear-probe accuracy minus the untrained encoder's, on the same test images",
+        "statistic": -0.02,
+        "holds": False,
+        "context": True,
+    }

@@ -5,8 +5,7 @@ to the layer and unit measurements.
   follow the encoder's forward path (ResNet9: all ten, as T1; torchvision ResNets: the stem and
   every block output; ViT: every block output), and :func:`contrast_depth_trends` tests the
   trend of each of several encoders on the per-image scores, Holm-adjusted because the verdict
-  asks that it holds in all of them (:func:`depth_trends`: Spearman's rho of the layer means,
-  a description of the shape).
+  asks that it holds in all of them.
 - The ViT split of T2 (:func:`vit_blocks`, :func:`sublayer_tests`): a block's change in
   memorization along the residual stream splits into the attention part (block i-1's output to
   the stream after the attention add) and the MLP part (from there to block i's output).
@@ -18,7 +17,7 @@ to the layer and unit measurements.
   :func:`main_paths`, :func:`wide_by_architecture`, :func:`seed_summaries`,
   :func:`stacked_tables`, :func:`resnet_facts`, and their one claim that the depth trend
   holds in every encoder, :func:`every_encoder_check`, :func:`every_encoder_claim`,
-  :func:`every_encoder_note`; R0's :func:`regime_summary` and :func:`regime_claims`.
+  :func:`every_encoder_note`.
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ from memloc.experiments.layers import (
     pair_layermem,
     pair_testability,
 )
-from memloc.regime import TARGET_MARGIN, TARGET_T, PairCheck
+from memloc.regime import PairCheck
 from memloc.stats import claim, holm, intersection_union
 
 _VIT_BLOCK = re.compile(r"^block(\d+)$")
@@ -100,34 +99,6 @@ def paths_by_setting(tables: dict, score: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def depth_trends(
-    tables: Mapping[str, tuple[pd.DataFrame, nn.Module]], score: str = "contrast"
-) -> pd.DataFrame:
-    """T1's depth test (Spearman's ρ against forward position, one-sided) on the main path of
-    each encoder, with Holm-adjusted p-values over the encoders.
-
-    ``tables`` maps a label to (LayerMem table, encoder). Returns one row per label: ``points``
-    (how many), ``rho``, ``p``, ``p_holm``, and the score at the first and last point.
-    """
-    rows = []
-    for label, (table, encoder) in tables.items():
-        path = main_path(table, encoder)
-        t = depth_trend(path, score)
-        rows.append(
-            {
-                "setting": label,
-                "points": len(path),
-                "rho": t.statistic,
-                "p": t.pvalue,
-                f"{score} first": float(path[score].iloc[0]),
-                f"{score} last": float(path[score].iloc[-1]),
-            }
-        )
-    out = pd.DataFrame(rows)
-    out.insert(4, "p_holm", holm(out["p"].to_numpy()))
-    return out
-
-
 def contrast_depth_trends(
     results: Mapping[str, tuple],
     *,
@@ -188,7 +159,7 @@ def contrast_depth_trends(
 
 
 def all_trends(trends: pd.DataFrame, statistic: str = "rho") -> dict:
-    """The verdict of :func:`depth_trends` or :func:`contrast_depth_trends` when the claim is
+    """The verdict of :func:`contrast_depth_trends` (or a table like it) when the claim is
     that the trend holds in every encoder: ``statistic`` (the smallest value of the column
     ``statistic``: ``"rho"``, or ``"t"`` for the per-image test), ``p`` (the largest
     Holm-adjusted p: :func:`memloc.stats.intersection_union`), ``holds`` (every statistic
@@ -634,45 +605,3 @@ def resnet_facts(pair, n_measurements: int) -> str:
         f"|S_C| = {p.n_candidate}, |S_I| = {p.n_independent}; {n_measurements} measurements of "
         f"{p.n_points} candidates with K = {p.k_aug} view pairs each."
     )
-
-
-# ----------------------------------------------------------------------------- R0: regime
-
-
-def regime_summary(table: pd.DataFrame, profile: str) -> str:
-    """R0's paragraph: how many SSL encoders beat their untrained twin's probe by the target
-    margin and how many f/g pairs reach the target t at the last layer, with the smallest of
-    each (``table``: :func:`memloc.regime.regime_table`)."""
-    ssl = table[table["framework"] != "supervised"]
-    learned = ssl["margin"] >= TARGET_MARGIN
-    pairs = ssl[ssl["pair"]]
-    strong = pairs["t_last"] >= TARGET_T
-    text = (
-        f"At the `{profile}` profile, **{int(learned.sum())} of {len(ssl)}** SSL encoders beat "
-        f"their untrained twin's probe by at least {100 * TARGET_MARGIN:.0f} points (smallest "
-        f"margin {100 * ssl['margin'].min():+.1f} points, "
-        f"`{ssl.loc[ssl['margin'].idxmin(), 'encoder']}`), and **{int(strong.sum())} of "
-        f"{len(pairs)}** f/g pairs reach t ≥ {TARGET_T:g} at the last layer (smallest t = "
-        f"{pairs['t_last'].min():.1f}, `{pairs.loc[pairs['t_last'].idxmin(), 'encoder']}`)."
-    )
-    if not (learned.all() and strong.all()):
-        text += (
-            "\n\nThe encoders that miss a target are named in the table; the result pages that "
-            "use them say so beside their verdicts."
-        )
-    return text
-
-
-def regime_claims(table: pd.DataFrame) -> list[dict]:
-    """R0's context claims, one per encoder of :func:`memloc.regime.regime_table`: it learned
-    (its probe is above its untrained twin's; statistic: the margin, no test)."""
-    return [
-        claim(
-            f"context: {row.encoder} learned (probe above its untrained twin)",
-            "linear-probe accuracy minus the untrained encoder's, on the same test images",
-            statistic=row.margin,
-            holds=row.margin > 0,
-            context=True,
-        )
-        for row in table.itertuples()
-    ]

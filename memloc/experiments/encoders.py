@@ -5,8 +5,9 @@ The notebook and the book's driver ask for the same list: ``make book`` trains t
 first, with progress bars in the terminal, and the notebook then finds them in the cache.
 Each function takes the notebook's parameters; None means the profile's (or the notebook's
 documented) default. ``profile_overrides`` are the run's profile keys (the book's ``--param``
-profile keys, :func:`memloc.workflow.resolve_run`): applied to every encoder after the
-experiment's own sizes, as the notebook applies them.
+profile keys, :func:`memloc.workflow.resolve_run`; the only way a notebook changes a profile
+key): applied to every encoder after the experiment's own sizes, as the notebook applies
+them.
 """
 
 from __future__ import annotations
@@ -72,17 +73,11 @@ def t2_encoders(
     profile,
     *,
     framework="simclr",
-    dataset=None,
     arch=None,
-    n_points=None,
-    k_aug=None,
     profile_overrides=None,
 ) -> list[EncoderRequest]:
-    """T2: one ViT pair at the profile's t2 sizes."""
-    keys = merge_overrides(
-        profile_overrides, dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug
-    )
-    p = load_profile(profile, experiment="t2", **keys)
+    """T2: one ViT pair at the profile's t2 sizes (``arch`` None: the t2 table's ViT)."""
+    p = load_profile(profile, experiment="t2", **merge_overrides(profile_overrides, arch=arch))
     if not p.arch.startswith("vit"):
         raise ValueError(f"T2 needs a ViT; arch={p.arch!r}. Use vit_tiny, vit_small or vit_base")
     return [EncoderRequest(f"{p.arch} {framework}", p, framework)]
@@ -93,10 +88,6 @@ def t4_encoders(
     *,
     frameworks: Sequence[str] | None = None,
     vit_frameworks: Sequence[str] | None = None,
-    arch=None,
-    dataset=None,
-    n_points=None,
-    k_aug=None,
     profile_overrides=None,
 ) -> list[EncoderRequest]:
     """T4: the ResNet under each of ``frameworks`` (t4 sizes), the ViT under each of
@@ -107,10 +98,9 @@ def t4_encoders(
         frameworks = T4_PAPER_FRAMEWORKS if paper else T4_FRAMEWORKS
     if vit_frameworks is None:
         vit_frameworks = T4_PAPER_VIT_FRAMEWORKS if paper else T4_VIT_FRAMEWORKS
-    sizes = merge_overrides(profile_overrides, dataset=dataset, n_points=n_points, k_aug=k_aug)
+    resnet = dict(profile_overrides or {})
     # The run's arch is the ResNet's: the ViT side keeps the t2 table's ViT.
-    vit_sizes = {k: v for k, v in sizes.items() if k != "arch"}
-    resnet = merge_overrides(sizes, arch=arch)
+    vit_sizes = {k: v for k, v in resnet.items() if k != "arch"}
     settings = [(load_profile(profile, experiment="t4", **resnet), fw) for fw in frameworks]
     settings += [(load_profile(profile, experiment="t2", **vit_sizes), fw) for fw in vit_frameworks]
     return [EncoderRequest(f"{p.arch} {fw}", p, fw) for p, fw in settings]
@@ -121,16 +111,12 @@ def a5_encoders(
     *,
     archs: Sequence[str] | None = None,
     framework="simclr",
-    dataset=None,
-    n_points=None,
-    k_aug=None,
     profile_overrides=None,
 ) -> list[EncoderRequest]:
     """A5: one pair per ResNet at the profile's a5 sizes (the run's ``arch`` is not used:
     the ResNets are ``archs``)."""
     requests = []
-    keys = merge_overrides(profile_overrides, dataset=dataset, n_points=n_points, k_aug=k_aug)
-    keys.pop("arch", None)
+    keys = {k: v for k, v in (profile_overrides or {}).items() if k != "arch"}
     for name in A5_ARCHS if archs is None else archs:
         p = load_profile(profile, experiment="a5", arch=name, **keys)
         requests.append(EncoderRequest(name, p, framework))
@@ -143,8 +129,6 @@ A7_DONOR_EPOCHS = 30  # the a7 notebook's donor_epochs
 def a7_encoders(
     profile,
     *,
-    dataset=None,
-    arch=None,
     framework="simclr",
     donor_dataset=None,
     donor_epochs=A7_DONOR_EPOCHS,
@@ -154,7 +138,7 @@ def a7_encoders(
     data set (:func:`memloc.profiles.donor_profile`; None:
     :func:`memloc.data.default_donor_dataset`, one with f's number of channels), the encoder
     whose layers are swapped into the shared f."""
-    p = load_profile(profile, **merge_overrides(profile_overrides, dataset=dataset, arch=arch))
+    p = load_profile(profile, **(profile_overrides or {}))
     data = load_dataset(p.dataset, "train", image_size=p.image_size, resize=p.resize,
                         download=False)  # fmt: skip
     if p.split_shares:  # the notebook's pair.profile: sizes fitted to the data
@@ -169,10 +153,7 @@ def f3a_encoders(
     profile,
     *,
     datasets: Sequence[str] | None = None,
-    arch=None,
     framework="simclr",
-    n_points=None,
-    k_aug=None,
     profile_overrides=None,
 ) -> list[EncoderRequest]:
     """F3a: f alone on each data set, with the recipe and sizes of the profile's f3a table.
@@ -180,8 +161,7 @@ def f3a_encoders(
     ``datasets`` None: SVHN, CIFAR-10 and STL10 at ``paper``; elsewhere the profile's data set
     and the other one available offline.
     """
-    keys = merge_overrides(profile_overrides, arch=arch, n_points=n_points, k_aug=k_aug)
-    base = load_profile(profile, experiment="f3a", **keys)
+    base = load_profile(profile, experiment="f3a", **(profile_overrides or {}))
     if datasets is None:
         if base.name == "paper":
             datasets = F3A_PAPER_DATASETS
@@ -198,20 +178,13 @@ def f3c_encoders(
     *,
     epsilons: Sequence[float] | None = None,
     framework="simsiam",
-    dataset=None,
-    arch=None,
     delta=1e-5,
     max_grad_norm=1.0,
-    n_points=None,
-    k_aug=None,
     profile_overrides=None,
 ) -> list[EncoderRequest]:
     """F3c: f trained with DP-SGD at each ε (ascending), then the same recipe without DP-SGD
     (ε = ∞) as the reference."""
-    keys = merge_overrides(
-        profile_overrides, dataset=dataset, arch=arch, n_points=n_points, k_aug=k_aug
-    )
-    p = load_profile(profile, experiment="f3c", **keys)
+    p = load_profile(profile, experiment="f3c", **(profile_overrides or {}))
     if epsilons is None:
         epsilons = F3C_QUICK_EPSILONS if p.name == "quick" else F3C_EPSILONS
     requests = [
