@@ -85,3 +85,17 @@ def test_the_downloaded_asset_is_the_exported_one():
     assert '"$BUNDLE_TAG"' in download and '"$BUNDLE_TAG"' in upload
     for line in (download, export, upload):
         assert '"$BUNDLE_FILE"' in line
+
+
+def test_the_test_workflow_runs_the_suite_and_the_paper_toy_workflow_side_by_side():
+    workflow = yaml.safe_load((WORKFLOW.parent / "test.yml").read_text())
+    jobs = workflow["jobs"]
+    runs = {name: [s["run"] for s in job["steps"] if "run" in s] for name, job in jobs.items()}
+    assert runs == {"suite": ["make test"], "paper-toy": ["make test-paper-toy"]}
+    assert {"test", "test-paper-toy"} <= _make_targets()
+    # As .ci/run: the property tests' fixed examples.
+    assert (
+        jobs["suite"]["env"]["MEMLOC_CI"] == "1"
+        and "MEMLOC_CI=1" in (repo_root() / ".ci" / "run").read_text()
+    )
+    assert all(job["timeout-minutes"] <= 360 for job in jobs.values())
