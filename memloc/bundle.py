@@ -11,7 +11,8 @@ rebuild the book of Wang et al. (NeurIPS 2024) without training anything:
   ``checkpoints/last.pt`` (a pickle that only resumes an unfinished run), lock files, temporary
   files or entries that are not complete;
 - the stored measurements beside the entries (``layermem-*`` of
-  :mod:`memloc.experiments.layers`, ``unitmem-*.npz`` of :mod:`memloc.experiments.units`).
+  :mod:`memloc.experiments.layers`, ``unitmem-*.npz`` of :mod:`memloc.experiments.units`,
+  ``finetune-*.json`` of :mod:`memloc.experiments.downstream`).
   Their names are hashes of what they measured (the encoders' weights among it), so which of
   them a profile's notebooks read is known only by running the notebooks: the bundle carries
   every complete one, and a stored measurement that no notebook asks for is never read.
@@ -46,9 +47,10 @@ INFO = "bundle.json"
 CACHE_DIR = "cache"  # the folder of the archive that mirrors the encoder cache
 FORMAT = 1
 URL_SCHEMES = ("http", "https", "ftp", "sftp", "doi", "file")
-# Stored measurements beside the cache entries (memloc.experiments.layers and .units).
+# Stored measurements beside the cache entries (memloc.experiments.layers, .units, .downstream).
 LAYERMEM_PREFIX = "layermem-"
 UNITMEM_PREFIX = "unitmem-"
+FINETUNE_PREFIX = "finetune-"  # T5's fine-tuning accuracies, one JSON per layer set and seed
 LAYERMEM_PARTS = (".json", ".table.csv.gz", ".points.csv.gz")
 
 
@@ -122,14 +124,16 @@ def _kept_name(name: str) -> bool:
 
 
 def stored_measurements(cache_dir: str | Path | None = None) -> list[Path]:
-    """Complete stored measurements in the cache folder: ``unitmem-<key>.npz`` files and
-    ``layermem-<stem>`` triples whose ``.json`` (written last) and both tables exist."""
+    """Complete stored measurements in the cache folder: ``unitmem-<key>.npz`` and
+    ``finetune-<key>.json`` files and ``layermem-<stem>`` triples whose ``.json`` (written
+    last) and both tables exist."""
     from memloc.artifacts import cache_root
 
     root = cache_root(cache_dir)
     if not root.is_dir():
         return []
     files = [p for p in sorted(root.glob(f"{UNITMEM_PREFIX}*.npz")) if _kept_name(p.name)]
+    files += [p for p in sorted(root.glob(f"{FINETUNE_PREFIX}*.json")) if _kept_name(p.name)]
     for meta in sorted(root.glob(f"{LAYERMEM_PREFIX}*.json")):
         if not _kept_name(meta.name):
             continue

@@ -86,7 +86,7 @@ Markdown(
 # %%
 sets = D.finetune_sets(scores, ks=ks, least=least)
 acc = D.finetune_accuracies(
-    pair.f, sets, probe, seeds=range(n_seeds), epochs=epochs, lr=lr, progress=True
+    pair.f, sets, probe, seeds=range(n_seeds), epochs=epochs, lr=lr, progress=True, cache=True
 )
 res.table(acc, "accuracy_per_seed")
 table = D.finetune_table(acc)

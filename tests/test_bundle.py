@@ -70,6 +70,7 @@ def cache(tmp_path_factory, plan) -> Path:
     # Stored measurements: a UnitMem activation file, a complete LayerMem triple and one whose
     # JSON (written last) is missing, i.e. a measurement interrupted while being stored.
     np.savez(root / "unitmem-0123456789abcdef0123.npz", layer=np.arange(6.0))
+    (root / "finetune-0123456789abcdef0123.json").write_text('{"accuracy": 0.5, "seed": 0}')
     for stem, parts in (
         ("layermem-aa-11", bundle.LAYERMEM_PARTS),
         ("layermem-bb-11", (".table.csv.gz",)),
@@ -141,6 +142,7 @@ def test_a_bundle_carries_complete_entries_and_measurements_only(archive, cache,
     assert not [n for n in names if n.endswith((".lock", ".tmp", ".pt"))]
     assert any(n.endswith("checkpoints/epoch_0001.safetensors") for n in names)
     assert "cache/unitmem-0123456789abcdef0123.npz" in names
+    assert "cache/finetune-0123456789abcdef0123.json" in names  # T5's stored accuracies
     assert {n for n in names if "layermem-" in n} == {
         f"cache/layermem-aa-11{s}" for s in bundle.LAYERMEM_PARTS
     }

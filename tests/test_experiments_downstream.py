@@ -106,6 +106,37 @@ def test_finetune_accuracies_trains_each_distinct_set_once(monkeypatch):
         D.finetune_accuracies(None, sets, probe_set(), seeds=[], epochs=1, lr=1e-3)
 
 
+def test_finetune_accuracies_are_stored_and_read_back(monkeypatch, tmp_path):
+    calls = []
+
+    def fake_finetune(encoder, layers, *args, seed, lr, **kwargs):
+        calls.append((tuple(layers), seed))
+        return 0.5 + 0.1 * len(layers) + 0.01 * seed + lr
+
+    monkeypatch.setattr(D, "finetune", fake_finetune)
+    scores = pd.DataFrame({"LM": [0.0, 1.0], "ΔLM": [1.0, 0.0]}, index=["7", "8"])
+    sets = D.finetune_sets(scores, ks=(1,))  # head only, 8 (last, most ΔLM), 7 (most LM)
+    encoder, probe = tiny_resnet(), probe_set()
+    kw = dict(seeds=[0, 1], epochs=1, lr=1e-3, cache=True, cache_dir=tmp_path)
+    first = D.finetune_accuracies(encoder, sets, probe, **kw)
+    assert len(calls) == 6 and len(list(tmp_path.glob("finetune-*.json"))) == 6
+    # Read back: nothing trains, the same table.
+    pd.testing.assert_frame_equal(D.finetune_accuracies(encoder, sets, probe, **kw), first)
+    assert len(calls) == 6
+    # An interrupted run keeps what it finished: only the missing accuracy trains again.
+    sorted(tmp_path.glob("finetune-*.json"))[0].unlink()
+    pd.testing.assert_frame_equal(D.finetune_accuracies(encoder, sets, probe, **kw), first)
+    assert len(calls) == 7
+    # Another learning rate or other weights are other measurements.
+    D.finetune_accuracies(encoder, sets, probe, **{**kw, "lr": 2e-3})
+    assert len(calls) == 13
+    other = tiny_resnet()
+    with torch.no_grad():
+        next(other.parameters()).add_(1.0)
+    D.finetune_accuracies(other, sets, probe, **kw)
+    assert len(calls) == 19
+
+
 def test_finetune_accuracies_real_run_is_reproducible():
     scores = pd.DataFrame({"LM": [0.0, 1.0], "ΔLM": [1.0, 0.0]}, index=["7", "8"])
     sets = D.finetune_sets(scores, ks=(1,))

@@ -24,18 +24,29 @@ All three choose layers by LayerMem and look at downstream accuracy:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from scipy import stats as _st
 from torch import nn
 
-from memloc.artifacts import encoder_pair, encoder_spec, get_encoder, load_encoder, random_encoder
+from memloc.artifacts import (
+    cache_root,
+    encoder_pair,
+    encoder_spec,
+    get_encoder,
+    load_encoder,
+    random_encoder,
+)
 from memloc.data import canonical_name, default_donor_dataset, default_other_dataset, load_dataset
 from memloc.experiments.interventions import prediction_test, probe_roles
 from memloc.experiments.layers import pair_layermem
+from memloc.experiments.units import measurement_key
 from memloc.interventions import swap_layers
 from memloc.models.units import layer_module_path
 from memloc.probe import (
@@ -48,6 +59,13 @@ from memloc.probe import (
 )
 from memloc.profiles import Profile, donor_profile, is_small
 from memloc.stats import claim, holm, intersection_union
+from memloc.utils import atomic_write_json
+
+FINETUNE_PREFIX = "finetune-"
+"""Stored fine-tuning accuracies in the cache folder: ``finetune-<key>.json``."""
+FINETUNING = ("memloc.probe",)
+"""The code a stored fine-tuning accuracy depends on (:func:`memloc.probe.finetune` and what it
+imports; the encoder's own modules are added to it)."""
 
 SCORES = {"LM": "LayerMem", "ΔLM": "ΔLayerMem"}
 """The two rankings of layers the paper uses, by the names its tables give them."""
@@ -180,13 +198,20 @@ def finetune_accuracies(
     batch_size: int = 128,
     weight_decay: float = 0.0,
     progress: bool | Callable[[str], None] | None = None,
+    cache: bool = False,
+    cache_dir: str | Path | None = None,
 ) -> pd.DataFrame:
     """Test accuracy on ``probe`` after fine-tuning each layer set of ``sets`` and a new head
     (:func:`memloc.probe.finetune`), once per seed.
 
     A layer set that appears under several choices (the last layer may also be the most
     memorizing one) is trained once per seed and its accuracy reported under each.
-    ``progress``: a callable told each training, or True for a progress bar.
+    ``progress``: a callable told each training, or True for a progress bar. ``cache``: store
+    each accuracy in the cache folder (``cache_dir``, default the encoder cache's) as
+    ``finetune-<key>.json``, the key a hash of the encoder's weights, the probe set, the layer
+    set, the seed, the settings and the code they run (:func:`memloc.experiments.units.
+    measurement_key`); a later call, or one after an interruption, reads what is stored and
+    trains only the rest (T5's fine-tuning is the book's slowest notebook step).
 
     Returns
     -------
@@ -195,27 +220,47 @@ def finetune_accuracies(
     """
     if len(seeds) < 1:
         raise ValueError("need at least one seed")
-    cache: dict[tuple[tuple[str, ...], int], float] = {}
+    done: dict[tuple[tuple[str, ...], int], float] = {}
+    store = cache_root(cache_dir) if cache else None
+    probe_tensors = [probe.train_images, probe.test_images]
+    probe_tensors += [torch.as_tensor(probe.train_labels), torch.as_tensor(probe.test_labels)]
+    settings = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "weight_decay": weight_decay}
+
+    def stored_key(layers: tuple[str, ...], seed: int) -> str:
+        return measurement_key(
+            "finetune",
+            [encoder],
+            probe_tensors,
+            {**settings, "layers": list(layers), "seed": seed},
+            code=FINETUNING,
+        )
+
     rows = []
     total = len({tuple(x) for x in sets["layers"]}) * len(seeds)
     with _progress_bar(progress, total, "fine-tuning") as report:
         for _, row in sets.iterrows():
             for seed in seeds:
                 key = (tuple(row["layers"]), int(seed))
-                if key not in cache:
-                    cache[key] = finetune(
-                        encoder,
-                        list(row["layers"]),
-                        probe.train_images,
-                        probe.train_labels,
-                        probe.test_images,
-                        probe.test_labels,
-                        epochs=epochs,
-                        lr=lr,
-                        seed=int(seed),
-                        batch_size=batch_size,
-                        weight_decay=weight_decay,
-                    )
+                if key not in done:
+                    stored = store / f"{FINETUNE_PREFIX}{stored_key(*key)}.json" if store else None
+                    if stored is not None and stored.exists():
+                        done[key] = json.loads(stored.read_text())["accuracy"]
+                    else:
+                        done[key] = finetune(
+                            encoder,
+                            list(row["layers"]),
+                            probe.train_images,
+                            probe.train_labels,
+                            probe.test_images,
+                            probe.test_labels,
+                            epochs=epochs,
+                            lr=lr,
+                            seed=int(seed),
+                            batch_size=batch_size,
+                            weight_decay=weight_decay,
+                        )
+                        if stored is not None:
+                            atomic_write_json(stored, {"accuracy": done[key], "seed": key[1]})
                     if report is not None:
                         report(f"{layers_label(key[0])} (seed {seed})")
                 rows.append(
@@ -224,7 +269,7 @@ def finetune_accuracies(
                         "k": row["k"],
                         "label": row["label"],
                         "seed": int(seed),
-                        "accuracy": cache[key],
+                        "accuracy": done[key],
                     }
                 )
     return pd.DataFrame(rows)

@@ -32,8 +32,6 @@ import hashlib
 import io
 import json
 import math
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +68,7 @@ from memloc.stats import (
     top_indices,
     welch_one_sided,
 )
+from memloc.utils import atomic_write_bytes
 
 MODEL_LABELS = {"simclr": "SSL", "supervised": "SL"}
 """How figures and tables name an encoder pair's framework."""
@@ -137,11 +136,17 @@ def _update_tensor(h, t: Tensor) -> None:
     h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
 
 
-def measurement_key(kind: str, encoders: list[nn.Module], images: list[Tensor], settings: dict):
-    """A hash of a measurement's inputs: encoder weights (and buffers), images, ``settings``
-    (JSON-able) and the code that measures (:func:`memloc.fingerprint.fingerprint` of
-    ``MEASURING`` and the encoders' modules)."""
-    h = hashlib.sha256(kind.encode() + b"\0" + fingerprint(*MEASURING, *encoders).encode())
+def measurement_key(
+    kind: str,
+    encoders: list[nn.Module],
+    images: list[Tensor],
+    settings: dict,
+    code: tuple[str, ...] = MEASURING,
+):
+    """A hash of a measurement's inputs: encoder weights (and buffers), images (any tensors:
+    labels too), ``settings`` (JSON-able) and the code that measures
+    (:func:`memloc.fingerprint.fingerprint` of the modules ``code`` and the encoders')."""
+    h = hashlib.sha256(kind.encode() + b"\0" + fingerprint(*code, *encoders).encode())
     for encoder in encoders:
         h.update(type(encoder).__name__.encode())
         for name, t in sorted(encoder.state_dict().items()):
@@ -159,18 +164,6 @@ def _policy_settings(policy) -> dict | None:
         return {}
     to_dict = getattr(policy, "to_dict", None)
     return to_dict() if callable(to_dict) else None
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _measurement_cache(cache: bool) -> Path | None:
@@ -238,7 +231,7 @@ def measure_unitmem(
     if path is not None:
         buffer = io.BytesIO()
         np.savez(buffer, **mu)
-        _atomic_write(path, buffer.getvalue())
+        atomic_write_bytes(path, buffer.getvalue())
     return _unitmem_from_mu(mu, points, n, config, rest)
 
 
