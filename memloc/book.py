@@ -282,7 +282,10 @@ TRAIN_DIR = "_train"  # <results>/_train/: specs and benchmarks of the train job
 
 
 def timings_markdown(
-    notebooks: list[ResultNotebook], results_dir: Path, runs: list[str] | None = None
+    notebooks: list[ResultNotebook],
+    results_dir: Path,
+    runs: list[str] | None = None,
+    cache_dir: str | Path | None = None,
 ) -> str:
     """Minutes per job of the workflow, from Snakemake's ``benchmark:`` files, for every
     profile with a plan (``<profile>/plan.json``, written by ``workflow/Snakefile``):
@@ -291,11 +294,15 @@ def timings_markdown(
     several cores, jobs run side by side and the build's wall time is shorter).
 
     ``runs`` None: the profiles' own runs (a run on other data has its own book); else those
-    runs (``<run>/plan.json``)."""
-    from memloc.workflow import benchmark_seconds
+    runs (``<run>/plan.json``). An encoder that no train job trained (it was in the cache,
+    ``cache_dir`` None: the encoder cache) shows the wall time its training log records,
+    marked †."""
+    from memloc.artifacts import cache_root
+    from memloc.workflow import benchmark_seconds, logged_training_seconds
 
     results_dir = Path(results_dir)
     notebook_rows, train_rows = {}, {}
+    logged = set()  # (label, profile) of times from a training log, not a job
     for plan_path in sorted(results_dir.glob("*/plan.json")):
         profile = plan_path.parent.name
         plan = json.loads(plan_path.read_text())
@@ -308,6 +315,10 @@ def timings_markdown(
                 notebook_rows.setdefault(name, {})[profile] = seconds
         for entry, label in plan["encoders"].items():
             seconds = benchmark_seconds(results_dir / TRAIN_DIR / "benchmarks" / f"{entry}.tsv")
+            if seconds is None:
+                seconds = logged_training_seconds(cache_root(cache_dir) / entry)
+                if seconds is not None:
+                    logged.add((label, profile))
             if seconds is not None:
                 train_rows.setdefault(label, {})[profile] = seconds
     profiles = sorted(
@@ -318,15 +329,18 @@ def timings_markdown(
     lines = ["| job | " + " | ".join(f"`{p}` (min)" for p in profiles) + " |"]
     lines.append("|---|" + "---:|" * len(profiles))
 
-    def row(what: str, cells: dict) -> None:
-        values = [f"{cells[p] / 60:.1f}" if p in cells else "" for p in profiles]
+    def row(what: str, cells: dict, label: str = "") -> None:
+        values = [
+            f"{cells[p] / 60:.1f}" + (" †" if (label, p) in logged else "") if p in cells else ""
+            for p in profiles
+        ]
         lines.append(f"| {what} | " + " | ".join(values) + " |")
 
     for nb in notebooks:
         if nb.name in notebook_rows:
             row(f"{nb.result_id} `{nb.name}`", notebook_rows[nb.name])
     for label in sorted(train_rows):
-        row(f"training {_md_cell(label)}", train_rows[label])
+        row(f"training {_md_cell(label)}", train_rows[label], label)
     totals = {
         p: sum(cells.get(p, 0.0) for rows in (notebook_rows, train_rows) for cells in rows.values())
         for p in profiles
@@ -336,6 +350,11 @@ def timings_markdown(
         + " | ".join(f"**{totals[p] / 60:.1f}**" for p in profiles)
         + " |"
     )
+    if logged:
+        lines.append(
+            "\n† Trained before this workflow's train jobs (found in the cache): the wall time of "
+            "the training loop from the entry's `log.json`."
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -464,6 +464,17 @@ def benchmark_seconds(path: str | Path) -> float | None:
     return float(rows[-1][header.index("s")])
 
 
+def logged_training_seconds(entry: str | Path) -> float | None:
+    """Wall seconds of the training loop as a cache entry's ``log.json`` records them (an
+    encoder trained outside a train job of the workflow has no ``benchmark:`` file); None
+    without a log."""
+    try:
+        log = json.loads((Path(entry) / "log.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return float(log["wall_s"]) if "wall_s" in log else None
+
+
 CONFIG_JSON = "json:"
 
 

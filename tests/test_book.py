@@ -272,6 +272,15 @@ def test_generated_tables_read_profiles_and_timings(tmp_path):
     (train / "resnet9-simclr-x-f-1.tsv").write_text(header + "600.0\t0:10:00\t1\n")
     md = book.timings_markdown(book.result_notebooks(), tmp_path)
     assert "| training shared (f) | 10.0 |" in md and "| **sum of the jobs** | **11.5** |" in md
+    assert "†" not in md
+    # An encoder no train job trained (found in the cache): the time its training log records.
+    plan["encoders"]["resnet9-simclr-x-g-2"] = "shared (g)"
+    (tmp_path / "quick" / "plan.json").write_text(json.dumps(plan))
+    (tmp_path / "cache" / "resnet9-simclr-x-g-2").mkdir(parents=True)
+    (tmp_path / "cache" / "resnet9-simclr-x-g-2" / "log.json").write_text('{"wall_s": 300.0}')
+    md = book.timings_markdown(book.result_notebooks(), tmp_path, cache_dir=tmp_path / "cache")
+    assert "| training shared (g) | 5.0 † |" in md and "| **sum of the jobs** | **16.5** |" in md
+    assert "† Trained before this workflow's train jobs" in md
     assert "api" not in book.api_modules() and "memloc.book" in book.api_modules()
 
 
