@@ -56,12 +56,31 @@ CONFIGS: dict[str, dict] = {
         **MILD_JITTER,
         "snapshot_epochs": (50, 100, 200, 300),
     },
+    # The generality chapter's tables (``experiment``: the profile's [cpu.experiments.<id>]):
+    # at batch 256 on 500 images an epoch is 2 steps, so A5's ResNets and T2's ViT take 100
+    # steps in 50 epochs. Batch 64 gives 8 steps an epoch at about the same cost per epoch.
+    "a5-resnet18-b256": {"experiment": "a5", "arch": "resnet18", "snapshot_epochs": (25, 50)},
+    "a5-resnet18-b64": {
+        "experiment": "a5",
+        "arch": "resnet18",
+        "batch_size": 64,
+        "snapshot_epochs": (25, 50),
+    },
+    "a5-resnet18-b64-e200": {
+        "experiment": "a5",
+        "arch": "resnet18",
+        "batch_size": 64,
+        "epochs": 200,
+        "snapshot_epochs": (50, 100, 200),
+    },
+    "t2-vit-b64": {"experiment": "t2", "batch_size": 64, "snapshot_epochs": (25, 50)},
 }
 
 
 def measure(name: str, profile_name: str, overrides: dict, framework: str, n_probe: int) -> dict:
     start = time.time()
-    profile = load_profile(profile_name, **overrides)
+    keys = {k: v for k, v in overrides.items() if k != "experiment"}
+    profile = load_profile(profile_name, experiment=overrides.get("experiment"), **keys)
     pair = encoder_pair(profile, framework)
     snapshots = {f"f@{epoch}": enc for epoch, enc in pair.snapshots("f").items()}
     quality = pair_quality(pair, n_train=n_probe, n_test=n_probe, extra=snapshots)

@@ -245,6 +245,17 @@ def available_profiles() -> list[str]:
     return [*names, AUTO, *(name + TOY for name in names)]
 
 
+def base_profile(name: str) -> str:
+    """The profile a toy twin shrinks (``paper-toy`` -> ``paper``); any other name as it is.
+    What a profile's structure depends on (T4's frameworks, F3a's data sets, F3c's ε) asks
+    this, so that the toy run takes the same paths as the profile.
+
+    >>> base_profile("paper-toy"), base_profile("cpu")
+    ('paper', 'cpu')
+    """
+    return name.removesuffix(TOY)
+
+
 def is_small(name: str) -> bool:
     """Whether a notebook's own sizes (seeds, downstream images) take their small settings:
     at ``quick`` and the toy profiles."""

@@ -30,6 +30,17 @@ def test_t4_lists_the_resnet_and_vit_frameworks_at_their_sizes():
     assert requests[3].profile == load_profile("quick", experiment="t2")
 
 
+def test_a_toy_twin_plans_the_encoders_of_its_profile():
+    # The toy run must take the profile's paths: T4's frameworks, F3c's privacy targets.
+    assert [r.label for r in E.t4_encoders("paper-toy")] == [
+        r.label for r in E.t4_encoders("paper")
+    ]
+    assert [r.label for r in E.f3c_encoders("quick-toy")] == [
+        r.label for r in E.f3c_encoders("quick")
+    ]
+    assert [r.label for r in E.f3c_encoders("cpu-toy")] == [r.label for r in E.f3c_encoders("cpu")]
+
+
 def test_t4_at_paper_is_the_papers_resnet50_and_vit_base():
     labels = [r.label for r in E.t4_encoders("paper")]
     assert labels == [

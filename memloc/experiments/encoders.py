@@ -28,6 +28,7 @@ from memloc.data import (
 from memloc.privacy import PrivacyConfig
 from memloc.profiles import (
     Profile,
+    base_profile,
     dataset_profile,
     donor_profile,
     fit_to_data,
@@ -93,7 +94,7 @@ def t4_encoders(
     """T4: the ResNet under each of ``frameworks`` (t4 sizes), the ViT under each of
     ``vit_frameworks`` (t2 sizes). None: the paper's lists at ``paper``, else SimCLR, SimSiam
     and DINO on the ResNet and SimCLR and MAE on the ViT."""
-    paper = load_profile(profile).name == "paper"
+    paper = base_profile(load_profile(profile).name) == "paper"
     if frameworks is None:
         frameworks = T4_PAPER_FRAMEWORKS if paper else T4_FRAMEWORKS
     if vit_frameworks is None:
@@ -163,7 +164,7 @@ def f3a_encoders(
     """
     base = load_profile(profile, experiment="f3a", **(profile_overrides or {}))
     if datasets is None:
-        if base.name == "paper":
+        if base_profile(base.name) == "paper":
             datasets = F3A_PAPER_DATASETS
         else:
             datasets = (base.dataset, default_other_dataset(base.dataset))
@@ -186,7 +187,7 @@ def f3c_encoders(
     (ε = ∞) as the reference."""
     p = load_profile(profile, experiment="f3c", **(profile_overrides or {}))
     if epsilons is None:
-        epsilons = F3C_QUICK_EPSILONS if p.name == "quick" else F3C_EPSILONS
+        epsilons = F3C_QUICK_EPSILONS if base_profile(p.name) == "quick" else F3C_EPSILONS
     requests = [
         EncoderRequest(
             f"ε={eps:g}", p, framework, privacy=PrivacyConfig(eps, delta, max_grad_norm), pair=False
