@@ -681,6 +681,20 @@ def test_dataset_share_claim_and_note():
     assert "KS distance between A and B: 1.000" in note  # the random-init unit is left out
 
 
+def test_dataset_share_claim_over_three_data_sets():
+    shares = pd.DataFrame({"dataset": ["A", "B", "C"], "above": [8, 2, 5], "defined": [10] * 3})
+    c = U.dataset_share_claim(shares, "8", 0.95)
+    chi = stats.chi2_contingency([[8, 2], [2, 8], [5, 5]])
+    assert (c["statistic"], c["p_value"]) == (
+        pytest.approx(chi.statistic),
+        pytest.approx(chi.pvalue),
+    )
+    # No unit memorizes anywhere (the paper profile's toy run): the same share everywhere.
+    none = U.dataset_share_claim(shares.assign(above=0), "8", 0.95)
+    assert (none["statistic"], none["p_value"]) == (0.0, 1.0)
+    assert "every data set has the same share" in none["test"]
+
+
 def privacy_tables(reference_excess=0.02, reference_p=0.01):
     """F3c's tables by hand: ε = 1 (UnitMem 0.1, 0.2), ε = 4 (0.2, 0.3), non-private (0.4,
     0.5), and a random-init unit that must be left out."""

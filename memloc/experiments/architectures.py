@@ -350,12 +350,13 @@ def share_test(summary: pd.DataFrame) -> tuple[float, float, str]:
             float(p),
             ("Fisher's exact test on memorizing / other units, two-sided (statistic: odds ratio)"),
         )
+    what = "chi-squared test of independence on memorizing / other units"
+    if 0 in np.asarray(table).sum(axis=0):
+        # No unit memorizes in any data set (or every unit does): every share is the same, the
+        # statistic of the table is 0 (scipy refuses the zero expected counts).
+        return 0.0, 1.0, what + " (every data set has the same share, so chi-squared is 0)"
     chi = stats.chi2_contingency(table)
-    return (
-        float(chi.statistic),
-        float(chi.pvalue),
-        ("chi-squared test of independence on memorizing / other units"),
-    )
+    return float(chi.statistic), float(chi.pvalue), what
 
 
 def unitmem_by_epsilon(results: dict, random, layer: str, quantile: float = 0.95):
