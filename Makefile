@@ -14,7 +14,7 @@ help:
 	@echo "                                      set up, get data, train, run notebooks, build the book"
 	@echo "                                      (BUNDLE: import a results bundle first, train only what it lacks)"
 	@echo "make test                             lint and run the test suite (quick profile)"
-	@echo "make test-paper-toy                   the paper profile's workflow at toy sizes (~6 min)"
+	@echo "make test-paper-toy                   the paper profile's workflow at toy sizes (4-6 min)"
 	@echo "make data                             get Fashion-MNIST (download or Debian package)"
 
 # The environment is rebuilt when the pins change.
@@ -67,8 +67,8 @@ format: venv
 test: venv system-deps data lint
 	$(PY) -m pytest -q
 
-# The paper profile's whole workflow at toy sizes on stand-in CIFAR-10, SVHN and STL10 (about
-# 6 minutes on 2 cores; not in `make test`, which must stay under 15 minutes).
+# The paper profile's whole workflow at toy sizes on stand-in CIFAR-10, SVHN and STL10 (4 to 6
+# minutes on 2 cores; not in `make test`, which must stay under 15 minutes).
 test-paper-toy: venv
 	$(PY) -m pytest -q -m paper_toy
 
