@@ -74,6 +74,26 @@ CONFIGS: dict[str, dict] = {
         "snapshot_epochs": (50, 100, 200),
     },
     "t2-vit-b64": {"experiment": "t2", "batch_size": 64, "snapshot_epochs": (25, 50)},
+    # T4's frameworks (run with --framework simsiam / dino) on the cpu recipe, trained longer:
+    # the 200-epoch encoders are the snapshots of the same run.
+    "t4-e400": {"experiment": "t4", "epochs": 400, "snapshot_epochs": (100, 200, 400)},
+    # Their own recipes (the profile key recipes): SimSiam's and DINO's papers train a ResNet
+    # with SGD (momentum 0.9), not Adam; lr 0.03 at batch 64 as lightly's CIFAR-10 benchmarks.
+    "t4-sgd": {
+        "experiment": "t4",
+        "recipes": {
+            "simsiam": {"optimizer": "sgd", "lr": 0.03, "weight_decay": 5e-4},
+            "dino": {"optimizer": "sgd", "lr": 0.03, "weight_decay": 5e-4},
+        },
+        "snapshot_epochs": (50, 100, 200),
+    },
+    # DINO's head sized for 1,000 images (256 prototypes, not 1,024) and a teacher that follows
+    # the student faster (momentum 0.99 rising to 1, not 0.996): 3,000 steps, not DINO's 300,000.
+    "t4-dino-small-head": {
+        "experiment": "t4",
+        "recipes": {"dino": {"out_dim": 256, "teacher_momentum": 0.99}},
+        "snapshot_epochs": (50, 100, 200),
+    },
 }
 
 

@@ -138,6 +138,9 @@ def encoder_spec(
         raise ValueError(f"unknown framework {framework!r}; available: {list(FRAMEWORK_NAMES)}")
     epochs = profile.epochs if framework != "supervised" else profile.supervised_epochs
     framework_kwargs = {"temperature": profile.temperature} if framework == "simclr" else {}
+    # A framework's own recipe (the profile key recipes); a spec without one keeps its key.
+    train_recipe, framework_recipe = profile.recipe(framework)
+    framework_kwargs.update(framework_recipe)
     return EncoderSpec(
         dataset=profile.dataset,
         n_total=n_total,
@@ -165,6 +168,7 @@ def encoder_spec(
             "weight_decay": profile.weight_decay,
             "seed": profile.seed,
             "snapshot_epochs": [e for e in profile.snapshot_epochs if e <= epochs],
+            **train_recipe,
         },
     )
 

@@ -19,6 +19,7 @@ up before hours on a GPU.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import tomllib
 from dataclasses import dataclass
@@ -56,6 +57,8 @@ TOY_RECIPE = {
     "top_k": 4,
 }
 TOY_MAX_WIDTH = 0.125
+# The training settings a framework's recipe (the profile key ``recipes``) may change.
+RECIPE_TRAIN_KEYS = ("optimizer", "lr", "weight_decay")
 
 
 @dataclass(frozen=True)
@@ -94,12 +97,31 @@ class Profile:
     jitter: tuple[float, float, float, float] = (0.8, 0.8, 0.8, 0.2)
     # Shares of the training images for S_S, S_C, S_I, H, downstream; () keeps the n_* sizes.
     split_shares: tuple[float, ...] = ()
+    # A framework's own recipe, where it differs from the profile's: {framework: {key: value}}
+    # with the training's keys (RECIPE_TRAIN_KEYS) or the framework's arguments (DINO's
+    # out_dim, ...); e.g. {"simsiam": {"optimizer": "sgd", "lr": 0.03}}. Empty: one recipe.
+    recipes: dict = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
-        if not out["split_shares"]:
-            del out["split_shares"]  # so that the fixed-size profiles' dicts do not change
+        for key in ("split_shares", "recipes"):
+            if not out[key]:
+                del out[key]  # so that the dicts of the profiles without them do not change
         return out
+
+    def __hash__(self) -> int:
+        # Profiles key sets and dicts (the book's encoder requests); recipes is a dict.
+        return hash(json.dumps(self.to_dict(), sort_keys=True))
+
+    def recipe(self, framework: str) -> tuple[dict, dict]:
+        """``(training overrides, framework arguments)`` of ``framework`` under this profile.
+
+        >>> load_profile("quick", recipes={"dino": {"lr": 3e-4, "out_dim": 256}}).recipe("dino")
+        ({'lr': 0.0003}, {'out_dim': 256})
+        """
+        recipe = self.recipes.get(framework, {})
+        train = {k: v for k, v in recipe.items() if k in RECIPE_TRAIN_KEYS}
+        return train, {k: v for k, v in recipe.items() if k not in RECIPE_TRAIN_KEYS}
 
     def replace(self, **overrides) -> Profile:
         """A copy with some keys changed (same checks and None rule as :func:`load_profile`)."""
@@ -126,7 +148,11 @@ def _build(name: str, values: dict) -> Profile:
     if unknown:
         raise KeyError(f"unknown profile key(s) {unknown}; valid keys: {sorted(known - {'name'})}")
     values = {**values, "name": name}
-    required = {f.name for f in dataclasses.fields(Profile) if f.default is dataclasses.MISSING}
+    required = {
+        f.name
+        for f in dataclasses.fields(Profile)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
     missing = sorted(required - set(values))
     if missing:
         raise KeyError(f"profile {name!r} lacks key(s) {missing} in {PROFILE_FILE}")
@@ -139,6 +165,8 @@ def _build(name: str, values: dict) -> Profile:
         )
     if out.get("split_shares"):
         _check_shares(out["split_shares"])
+    if out.get("recipes"):
+        _check_recipes(out["recipes"])
     if out["snapshot_epochs"] and max(out["snapshot_epochs"]) > out["epochs"]:
         out["snapshot_epochs"] = tuple(e for e in out["snapshot_epochs"] if e <= out["epochs"])
     return Profile(**out)
@@ -169,7 +197,43 @@ def _convert(key: str, value, kind: str):
         raise bad from None
     if kind == "str" and not isinstance(value, str):
         raise bad
+    if kind == "dict":
+        if not isinstance(value, dict):
+            raise ValueError(f"profile key {key} must be a table, got {value!r}")
+        return {k: dict(v) if isinstance(v, dict) else v for k, v in value.items()}
     return value
+
+
+def _check_recipes(recipes: dict) -> None:
+    """Refuse a recipe of an unknown framework, or with a key its framework does not take."""
+    import inspect
+
+    from memloc.ssl import FRAMEWORKS
+    from memloc.train import OPTIMIZERS
+
+    for framework, recipe in recipes.items():
+        if framework not in FRAMEWORKS:
+            raise ValueError(
+                f"profile key recipes names an unknown framework {framework!r}; known: "
+                f"{sorted(FRAMEWORKS)}"
+            )
+        if not isinstance(recipe, dict):
+            raise ValueError(
+                f"profile key recipes.{framework} must be a table of settings, got {recipe!r}"
+            )
+        arguments = set(inspect.signature(FRAMEWORKS[framework]).parameters)
+        arguments -= {"backbone", "policy"}  # given by the profile's arch and augmentations
+        unknown = sorted(set(recipe) - set(RECIPE_TRAIN_KEYS) - arguments)
+        if unknown:
+            raise ValueError(
+                f"profile key recipes.{framework} has unknown setting(s) {unknown}; valid: "
+                f"{sorted(RECIPE_TRAIN_KEYS)} and {framework}'s arguments {sorted(arguments)}"
+            )
+        if recipe.get("optimizer", "adam") not in OPTIMIZERS:
+            raise ValueError(
+                f"profile key recipes.{framework}.optimizer must be one of {list(OPTIMIZERS)}, "
+                f"got {recipe['optimizer']!r}"
+            )
 
 
 def _check_shares(shares: tuple[float, ...]) -> None:

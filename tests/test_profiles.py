@@ -190,3 +190,60 @@ def test_every_profile_has_a_toy_twin_of_the_same_structure(name):
     assert name + "-toy" in available_profiles()
     with pytest.raises(KeyError, match="unknown profile 'nothing-toy'"):
         load_profile("nothing-toy")
+
+
+# --- a framework's own recipe (the profile key recipes) --------------------------------------
+
+
+def test_a_recipe_changes_its_frameworks_training_and_arguments_only():
+    from memloc.artifacts import encoder_spec
+    from memloc.models import create
+    from memloc.ssl import create_framework
+    from memloc.train import TrainConfig
+
+    plain = load_profile("quick")
+    tuned = load_profile("quick", recipes={"dino": {"optimizer": "sgd", "lr": 0.03, "out_dim": 16}})
+    dino = encoder_spec(tuned, "f", "dino", n_total=2000, in_channels=1)
+    assert TrainConfig(**dino.train).optimizer == "sgd" and dino.train["lr"] == 0.03
+    framework = create_framework(
+        "dino", create(dino.arch, **dino.arch_kwargs), **dino.framework_kwargs
+    )
+    assert framework.head.prototypes.out_features == 16
+    assert dino.key != encoder_spec(plain, "f", "dino", n_total=2000, in_channels=1).key
+    # Every other framework's encoder is the one the profile trains without the recipe.
+    for name in ("simclr", "simsiam", "supervised"):
+        keys = {encoder_spec(p, "g", name, n_total=2000, in_channels=1).key for p in (plain, tuned)}
+        assert len(keys) == 1, name
+    # The profiles without recipes keep their dicts (the book hashes them).
+    assert "recipes" not in plain.to_dict() and "recipes" in tuned.to_dict()
+    # Profiles key the book's encoder requests: equal ones hash alike, recipes or not.
+    assert len({tuned, tuned.replace(epochs=tuned.epochs), plain}) == 2
+
+
+@pytest.mark.parametrize(
+    "recipes, message",
+    [
+        ({"byol": {}}, "recipes names an unknown framework 'byol'; known: .*'simsiam'"),
+        ({"dino": {"momentum": 0.9}}, r"recipes.dino has unknown setting\(s\) \['momentum'\]"),
+        ({"simsiam": {"optimizer": "lamb"}}, "recipes.simsiam.optimizer must be one of"),
+        ({"dino": 3}, "recipes.dino must be a table of settings"),
+        ("sgd", "profile key recipes must be a table"),
+    ],
+)
+def test_bad_recipes_are_refused_with_what_is_valid(recipes, message):
+    with pytest.raises(ValueError, match=message):
+        load_profile("quick", recipes=recipes)
+
+
+def test_a_toy_twin_keeps_its_experiments_recipes(tmp_path, monkeypatch):
+    from memloc import profiles
+
+    table = tmp_path / "profiles.toml"
+    text = profiles.PROFILE_FILE.read_text()
+    table.write_text(
+        text + '\n[quick.experiments.t4.recipes.simsiam]\noptimizer = "sgd"\nlr = 0.03\n'
+    )
+    monkeypatch.setattr(profiles, "PROFILE_FILE", table)
+    for name in ("quick", "quick-toy"):
+        p = load_profile(name, experiment="t4")
+        assert p.recipe("simsiam") == ({"optimizer": "sgd", "lr": 0.03}, {}), name
