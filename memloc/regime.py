@@ -18,7 +18,8 @@ Whether a claim is testable on a pair follows from the last two
 ... for the untrained twin"); :func:`combine_checks` joins several pairs' checks and
 :func:`quality_table` tabulates several pairs (T4, A5, F3c). The regime page (R0):
 :func:`regime_table` measures every encoder of the book, :func:`regime_summary` and
-:func:`regime_claims` are its paragraph and context claims.
+:func:`regime_claims` are its paragraph and context claims, :func:`sweep_table` shows the sweep
+the profile was chosen from.
 
 The paper (Wang et al., NeurIPS 2024) trains its encoders to convergence on CIFAR-10; on a
 laptop CPU the book must choose a regime where both checks pass (``benchmarks/regime.py``
@@ -495,3 +496,61 @@ def regime_claims(table: pd.DataFrame) -> list[dict]:
         )
         for row in table.itertuples()
     ]
+
+
+def sweep_table(path: str | Path, profile: str = "cpu") -> pd.DataFrame:
+    """The regime sweep behind a profile (``benchmarks/regime.py``'s CSV at ``path``), one row
+    per configuration and framework, for the R0 page.
+
+    Each row: the experiment whose table it starts from (``main``: the profile itself), what it
+    changes (``changes``: the overrides whose value differs from the profile's today), f's probe
+    and the untrained twin's, the margin in points, the contrast t at the last layer that is not
+    a residual sum (as :func:`pair_regime`'s ``t_last``, the layer read from the architecture's
+    measurement points) and its maximum, the training's wall time per encoder (f and g ran side
+    by side on 2 cores) and whether both targets are met.
+    """
+    from memloc.artifacts import encoder_spec
+    from memloc.models import create
+    from memloc.profiles import load_profile
+
+    sweep = pd.read_csv(path)
+    rows = []
+    for row in sweep.itertuples():
+        overrides = json.loads(row.overrides)
+        experiment = overrides.pop("experiment", None)
+        spec = encoder_spec(
+            load_profile(profile, experiment=experiment, **overrides),
+            "f",
+            row.framework,
+            n_total=60_000,  # the split's size does not change the architecture
+            in_channels=1,
+        )
+        points = create(spec.arch, **spec.arch_kwargs).measurement_points()
+        last = [point.name for point in points if point.kind != "residual"][-1]
+        t_by_layer = json.loads(row.t_by_layer)
+        margin = float(row.probe_f) - float(row.probe_untrained)
+        t_last = float(t_by_layer[last])
+        base = load_profile(profile, experiment=experiment).to_dict()
+        changes = {
+            k: v
+            for k, v in overrides.items()
+            if k != "snapshot_epochs" and json.dumps(v) != json.dumps(base.get(k))
+        }
+        rows.append(
+            {
+                "configuration": row.config,
+                "framework": row.framework,
+                "experiment": experiment or "main",
+                "changes": ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(changes.items()))
+                or "none (the profile's recipe)",
+                "probe f": float(row.probe_f),
+                "probe untrained": float(row.probe_untrained),
+                "margin (points)": round(100 * margin, 1),
+                "last layer": last,
+                "t last layer": t_last,
+                "t max": float(row.t_max),
+                "training (s)": round(float(row.train_wall_s)),
+                "meets targets": bool(margin >= TARGET_MARGIN and t_last >= TARGET_T),
+            }
+        )
+    return pd.DataFrame(rows)

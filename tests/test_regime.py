@@ -233,3 +233,72 @@ def test_regime_summary_and_claims():
         "holds": False,
         "context": True,
     }
+
+
+def test_the_sweep_table_reads_the_last_layer_and_the_changes_from_the_profile(tmp_path):
+    from memloc.regime import sweep_table
+
+    fields = ["config", "framework", "overrides", "probe_f", "probe_untrained", "t_max"]
+    fields += ["t_by_layer", "train_wall_s"]
+    rows = [
+        # ResNet9: layer 8 is the last layer proper (Res6, after it, is a residual sum).
+        (
+            "main-e100",
+            "simclr",
+            {"epochs": 100, "width": 0.5},
+            0.83,
+            0.775,
+            9.0,
+            {"7": 2.0, "8": 6.0, "Res6": 9.0},
+            600.4,
+        ),
+        # ResNet18 in A5's table: its last block's output, not the residual sum before it.
+        (
+            "a5-r18",
+            "simclr",
+            {"experiment": "a5", "arch": "resnet18", "snapshot_epochs": [25]},
+            0.76,
+            0.77,
+            3.0,
+            {"layer4.1.res": 3.0, "layer4.1": 2.5},
+            65.0,
+        ),
+    ]
+    path = tmp_path / "regime.csv"
+    pd.DataFrame(
+        [
+            dict(zip(fields, [c, f, json.dumps(o), *v[:3], json.dumps(t), w], strict=True))
+            for c, f, o, *v, t, w in rows
+        ]
+    ).to_csv(path, index=False)
+    table = sweep_table(path, "cpu").set_index("configuration")
+    first, second = table.loc["main-e100"], table.loc["a5-r18"]
+    assert (first["last layer"], first["t last layer"], first["margin (points)"]) == ("8", 6.0, 5.5)
+    assert first["changes"] == "epochs=100"  # the cpu profile's width is 0.5 already
+    assert bool(first["meets targets"]) and first["training (s)"] == 600
+    assert (second["experiment"], second["last layer"], second["t last layer"]) == (
+        "a5",
+        "layer4.1",
+        2.5,
+    )
+    assert second["changes"] == 'arch="resnet18"' and not bool(second["meets targets"])
+
+
+def test_the_sweep_in_the_repository_names_configurations_the_benchmark_still_runs():
+    import importlib.util
+
+    from memloc.regime import sweep_table
+    from memloc.utils import repo_root
+
+    spec = importlib.util.spec_from_file_location(
+        "regime_bench", repo_root() / "benchmarks/regime.py"
+    )
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    measured = pd.read_csv(repo_root() / "benchmarks/results/regime.csv")
+    # A rerun of a row's configuration trains the encoders the row measured.
+    for row in measured.itertuples():
+        assert json.loads(row.overrides) == json.loads(
+            json.dumps(bench.CONFIGS[row.config], sort_keys=True)
+        ), row.config
+    assert len(sweep_table(repo_root() / "benchmarks/results/regime.csv")) == len(measured)
