@@ -140,6 +140,8 @@ def encoder_spec(
     framework_kwargs = {"temperature": profile.temperature} if framework == "simclr" else {}
     # A framework's own recipe (the profile key recipes); a spec without one keeps its key.
     train_recipe, framework_recipe = profile.recipe(framework)
+    if profile.lr_schedule != "constant":  # only then, so that the other keys do not change
+        train_recipe = {"lr_schedule": profile.lr_schedule, **train_recipe}
     framework_kwargs.update(framework_recipe)
     return EncoderSpec(
         dataset=profile.dataset,

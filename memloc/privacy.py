@@ -44,7 +44,14 @@ from tqdm.auto import tqdm
 
 from memloc.augment import AugmentPolicy
 from memloc.ssl import FRAMEWORKS, create_framework
-from memloc.train import CHECKPOINT, TrainConfig, derived_seed, epoch_line, make_optimizer
+from memloc.train import (
+    CHECKPOINT,
+    TrainConfig,
+    derived_seed,
+    epoch_line,
+    make_optimizer,
+    set_learning_rate,
+)
 from memloc.utils import atomic_torch_save, get_device, make_generator
 
 VIEWS_PER_IMAGE = {"simsiam": 2, "supervised": 1}
@@ -265,7 +272,7 @@ def train_private(
         for epoch in range(start, config.epochs):
             framework.train()
             tic, loss_sum, seen = time.perf_counter(), 0.0, 0
-            for _ in range(steps_per_epoch):
+            for step in range(steps_per_epoch):
                 # Poisson sampling: the accountant's analysis assumes it.
                 chosen = torch.nonzero(torch.rand(n, generator=sample_gen) < q).squeeze(1)
                 summed = [torch.zeros_like(p) for p in params]
@@ -280,6 +287,7 @@ def train_private(
                 for p, s in zip(params, summed, strict=True):
                     noise = torch.normal(0.0, std, p.shape, generator=noise_gen, device=device)
                     p.grad = (s + noise) / (q * n)
+                set_learning_rate(optimizer, config, epoch * steps_per_epoch + step, total)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
                 accountant.step(noise_multiplier=sigma, sample_rate=q)

@@ -58,7 +58,7 @@ TOY_RECIPE = {
 }
 TOY_MAX_WIDTH = 0.125
 # The training settings a framework's recipe (the profile key ``recipes``) may change.
-RECIPE_TRAIN_KEYS = ("optimizer", "lr", "weight_decay")
+RECIPE_TRAIN_KEYS = ("optimizer", "lr", "weight_decay", "lr_schedule")
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,8 @@ class Profile:
     # strengths (the paper's SimCLR recipe; 1-channel images use brightness and contrast).
     jitter_p: float = 0.8
     jitter: tuple[float, float, float, float] = (0.8, 0.8, 0.8, 0.2)
+    # The learning rate over the run: "constant" (the paper) or "cosine" decay to 0.
+    lr_schedule: str = "constant"
     # Shares of the training images for S_S, S_C, S_I, H, downstream; () keeps the n_* sizes.
     split_shares: tuple[float, ...] = ()
     # A framework's own recipe, where it differs from the profile's: {framework: {key: value}}
@@ -107,6 +109,8 @@ class Profile:
         for key in ("split_shares", "recipes"):
             if not out[key]:
                 del out[key]  # so that the dicts of the profiles without them do not change
+        if out["lr_schedule"] == "constant":
+            del out["lr_schedule"]
         return out
 
     def __hash__(self) -> int:
@@ -167,6 +171,14 @@ def _build(name: str, values: dict) -> Profile:
         _check_shares(out["split_shares"])
     if out.get("recipes"):
         _check_recipes(out["recipes"])
+    from memloc.train import LR_SCHEDULES
+
+    schedules = [out.get("lr_schedule", "constant")]
+    schedules += [
+        recipe.get("lr_schedule", "constant") for recipe in out.get("recipes", {}).values()
+    ]
+    if any(schedule not in LR_SCHEDULES for schedule in schedules):
+        raise ValueError(f"profile key lr_schedule must be one of {list(LR_SCHEDULES)}")
     if out["snapshot_epochs"] and max(out["snapshot_epochs"]) > out["epochs"]:
         out["snapshot_epochs"] = tuple(e for e in out["snapshot_epochs"] if e <= out["epochs"])
     return Profile(**out)

@@ -30,6 +30,7 @@ every epoch and resumes from the checkpoint it finds. What it guarantees:
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ from memloc.utils import atomic_torch_save, atomic_write_bytes, get_device, make
 
 CHECKPOINT = "last.pt"
 OPTIMIZERS = ("adam", "adamw", "sgd")
+LR_SCHEDULES = ("constant", "cosine")
 # Fields that may change between an interrupted run and its continuation.
 _RESUMABLE_CHANGES = ("epochs", "snapshot_epochs")
 _STREAMS = {"shuffle": 0, "augment": 1, "noise": 2}  # "noise": DP-SGD (memloc.privacy)
@@ -74,6 +76,10 @@ class TrainConfig:
         Epochs after which the backbone's weights are kept (0: before training).
     optimizer : str
         "adam" (the paper), "adamw" or "sgd" (momentum 0.9).
+    lr_schedule : str
+        "constant" (the paper) or "cosine": the learning rate of step t of T falls from ``lr``
+        to 0 as ``lr * (1 + cos(pi * t / T)) / 2`` (SimCLR's decay, without its warm-up),
+        computed from the step, so a resumed run follows it exactly.
     """
 
     epochs: int
@@ -84,6 +90,7 @@ class TrainConfig:
     amp: bool = True
     snapshot_epochs: tuple[int, ...] = ()
     optimizer: str = "adam"
+    lr_schedule: str = "constant"
 
     def __post_init__(self):
         self.snapshot_epochs = tuple(int(e) for e in self.snapshot_epochs)
@@ -93,6 +100,10 @@ class TrainConfig:
             )
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; known: {list(OPTIMIZERS)}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(
+                f"unknown lr_schedule {self.lr_schedule!r}; known: {list(LR_SCHEDULES)}"
+            )
         bad = [e for e in self.snapshot_epochs if not 0 <= e <= self.epochs]
         if bad:
             raise ValueError(f"snapshot_epochs {bad} lie outside 0..epochs={self.epochs}")
@@ -249,6 +260,7 @@ def _train(framework, images, labels, config, checkpoint_dir, device, progress, 
                     loss = model(x, labels[batch], augment_gen)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                set_learning_rate(optimizer, config, epoch * steps + step, config.epochs * steps)
                 optimizer.step()
                 if on_step_end is not None:
                     on_step_end(epoch * steps + step + 1, config.epochs * steps)
@@ -310,6 +322,25 @@ def derived_seed(seed: int, stream: str, rank: int = 0) -> int:
     return int(np.random.SeedSequence(words).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
+def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
+    """The learning rate of step ``step`` (0-based) of ``total_steps`` under ``config``.
+
+    >>> config = TrainConfig(epochs=1, batch_size=1, lr=0.1, lr_schedule="cosine")
+    >>> [round(learning_rate(config, t, 4), 4) for t in range(4)]
+    [0.1, 0.0854, 0.05, 0.0146]
+    """
+    if config.lr_schedule == "constant":
+        return config.lr
+    return config.lr * (1 + math.cos(math.pi * step / max(total_steps, 1))) / 2
+
+
+def set_learning_rate(optimizer, config: TrainConfig, step: int, total_steps: int) -> None:
+    """Give every parameter group the learning rate of ``step`` (:func:`learning_rate`)."""
+    lr = learning_rate(config, step, total_steps)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
 def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
     """The optimizer ``config`` names (sgd with momentum 0.9, adam, adamw) over ``params``."""
     if config.optimizer == "adam":
@@ -349,7 +380,10 @@ def rank_device(device, world: int) -> torch.device:
 def _check_resume(state: dict, config: TrainConfig, world: int, path: Path) -> None:
     saved = state["config"]
     now = dataclasses.asdict(config)
-    changed = [k for k in now if k not in _RESUMABLE_CHANGES and saved.get(k) != now[k]]
+    # A checkpoint from before a field existed ran with its default.
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    resumable = _RESUMABLE_CHANGES if config.lr_schedule == "constant" else ("snapshot_epochs",)
+    changed = [k for k in now if k not in resumable and saved.get(k, defaults[k]) != now[k]]
     if changed:
         diff = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed)
         raise ValueError(

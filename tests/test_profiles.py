@@ -247,3 +247,18 @@ def test_a_toy_twin_keeps_its_experiments_recipes(tmp_path, monkeypatch):
     for name in ("quick", "quick-toy"):
         p = load_profile(name, experiment="t4")
         assert p.recipe("simsiam") == ({"optimizer": "sgd", "lr": 0.03}, {}), name
+
+
+def test_a_cosine_schedule_reaches_the_training_and_constant_keeps_the_keys():
+    from memloc.artifacts import encoder_spec
+    from memloc.train import TrainConfig
+
+    def spec(**keys):
+        return encoder_spec(load_profile("quick", **keys), "f", n_total=2000, in_channels=1)
+
+    assert TrainConfig(**spec(lr_schedule="cosine").train).lr_schedule == "cosine"
+    assert "lr_schedule" not in spec().train and spec(lr_schedule="constant").key == spec().key
+    tuned = spec(recipes={"simclr": {"lr_schedule": "cosine"}})
+    assert tuned.train["lr_schedule"] == "cosine"
+    with pytest.raises(ValueError, match=r"lr_schedule must be one of \['constant', 'cosine'\]"):
+        load_profile("quick", recipes={"dino": {"lr_schedule": "step"}})

@@ -1,5 +1,6 @@
 """The training loop: determinism, bit-identical resumption, checkpoints, snapshots, DDP."""
 
+import math
 import os
 import socket
 
@@ -140,6 +141,46 @@ def test_resume_refuses_another_configuration(tmp_path):
     run(epochs=2, ckpt=tmp_path)
     with pytest.raises(ValueError, match="past the 1 epochs"):
         run(epochs=1, ckpt=tmp_path)
+
+
+def test_a_cosine_schedule_sets_each_steps_rate_and_resumes_identically(tmp_path, monkeypatch):
+    # The rate each optimizer step used, read where Adam steps.
+    rates, adam_step = [], torch.optim.Adam.step
+
+    def step(self, *args, **kwargs):
+        rates.append(self.param_groups[0]["lr"])
+        return adam_step(self, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.optim.Adam, "step", step)
+        run(epochs=2, lr=0.1, lr_schedule="cosine")  # 2 epochs of 4 steps
+    assert rates == pytest.approx([0.1 * (1 + math.cos(math.pi * t / 8)) / 2 for t in range(8)])
+
+    straight, _ = run(epochs=2, lr_schedule="cosine")
+    constant, _ = run(epochs=2)
+    assert not torch.equal(
+        constant.backbone.block1.conv.weight, straight.backbone.block1.conv.weight
+    )
+
+    # Interrupted in its second epoch and resumed, it ends with the same weights.
+    def crash(step, total):
+        if step == 6:
+            raise KeyboardInterrupt
+
+    fw = framework()
+    fw.on_step_end = crash
+    with pytest.raises(KeyboardInterrupt):
+        run(epochs=2, ckpt=tmp_path / "crash", fw=fw, lr_schedule="cosine")
+    resumed, _ = run(
+        epochs=2, ckpt=tmp_path / "crash", fw=framework(init_seed=5), lr_schedule="cosine"
+    )
+    assert_same_weights(straight, resumed)
+    # A finished shorter run cannot be extended: its schedule spanned its own epochs.
+    run(epochs=1, ckpt=tmp_path / "short", lr_schedule="cosine")
+    with pytest.raises(ValueError, match="epochs: 1 -> 2"):
+        run(epochs=2, ckpt=tmp_path / "short", lr_schedule="cosine")
+    with pytest.raises(ValueError, match="unknown lr_schedule 'step'"):
+        TrainConfig(epochs=1, batch_size=1, lr_schedule="step")
 
 
 def test_supervised_training_lowers_the_loss():
