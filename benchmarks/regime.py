@@ -122,7 +122,8 @@ def measure(name: str, profile_name: str, overrides: dict, framework: str, n_pro
     strength = memorization_strength(pair_layermem(pair).table)
     cost = training_cost(pair.entries)
     # The contrast of f and g as they were at each snapshot epoch: the same run, stopped earlier
-    # (the loop is deterministic, so a run of that many epochs ends with the same weights).
+    # (with a constant rate the loop is deterministic, so a run of that many epochs ends with the
+    # same weights; under a cosine schedule they are the run's states on the way).
     g_snapshots = pair.snapshots("g")
     t_by_epoch = {}
     for epoch, f_then in pair.snapshots("f").items():
