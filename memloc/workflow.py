@@ -50,6 +50,9 @@ ROOT = repo_root()
 SNAKEFILE = ROOT / "workflow" / "Snakefile"
 SLURM_PROFILE = ROOT / "profiles" / "slurm"
 SHARED_FRAMEWORKS = ("simclr", "supervised")  # the book's shared f/g pairs
+# Files of the repository a notebook reads besides code and encoders (relative to the root):
+# a newer file re-executes it. R0 shows the regime sweep's measurements.
+NOTEBOOK_DATA = {"r0_regime": ("benchmarks/results/regime.csv",)}
 
 
 # ----------------------------------------------------------------------------- the plan
