@@ -536,6 +536,9 @@ def sweep_table(path: str | Path, profile: str = "cpu") -> pd.DataFrame:
             for k, v in overrides.items()
             if k != "snapshot_epochs" and json.dumps(v) != json.dumps(base.get(k))
         }
+        if "recipes" in changes:  # only the row's framework's recipe
+            own = changes.pop("recipes").get(row.framework)
+            changes |= {f"{row.framework} {k}": v for k, v in (own or {}).items()}
         rows.append(
             {
                 "configuration": row.config,

@@ -263,6 +263,17 @@ def test_the_sweep_table_reads_the_last_layer_and_the_changes_from_the_profile(t
             {"layer4.1.res": 3.0, "layer4.1": 2.5},
             65.0,
         ),
+        # One configuration, two frameworks' recipes: each row shows its own.
+        (
+            "t4-sgd",
+            "dino",
+            {"experiment": "t4", "recipes": {"dino": {"lr": 0.03}, "simsiam": {"lr": 0.05}}},
+            0.79,
+            0.77,
+            2.0,
+            {"8": 1.0, "Res6": 2.0},
+            500.0,
+        ),
     ]
     path = tmp_path / "regime.csv"
     pd.DataFrame(
@@ -282,6 +293,7 @@ def test_the_sweep_table_reads_the_last_layer_and_the_changes_from_the_profile(t
         2.5,
     )
     assert second["changes"] == 'arch="resnet18"' and not bool(second["meets targets"])
+    assert table.loc["t4-sgd", "changes"] == "dino lr=0.03"
 
 
 def test_the_sweep_in_the_repository_names_configurations_the_benchmark_still_runs():
