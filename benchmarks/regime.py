@@ -102,6 +102,12 @@ CONFIGS: dict[str, dict] = {
     # Adam's rate constant): the last epochs at a small rate, where a probe usually gains.
     "cosine": {"lr_schedule": "cosine"},
     "lr3e-3": {"lr": 3e-3},  # the profile's recipe at three times Adam's rate
+    # SimCLR's Gaussian blur (p 0.5, sigma 0.1-2 pixels, kernel 3 = a tenth of 32 pixels) on
+    # top of the profile's views: the one view operation of SimCLR and BYOL not yet measured.
+    "blur": {"blur_p": 0.5},
+    # Twice the shared points (2,000): more images to learn from at the same S_C and S_I, at
+    # 1.5x the cost per epoch (f trains on 3,000 images, not 2,000).
+    "shared2000": {"n_shared": 2000},
     # MAE on T2's ViT at batch 64 and four times the epochs (MAE trains 4.6x faster than the
     # ViT's SimCLR: 244 against 53 pairs/s).
     "t2-b64-e200": {

@@ -107,8 +107,8 @@ class EncoderSpec:
 def profile_policy(profile: Profile, framework: str) -> AugmentPolicy:
     """The augmentation policy a profile trains with: the paper's SimCLR views with the
     profile's crop scale (small grayscale images do not survive 8% crops) and colour jitter
-    (``jitter``, ``jitter_p``) for SimCLR, SimSiam and DINO; MAE's crop and flip for MAE; weak
-    views for the supervised baseline."""
+    (``jitter``, ``jitter_p``) and blur (``blur_p``, ``blur_sigma``, ``blur_kernel``) for SimCLR,
+    SimSiam and DINO; MAE's crop and flip for MAE; weak views for the supervised baseline."""
     if framework == "supervised":
         return AugmentPolicy.supervised()
     if framework == "mae":
@@ -118,6 +118,9 @@ def profile_policy(profile: Profile, framework: str) -> AugmentPolicy:
         crop_scale=tuple(profile.crop_scale),
         jitter=tuple(profile.jitter),
         jitter_p=profile.jitter_p,
+        blur_p=profile.blur_p,
+        blur_sigma=tuple(profile.blur_sigma),
+        blur_kernel=profile.blur_kernel,
     )
 
 

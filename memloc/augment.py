@@ -1,4 +1,4 @@
-"""Random views of a whole batch at once: crop, flip, colour jitter, grayscale.
+"""Random views of a whole batch at once: crop, flip, colour jitter, grayscale, blur.
 
 An :class:`AugmentPolicy` turns a float batch (B, C, H, W) in [0, 1] into one random view per
 image. Every image gets its own parameters (as if torchvision's transforms ran image by image),
@@ -7,7 +7,7 @@ every random number comes from the ``torch.Generator`` passed in. The same gener
 therefore gives the same views, which is how f and g can be shown identical views.
 
 How the views differ from torchvision's ``RandomResizedCrop → RandomHorizontalFlip →
-RandomApply(ColorJitter) → RandomGrayscale``:
+RandomApply(ColorJitter) → RandomGrayscale → RandomApply(GaussianBlur)``:
 
 - The crop box is drawn exactly as ``RandomResizedCrop.get_params`` draws it (10 attempts,
   integer box, centre-crop fallback). Crop, resize and flip are then one bilinear
@@ -20,6 +20,9 @@ RandomApply(ColorJitter) → RandomGrayscale``:
   contrast only (saturation and hue leave a gray image as it is) and grayscale is a no-op.
   Without the intensity changes SimCLR on 1-channel Fashion-MNIST learns features no better
   than an untrained encoder's (measured: ``benchmarks/regime.py``).
+- Gaussian blur (SimCLR's and BYOL's last view operation; off unless ``blur_p`` > 0) is
+  torchvision's ``gaussian_blur``: a per-image sigma, a square kernel of ``blur_kernel`` pixels,
+  reflected borders; done as two 1-D convolutions, equal to torchvision's 2-D one to rounding.
 """
 
 from __future__ import annotations
@@ -62,6 +65,12 @@ class AugmentPolicy:
         Probability that an image is colour-jittered.
     grayscale_p : float
         Probability that an image is turned gray (after jitter).
+    blur_p : float
+        Probability that an image is blurred (last); 0, the default, leaves views unblurred.
+    blur_sigma : (low, high)
+        Range of the blur's standard deviation in pixels, sampled uniformly per image.
+    blur_kernel : int
+        Side of the blur's square kernel, odd (SimCLR: about a tenth of the image side).
 
     Example
     -------
@@ -78,11 +87,15 @@ class AugmentPolicy:
     jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1)
     jitter_p: float = 0.8
     grayscale_p: float = 0.2
+    blur_p: float = 0.0
+    blur_sigma: tuple[float, float] = (0.1, 2.0)
+    blur_kernel: int = 3
 
     def __post_init__(self):
         # Lists (from JSON or a TOML profile) become tuples so that equal policies compare equal.
         object.__setattr__(self, "crop_scale", _pair(self.crop_scale, "crop_scale"))
         object.__setattr__(self, "crop_ratio", _pair(self.crop_ratio, "crop_ratio"))
+        object.__setattr__(self, "blur_sigma", _pair(self.blur_sigma, "blur_sigma"))
         jitter = tuple(float(v) for v in self.jitter)
         if len(jitter) != 4:
             raise ValueError(
@@ -95,12 +108,19 @@ class AugmentPolicy:
         lo, hi = self.crop_ratio
         if not 0 < lo <= hi:
             raise ValueError(f"crop_ratio must satisfy 0 < low <= high, got {self.crop_ratio}")
-        for name in ("hflip", "jitter_p", "grayscale_p"):
+        for name in ("hflip", "jitter_p", "grayscale_p", "blur_p"):
             p = getattr(self, name)
             if not 0 <= p <= 1:
                 raise ValueError(f"{name} is a probability and must lie in [0, 1], got {p}")
         if min(jitter) < 0 or jitter[3] > 0.5:
             raise ValueError(f"jitter strengths must be >= 0 and hue <= 0.5, got {jitter}")
+        lo, hi = self.blur_sigma
+        if not 0 < lo <= hi:
+            raise ValueError(f"blur_sigma must satisfy 0 < low <= high, got {self.blur_sigma}")
+        if not (
+            isinstance(self.blur_kernel, int) and self.blur_kernel > 0 and self.blur_kernel % 2
+        ):
+            raise ValueError(f"blur_kernel must be an odd positive int, got {self.blur_kernel!r}")
 
     # ---------------------------------------------------------------- presets
     @classmethod
@@ -152,14 +172,21 @@ class AugmentPolicy:
             and self.hflip == 0
             and (self.jitter_p == 0 or not any(self.jitter))
             and self.grayscale_p == 0
+            and self.blur_p == 0
         )
 
     # ---------------------------------------------------------------- (de)serialisation
     def to_dict(self) -> dict:
-        """JSON-able fields (pairs as lists); ``from_dict`` inverts it."""
-        return {
+        """JSON-able fields (pairs as lists); ``from_dict`` inverts it. Without blur the blur
+        fields are left out, so that the policies (and encoder keys) from before blur keep their
+        dicts."""
+        out = {
             k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
         }
+        if self.blur_p == 0:
+            for name in ("blur_p", "blur_sigma", "blur_kernel"):
+                del out[name]
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> AugmentPolicy:
@@ -194,7 +221,8 @@ class AugmentPolicy:
         dict
             ``box`` (n, 4) float ``[top, left, h, w]`` in pixels; ``flip`` (n,) bool;
             ``jitter`` (n,) bool; ``factors`` (n, 4) brightness, contrast, saturation and hue
-            factors; ``order`` (n, 4) the order of the four jitter operations; ``gray`` (n,) bool.
+            factors; ``order`` (n, 4) the order of the four jitter operations; ``gray`` (n,) bool;
+            with blur, ``blur`` (n,) bool and ``sigma`` (n,) float.
         """
         dev = generator.device
 
@@ -243,7 +271,7 @@ class AugmentPolicy:
         )
         order = torch.argsort(uniform(n, 4), dim=1)
         gray = uniform(n) < self.grayscale_p
-        return {
+        params = {
             "box": torch.stack([top, left, h, w], dim=1),
             "flip": flip,
             "jitter": jitter,
@@ -251,6 +279,11 @@ class AugmentPolicy:
             "order": order,
             "gray": gray,
         }
+        # Drawn last and only with blur, so that a policy without it draws what it always drew.
+        if self.blur_p > 0:
+            params["blur"] = uniform(n) < self.blur_p
+            params["sigma"] = uniform(n, low=self.blur_sigma[0], high=self.blur_sigma[1])
+        return params
 
     def apply(self, x: Tensor, params: dict[str, Tensor]) -> Tensor:
         """The views of ``x`` given parameters from :meth:`sample_params`."""
@@ -264,6 +297,9 @@ class AugmentPolicy:
             x = color_jitter(x, params["factors"], params["order"], params["jitter"], strengths)
         if x.shape[1] == 3 and self.grayscale_p > 0:
             x = torch.where(params["gray"].view(-1, 1, 1, 1), grayscale(x).expand_as(x), x)
+        if self.blur_p > 0:
+            blurred = gaussian_blur(x, params["sigma"], self.blur_kernel)
+            x = torch.where(params["blur"].view(-1, 1, 1, 1), blurred, x)
         return x
 
 
@@ -289,6 +325,26 @@ def resized_crop(x: Tensor, box: Tensor, flip: Tensor) -> Tensor:
     theta = torch.stack([torch.stack([sx, zero, cx], 1), torch.stack([zero, sy, cy], 1)], 1)
     grid = F.affine_grid(theta, [bsz, 1, height, width], align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def gaussian_blur(x: Tensor, sigma: Tensor, kernel_size: int) -> Tensor:
+    """Blur every image with its own ``sigma`` (pixels) and a ``kernel_size`` square Gaussian
+    kernel, borders reflected: torchvision's ``gaussian_blur``, as two 1-D convolutions."""
+    bsz, channels, height, width = x.shape
+    half = kernel_size // 2
+    if half >= min(height, width):
+        raise ValueError(
+            f"blur_kernel {kernel_size} needs images larger than {half} pixels, "
+            f"got {height}x{width}; use a smaller kernel"
+        )
+    offsets = torch.linspace(-half, half, kernel_size, device=x.device, dtype=x.dtype)
+    pdf = torch.exp(-0.5 * (offsets / sigma.to(x).view(-1, 1)) ** 2)
+    kernel = (pdf / pdf.sum(dim=1, keepdim=True)).repeat_interleave(channels, dim=0)
+    # One group per image and channel, each with its image's kernel.
+    out = F.pad(x.reshape(1, bsz * channels, height, width), [half] * 4, mode="reflect")
+    out = F.conv2d(out, kernel.view(-1, 1, 1, kernel_size), groups=bsz * channels)
+    out = F.conv2d(out, kernel.view(-1, 1, kernel_size, 1), groups=bsz * channels)
+    return out.view(bsz, channels, height, width)
 
 
 def grayscale(x: Tensor) -> Tensor:

@@ -95,6 +95,11 @@ class Profile:
     # strengths (the paper's SimCLR recipe; 1-channel images use brightness and contrast).
     jitter_p: float = 0.8
     jitter: tuple[float, float, float, float] = (0.8, 0.8, 0.8, 0.2)
+    # The SSL views' Gaussian blur (SimCLR's recipe: p 0.5, sigma 0.1-2, kernel a tenth of the
+    # image side); 0, the default, blurs nothing.
+    blur_p: float = 0.0
+    blur_sigma: tuple[float, float] = (0.1, 2.0)
+    blur_kernel: int = 3
     # The learning rate over the run: "constant" (the paper) or "cosine" decay to 0.
     lr_schedule: str = "constant"
     # Shares of the training images for S_S, S_C, S_I, H, downstream; () keeps the n_* sizes.
@@ -111,6 +116,9 @@ class Profile:
                 del out[key]  # so that the dicts of the profiles without them do not change
         if out["lr_schedule"] == "constant":
             del out["lr_schedule"]
+        if out["blur_p"] == 0:
+            for key in ("blur_p", "blur_sigma", "blur_kernel"):
+                del out[key]
         return out
 
     def __hash__(self) -> int:
@@ -169,6 +177,14 @@ def _build(name: str, values: dict) -> Profile:
         )
     if out.get("split_shares"):
         _check_shares(out["split_shares"])
+    if any(key in out for key in ("blur_p", "blur_sigma", "blur_kernel")):
+        from memloc.augment import AugmentPolicy
+
+        blur = {k: out[k] for k in ("blur_p", "blur_sigma", "blur_kernel") if k in out}
+        try:
+            AugmentPolicy(**blur)
+        except ValueError as err:
+            raise ValueError(f"profile {name!r}: {err}") from None
     if out.get("recipes"):
         _check_recipes(out["recipes"])
     from memloc.train import LR_SCHEDULES

@@ -14,6 +14,7 @@ from memloc.augment import (
     adjust_hue,
     adjust_saturation,
     color_jitter,
+    gaussian_blur,
     resized_crop,
 )
 
@@ -174,6 +175,67 @@ def test_one_channel_images_get_brightness_and_contrast_like_torchvision():
     assert torch.equal(rgb[:, 0], rgb[:, 1]) and torch.equal(rgb[:, 1], rgb[:, 2])
 
 
+@pytest.mark.parametrize("kernel", [3, 5])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_blur_matches_torchvision_per_image(kernel, channels):
+    x = images(b=6, c=channels)
+    sigma = torch.tensor([0.1, 0.4, 0.8, 1.2, 1.6, 2.0])
+    out = gaussian_blur(x, sigma, kernel)
+    for i in range(len(x)):
+        ref = TF.gaussian_blur(x[i], [kernel, kernel], [sigma[i].item()] * 2)
+        torch.testing.assert_close(out[i], ref, atol=1e-6, rtol=0)
+    # By hand: a unit impulse keeps the square of the kernel's centre weight, which falls as
+    # sigma grows (the kernel flattens towards a box).
+    impulse = torch.zeros(len(sigma), 1, 9, 9)
+    impulse[:, :, 4, 4] = 1
+    offsets = torch.arange(kernel) - kernel // 2
+    weights = torch.exp(-0.5 * (offsets / sigma.view(-1, 1)) ** 2)
+    centre = (weights[:, kernel // 2] / weights.sum(dim=1)) ** 2
+    blurred = gaussian_blur(impulse, sigma, kernel)[:, 0, 4, 4]
+    torch.testing.assert_close(blurred, centre, atol=1e-6, rtol=0)
+    assert torch.all(blurred[1:] < blurred[:-1])
+
+
+def test_policy_blurs_the_images_it_draws_with_their_own_sigma():
+    x = images(b=16, c=1)
+    # Full crop, no flip, no jitter: blur is all that happens.
+    policy = AugmentPolicy(
+        crop_scale=(1, 1),
+        crop_ratio=(1, 1),
+        hflip=0.0,
+        jitter_p=0.0,
+        grayscale_p=0.0,
+        blur_p=0.5,
+        blur_sigma=(0.5, 2.0),
+        blur_kernel=3,
+    )
+    params = policy.sample_params(len(x), 16, 16, gen(3))
+    assert 0 < params["blur"].sum() < len(x)
+    assert torch.all((params["sigma"] >= 0.5) & (params["sigma"] <= 2.0))
+    out = policy.apply(x, params)
+    for i in range(len(x)):
+        if params["blur"][i]:
+            ref = TF.gaussian_blur(x[i], [3, 3], [params["sigma"][i].item()] * 2)
+        else:
+            ref = x[i]
+        torch.testing.assert_close(out[i], ref, atol=1e-6, rtol=0)
+
+
+def test_a_policy_without_blur_draws_and_saves_what_it_did_before_blur():
+    # Without blur nothing is drawn for it (a generator state gives the views it always gave)
+    # and the dict has no blur fields (the encoders' keys are those of their policies' dicts).
+    policy = AugmentPolicy.simclr()
+    assert "blur" not in policy.sample_params(4, 16, 16, gen(0))
+    assert not any(key.startswith("blur") for key in policy.to_dict())
+    blurred = AugmentPolicy(**{**policy.to_dict(), "blur_p": 0.5})
+    with_blur = blurred.sample_params(4, 16, 16, gen(0))
+    without = policy.sample_params(4, 16, 16, gen(0))
+    for key, value in without.items():
+        assert torch.equal(with_blur[key], value)
+    assert AugmentPolicy.from_dict(json.loads(json.dumps(blurred.to_dict()))) == blurred
+    assert not blurred.is_identity
+
+
 def test_presets_follow_the_notes():
     simclr = AugmentPolicy.simclr()
     assert simclr.jitter == (0.8, 0.8, 0.8, 0.2) and simclr.jitter_p == 0.8
@@ -206,3 +268,11 @@ def test_bad_input_is_refused_with_a_clear_error():
         AugmentPolicy.simclr()(torch.zeros(2, 1, 8, 8, dtype=torch.uint8), gen(0))
     with pytest.raises(ValueError, match="B, C, H, W"):
         AugmentPolicy.simclr()(torch.zeros(1, 8, 8), gen(0))
+    with pytest.raises(ValueError, match="blur_kernel must be an odd"):
+        AugmentPolicy(blur_kernel=4)
+    with pytest.raises(ValueError, match="blur_sigma"):
+        AugmentPolicy(blur_sigma=(0.0, 1.0))
+    with pytest.raises(ValueError, match="blur_p"):
+        AugmentPolicy(blur_p=2.0)
+    with pytest.raises(ValueError, match="larger than 4 pixels"):
+        AugmentPolicy(blur_p=1.0, blur_kernel=9)(torch.rand(2, 1, 4, 4), gen(0))

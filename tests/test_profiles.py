@@ -262,3 +262,36 @@ def test_a_cosine_schedule_reaches_the_training_and_constant_keeps_the_keys():
     assert tuned.train["lr_schedule"] == "cosine"
     with pytest.raises(ValueError, match=r"lr_schedule must be one of \['constant', 'cosine'\]"):
         load_profile("quick", recipes={"dino": {"lr_schedule": "step"}})
+
+
+def test_blur_reaches_the_ssl_views_and_no_blur_keeps_the_keys():
+    from memloc.artifacts import encoder_spec
+    from memloc.augment import AugmentPolicy
+
+    def spec(framework="simclr", **keys):
+        profile = load_profile("quick", **keys)
+        return encoder_spec(profile, "f", framework, n_total=2000, in_channels=1)
+
+    blurred = AugmentPolicy.from_dict(spec(blur_p=0.5, blur_sigma=[0.2, 1.0]).policy)
+    assert (blurred.blur_p, blurred.blur_sigma, blurred.blur_kernel) == (0.5, (0.2, 1.0), 3)
+    assert AugmentPolicy.from_dict(spec("dino", blur_p=0.5).policy).blur_p == 0.5
+    # The supervised baseline and MAE keep their own views.
+    assert spec("supervised", blur_p=0.5).key == spec("supervised").key
+    assert spec("mae", blur_p=0.5).key == spec("mae").key
+    # Without blur neither the profile's dict nor an encoder's key changes.
+    assert "blur_p" not in load_profile("quick").to_dict()
+    assert spec(blur_p=0.0, blur_sigma=[0.5, 1.0]).key == spec().key
+    assert spec(blur_p=0.5).key != spec().key
+
+
+@pytest.mark.parametrize(
+    "keys, message",
+    [
+        ({"blur_p": 0.5, "blur_kernel": 4}, "blur_kernel must be an odd positive int"),
+        ({"blur_p": 1.5}, r"blur_p is a probability"),
+        ({"blur_sigma": [2.0, 1.0]}, "blur_sigma must satisfy"),
+    ],
+)
+def test_bad_blur_keys_are_refused(keys, message):
+    with pytest.raises(ValueError, match=message):
+        load_profile("quick", **keys)
