@@ -332,15 +332,14 @@ class SkiplessRecorder:
     (:meth:`~memloc.models.resnet9.ResNet9.skipless_getter`) and returns what
     :class:`LayerRecorder` returns, ``{name: reduced output}``. Points 1 to 4 equal the paper's
     forward; Res2 is block 4's output (its sum is skipped), and 5, 6, 7, 8 and Res6 (block 8's
-    output) come from blocks fed without the sums.
+    output) come from blocks fed without the sums. Usable as a context manager, like
+    :class:`LayerRecorder` (it sets no hooks).
 
     Parameters
     ----------
     model : a memloc ResNet9; any other model is a ValueError (it has no such reading).
     layers, reduce, units : as for :class:`LayerRecorder`; only measurement points and the
         block modules can be read.
-
-    Usable as a context manager, like :class:`LayerRecorder` (it sets no hooks).
     """
 
     def __init__(

@@ -312,7 +312,7 @@ def top_least_panels(tests: pd.DataFrame, *, k: int, title: str | None = None) -
 
 
 def shape_plot(curves: dict[str, np.ndarray], layers, *, title: str | None = None) -> Figure:
-    """Curves across the measurement points, each scaled to its own maximum |value|, to
+    """Curves across the measurement points, each scaled to its own maximum ``|value|``, to
     compare shapes measured on different scales (T1: the paper's LayerMem against ours)."""
     fig, axes = new_figure(width=6.5, height=3.4)
     ax = axes[0, 0]
@@ -586,7 +586,7 @@ def vit_block_plot(blocks: pd.DataFrame, score: str) -> Figure:
 
 def shapes_by_group(paths: dict[str, pd.DataFrame], score: str) -> Figure:
     """T4: one panel per architecture (the first word of a label ``"<arch> <framework>"``),
-    each setting's ``score`` along its forward path scaled to its own maximum |value|,
+    each setting's ``score`` along its forward path scaled to its own maximum ``|value|``,
     filled dots where the contrast is significant (p < 0.05)."""
     groups = list(dict.fromkeys(label.split()[0] for label in paths))
     fig, axes = new_figure(ncols=len(groups), width=4.2 * len(groups), height=3.4)

@@ -278,7 +278,7 @@ def fit_to_data(profile: Profile, n_total: int) -> Profile:
     A profile without ``split_shares`` comes back unchanged. Otherwise each of S_S, S_C, S_I,
     H and downstream gets ``floor(share * n_total)`` images; a part with a positive share
     must reach :data:`MIN_PART`, else ValueError saying how many images are missing. The
-    metric sizes follow the parts: ``n_points`` at most |S_C| (and |H| when H is held out),
+    metric sizes follow the parts: ``n_points`` at most ``|S_C|`` (and ``|H|`` when H is held out),
     ``top_k`` at most half of it, and ``batch_size`` at most half of f's training set, so
     that every epoch takes at least two steps (the last partial batch is dropped).
     """

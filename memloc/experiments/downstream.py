@@ -721,7 +721,7 @@ def swap_claims(tests: pd.DataFrame, ks: Sequence[int], n_random: int) -> list[d
 
 def swap_note(tests: pd.DataFrame) -> str:
     """A7's sentence under the verdicts: in how many settings of :func:`swap_tests` the full
-    ordering |most| > mean |random| > |least| holds."""
+    ordering ``|most| > mean |random| > |least|`` holds."""
     return (
         "The full ordering |most| > mean |random| > |least| holds in "
         f"{int(tests['ordered'].sum())} of {len(tests)} settings."

@@ -367,7 +367,7 @@ def stability_cells(sweep: pd.DataFrame, score: str) -> pd.DataFrame:
 
 
 def range_vs_n(sweep: pd.DataFrame, sizes: list[int]) -> pd.DataFrame:
-    """A6: per n, the mean |LayerMem| and the mean range normaliser relative to the one at the
+    """A6: per n, the mean ``|LayerMem|`` and the mean range normaliser relative to the one at the
     largest n (averaged over layers and repetitions)."""
     rel = sweep.pivot_table(index=["seed", "layer"], columns="n", values="range")
     rel = rel.div(rel[sizes[-1]], axis=0).mean().rename("range / range at largest n")

@@ -527,7 +527,7 @@ def unitmem_forward_shift(
     DataFrame
         Per layer: ``paper`` and ``scripts``, mean UnitMem over the units defined under each
         forward; ``difference`` = scripts - paper; ``mean_abs_unit_change``, the mean over
-        units defined both ways of |UnitMem(scripts) - UnitMem(paper)| (a shift of single
+        units defined both ways of ``|UnitMem(scripts) - UnitMem(paper)|`` (a shift of single
         units that the layer means may hide); ``n_defined_paper``, ``n_defined_scripts``.
     """
     kwargs = dict(
