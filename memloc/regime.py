@@ -49,8 +49,8 @@ import numpy as np
 import pandas as pd
 from torch import Tensor, nn
 
-from memloc.probe import features, knn_accuracy, probe_accuracy
-from memloc.stats import claim, holm
+from memloc.probe import features, knn_accuracy, probe_predictions
+from memloc.stats import claim, holm, mcnemar_test
 
 ALPHA = 0.05
 
@@ -65,6 +65,7 @@ def encoder_quality(
     layer: str | None = None,
     k: int = 20,
     seed: int = 0,
+    reference: str | None = None,
 ) -> pd.DataFrame:
     """Linear-probe and kNN test accuracy of every encoder on the same images.
 
@@ -77,25 +78,42 @@ def encoder_quality(
     layer : the measurement point whose spatial mean is the feature (None: the representation).
     k : neighbours of the kNN vote (at most the number of training images; ``knn_k`` says).
     seed : the logistic regression's ``random_state``.
+    reference : an encoder's name (e.g. the untrained one): then ``probe_p`` is each encoder's
+        exact one-sided McNemar p that its probe beats the reference's on the same test images
+        (:func:`memloc.stats.mcnemar_test`; NaN for the reference itself).
 
     Returns
     -------
     DataFrame
         Indexed by encoder name: ``probe`` and ``knn`` accuracy, ``knn_k``, ``n_train``,
-        ``n_test``.
+        ``n_test`` (and ``probe_p`` with a reference).
     """
-    rows = {}
+    if reference is not None and reference not in encoders:
+        raise ValueError(f"reference {reference!r} is not one of the encoders {list(encoders)}")
+    test_y = np.asarray(test_labels)
+    if test_y.shape != (len(test_images),):
+        raise ValueError(f"test_labels must be ({len(test_images)},), got {test_y.shape}")
+    rows, right = {}, {}
     for name, encoder in encoders.items():
         train_x = features(encoder, train_images, layer).numpy()
         test_x = features(encoder, test_images, layer).numpy()
+        right[name] = probe_predictions(train_x, train_labels, test_x, seed) == test_y
         rows[name] = {
-            "probe": probe_accuracy(train_x, train_labels, test_x, test_labels, seed),
+            "probe": float(right[name].mean()),
             "knn": knn_accuracy(train_x, train_labels, test_x, test_labels, k=min(k, len(train_x))),
             "knn_k": min(k, len(train_x)),
             "n_train": len(train_x),
             "n_test": len(test_x),
         }
-    return pd.DataFrame.from_dict(rows, orient="index")
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    if reference is not None:
+        table["probe_p"] = [
+            float("nan")
+            if name == reference
+            else mcnemar_test(right[name], right[reference]).pvalue
+            for name in table.index
+        ]
+    return table
 
 
 def memorization_strength(table: pd.DataFrame) -> pd.DataFrame:
@@ -164,7 +182,8 @@ def pair_quality(
     """:func:`encoder_quality` of a pair's f and g (g where it exists), the untrained encoder of
     the same architecture and ``extra`` encoders (e.g. the supervised f), on the pre-training
     data set: probes fitted on the split's downstream points (no encoder trained on them) and
-    scored on the test split (:func:`memloc.probe.pretraining_probe_set`)."""
+    scored on the test split (:func:`memloc.probe.pretraining_probe_set`). ``probe_p``: each
+    encoder's one-sided McNemar p against the untrained twin (the "learned" check)."""
     from memloc.artifacts import untrained_twin
     from memloc.probe import pretraining_probe_set
 
@@ -174,7 +193,12 @@ def pair_quality(
     encoders["untrained"] = untrained_twin(pair.f, seed=pair.profile.seed)
     encoders |= extra or {}
     return encoder_quality(
-        encoders, probe.train_images, probe.train_labels, probe.test_images, probe.test_labels
+        encoders,
+        probe.train_images,
+        probe.train_labels,
+        probe.test_images,
+        probe.test_labels,
+        reference="untrained",
     )
 
 
@@ -205,6 +229,7 @@ def pair_regime(pair, *, n_probe: int = 2000) -> tuple[dict, pd.Series]:
         "probe_f": float(quality.loc["f", "probe"]),
         "probe_untrained": float(quality.loc["untrained", "probe"]),
         "margin": float(quality.loc["f", "probe"] - quality.loc["untrained", "probe"]),
+        "probe_p": float(quality.loc["f", "probe_p"]),
         "knn_f": float(quality.loc["f", "knn"]),
         "knn_untrained": float(quality.loc["untrained", "knn"]),
         "pairs_per_s": float(cost["pairs_per_s"].mean()),
@@ -266,10 +291,13 @@ def quality_markdown(quality: pd.DataFrame, encoders=None, *, reference: str = "
         row = quality.loc[name]
         probe_gain = 100 * (float(row["probe"]) - float(base["probe"]))
         knn_gain = 100 * (float(row["knn"]) - float(base["knn"]))
+        p_text = ""
+        if "probe_p" in quality.columns and not np.isnan(float(row["probe_p"])):
+            p_text = f", one-sided McNemar p = {float(row['probe_p']):.2g}"
         sentences.append(
             f"{name}'s linear probe {float(row['probe']):.3f} vs {float(base['probe']):.3f} for "
-            f"the untrained twin ({probe_gain:+.1f} points); kNN {float(row['knn']):.3f} vs "
-            f"{float(base['knn']):.3f} ({knn_gain:+.1f} points)."
+            f"the untrained twin ({probe_gain:+.1f} points{p_text}); kNN "
+            f"{float(row['knn']):.3f} vs {float(base['knn']):.3f} ({knn_gain:+.1f} points)."
         )
     if {"n_train", "n_test"} <= set(quality.columns):
         sentences.append(
@@ -278,15 +306,21 @@ def quality_markdown(quality: pd.DataFrame, encoders=None, *, reference: str = "
     return " ".join(sentences)
 
 
-def learned_reason(probe_accuracy: float, untrained_accuracy: float) -> str:
+def learned_reason(
+    probe_accuracy: float, untrained_accuracy: float, probe_p: float | None = None
+) -> str:
     """The "did not learn" part of a *not testable here* reason (as
     :func:`memloc.stats.claim_testability` words it), or "" when the probe beats the untrained
-    encoder's."""
-    if float(probe_accuracy) > float(untrained_accuracy):
+    encoder's (significantly, one-sided McNemar p below ``ALPHA``, when ``probe_p`` is given)."""
+    better = float(probe_accuracy) > float(untrained_accuracy)
+    if probe_p is not None and not np.isnan(probe_p):
+        better = better and float(probe_p) < ALPHA
+    if better:
         return ""
+    p_text = "" if probe_p is None else f"; one-sided McNemar p = {float(probe_p):.3g}"
     return (
         f"the encoders did not learn (probe accuracy {float(probe_accuracy):.3f}, untrained "
-        f"{float(untrained_accuracy):.3f})"
+        f"{float(untrained_accuracy):.3f}{p_text})"
     )
 
 
@@ -364,16 +398,20 @@ def check_pair(
     if learned and quality is None:
         quality = pair_quality(pair)
     quality = quality if learned else None
-    probe = untrained = None
+    probe = untrained = probe_p = None
     if quality is not None:
         probe, untrained = (
             float(quality.loc["f", "probe"]),
             float(quality.loc["untrained", "probe"]),
         )
+        if "probe_p" in quality.columns:
+            probe_p = float(quality.loc["f", "probe_p"])
     lines = [quality_markdown(quality)] if quality is not None else []
     if memorized:
         result = layermem if layermem is not None else pair_layermem(pair, seed=seed)
-        check = pair_testability(result, layers, probe_accuracy=probe, untrained_accuracy=untrained)
+        check = pair_testability(
+            result, layers, probe_accuracy=probe, untrained_accuracy=untrained, probe_p=probe_p
+        )
         testable, reason, is_learned = check.testable, check.reason, check.learned
         is_memorized, smallest = check.memorized, check.smallest_p
         lines.append(
@@ -381,7 +419,7 @@ def check_pair(
             f"per-layer S_C-vs-S_I contrast: {smallest:.3g})."
         )
     else:
-        why = learned_reason(probe, untrained)
+        why = learned_reason(probe, untrained, probe_p)
         testable, is_learned, is_memorized, smallest = not why, not why, None, float("nan")
         reason = f"Not testable here: {why}." if why else ""
     if not testable:
@@ -411,20 +449,21 @@ def combine_checks(checks: dict) -> tuple[bool, str]:
 
 def quality_table(pairs: dict) -> pd.DataFrame:
     """:func:`pair_quality` of several pairs in one table (T4, A5): per pair, f's and the
-    untrained twin's probe and kNN accuracy, the probe margin in points and ``learned``
-    (margin > 0)."""
+    untrained twin's probe and kNN accuracy, ``probe p`` (one-sided McNemar against the twin),
+    the probe margin in points and ``learned`` (margin > 0 and ``probe p`` < ``ALPHA``)."""
     rows = {}
     for label, pair in pairs.items():
         q = pair_quality(pair)
         rows[label] = {
             "probe f": float(q.loc["f", "probe"]),
             "probe untrained": float(q.loc["untrained", "probe"]),
+            "probe p": float(q.loc["f", "probe_p"]),
             "knn f": float(q.loc["f", "knn"]),
             "knn untrained": float(q.loc["untrained", "knn"]),
         }
     out = pd.DataFrame.from_dict(rows, orient="index")
     out["probe margin (points)"] = 100 * (out["probe f"] - out["probe untrained"])
-    out["learned"] = out["probe f"] > out["probe untrained"]
+    out["learned"] = (out["probe f"] > out["probe untrained"]) & (out["probe p"] < ALPHA)
     return out
 
 
@@ -484,14 +523,17 @@ def regime_summary(table: pd.DataFrame, profile: str) -> str:
 
 
 def regime_claims(table: pd.DataFrame) -> list[dict]:
-    """R0's context claims, one per encoder of :func:`regime_table`: it learned
-    (its probe is above its untrained twin's; statistic: the margin, no test)."""
+    """R0's context claims, one per encoder of :func:`regime_table`: it learned (its probe
+    is above its untrained twin's on the same test images; statistic: the margin, p: the
+    exact one-sided McNemar test, the "learned" check of every result page)."""
     return [
         claim(
             f"context: {row.encoder} learned (probe above its untrained twin)",
-            "linear-probe accuracy minus the untrained encoder's, on the same test images",
+            "linear-probe accuracy minus the untrained encoder's, on the same test images; "
+            "exact McNemar test, one-sided",
             statistic=row.margin,
-            holds=row.margin > 0,
+            p_value=row.probe_p,
+            holds=row.margin > 0 and row.probe_p < ALPHA,
             context=True,
         )
         for row in table.itertuples()

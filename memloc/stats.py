@@ -222,6 +222,40 @@ def welch_one_sided(a, b, *, alternative: str = "greater") -> TestResult:
     )
 
 
+def mcnemar_test(right_a, right_b, *, alternative: str = "greater") -> TestResult:
+    """Exact McNemar test of two classifiers scored on the same test images: among the images
+    exactly one of them gets right, is the split 50/50? One-sided by default (a is better).
+
+    Parameters
+    ----------
+    right_a, right_b : (N,) booleans, whether each test image was classified correctly.
+    alternative : ``"greater"`` tests accuracy(a) > accuracy(b); ``"less"``; ``"two-sided"``.
+
+    Returns
+    -------
+    TestResult
+        ``statistic`` and ``estimate``: accuracy(a) - accuracy(b); ``pvalue`` the exact
+        binomial p on the discordant images (1 when there are none); ``n`` (images right only
+        for a, only for b).
+
+    >>> a = np.array([True] * 8 + [False] * 2)
+    >>> b = np.array([False] * 6 + [True] * 4)
+    >>> r = mcnemar_test(a, b)  # 6 images only a gets right, 2 only b: P(X >= 6 | 8, 1/2)
+    >>> round(r.statistic, 2), r.pvalue == 37 / 256, r.n
+    (0.4, True, (6, 2))
+    """
+    a, b = np.asarray(right_a, dtype=bool), np.asarray(right_b, dtype=bool)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(
+            f"right_a and right_b must be 1-D and of one length, got {a.shape} and {b.shape}"
+        )
+    only_a, only_b = int((a & ~b).sum()), int((b & ~a).sum())
+    alternative = _alternative(alternative)
+    p = _st.binomtest(only_a, only_a + only_b, 0.5, alternative).pvalue if only_a + only_b else 1.0
+    difference = float(a.mean() - b.mean())
+    return TestResult(difference, float(p), alternative, estimate=difference, n=(only_a, only_b))
+
+
 def ks_test(a, b, *, alternative: str = "two-sided") -> TestResult:
     """Two-sample Kolmogorov-Smirnov test (``scipy.stats.ks_2samp``); NaN entries dropped.
 
@@ -598,7 +632,8 @@ class ClaimTestability:
     testable : both checks pass (a check without its numbers counts as passed).
     reason : why not, in one sentence for the result page and the claims page ("" if
         testable).
-    learned : the SSL probe accuracy is above the untrained encoder's (None: not given).
+    learned : the SSL probe accuracy is above the untrained encoder's, significantly when its
+        McNemar p is given (None: not given).
     memorized : some layer's S_C-vs-S_I contrast is significant after Holm over the layers.
     smallest_p : the smallest Holm-adjusted contrast p-value.
     """
@@ -615,6 +650,7 @@ def claim_testability(
     *,
     probe_accuracy: float | None = None,
     untrained_accuracy: float | None = None,
+    probe_p: float | None = None,
     alpha: float = 0.05,
 ) -> ClaimTestability:
     """Decide whether a claim about a pair's memorization can be tested on it.
@@ -632,7 +668,9 @@ def claim_testability(
     probe_accuracy, untrained_accuracy : linear-probe accuracy of the SSL encoder and of the
         same architecture untrained. Learned: the first is above the second. Pass both or
         neither (neither: the check is skipped).
-    alpha : level of the memorization check.
+    probe_p : one-sided p that the SSL encoder's probe beats the untrained one's on the same
+        test images (:func:`mcnemar_test`); when given, learned also needs it below ``alpha``.
+    alpha : level of both checks.
     """
     if (probe_accuracy is None) != (untrained_accuracy is None):
         raise ValueError("pass both probe_accuracy and untrained_accuracy, or neither")
@@ -641,12 +679,17 @@ def claim_testability(
         raise ValueError("contrast_pvalues is empty; measure the independent images (S_I)")
     smallest = float(np.nanmin(holm(p)))
     memorized = smallest < alpha
-    learned = None if probe_accuracy is None else float(probe_accuracy) > float(untrained_accuracy)
+    learned = None
+    if probe_accuracy is not None:
+        learned = float(probe_accuracy) > float(untrained_accuracy)
+        if probe_p is not None and not np.isnan(probe_p):
+            learned = learned and float(probe_p) < alpha
     reasons = []
     if learned is False:
+        p_text = "" if probe_p is None else f"; one-sided McNemar p = {float(probe_p):.3g}"
         reasons.append(
             f"the encoders did not learn (probe accuracy {float(probe_accuracy):.3f}, untrained "
-            f"{float(untrained_accuracy):.3f})"
+            f"{float(untrained_accuracy):.3f}{p_text})"
         )
     if not memorized:
         reasons.append(

@@ -54,12 +54,12 @@ Markdown(
 # %% [markdown]
 # ## Did the encoders learn, and did f memorize?
 #
-# Memorization rising over training says nothing when the trained f learned or memorized
-# nothing. **Learned**: f's linear probe (fitted on the split's downstream images, scored on
-# the test split) above the untrained twin's. **Memorized**: some layer's S_C-vs-S_I contrast
-# of LayerMem is significant after Holm over the layers (T1's measurement of the same pair,
-# cached), an independent measurement rather than the UnitMem excess tested below.
-# Otherwise the claims are *not testable here*.
+# Memorization rising over training says nothing when the trained f learned or memorized nothing.
+# **Learned**: f's linear probe (fitted on the split's downstream images, scored on the test split)
+# significantly above the untrained twin's. **Memorized**: some layer's S_C-vs-S_I contrast of
+# LayerMem is significant after Holm over the layers (T1's measurement of the same pair, cached), an
+# independent measurement rather than the UnitMem excess tested below. Otherwise the claims are *not
+# testable here*.
 
 # %%
 Markdown(res.check(check_pair(pair)))

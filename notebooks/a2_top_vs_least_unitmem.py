@@ -83,7 +83,7 @@ res.table(U.top_least_view(tests, layers), digits=4, index=True)
 #
 # Top-k and Least-k are ranked by SSLMem, which ranks nothing when f learned or memorized
 # nothing. **Learned**: f's linear probe (fitted on the split's downstream images, scored on
-# the test split) above the untrained twin's. **Memorized**: some layer's S_C-vs-S_I
+# the test split) significantly above the untrained twin's. **Memorized**: some layer's S_C-vs-S_I
 # contrast of LayerMem is significant after Holm over the layers, on the same measurement
 # that ranks the images (T1's, cached); an independent measurement rather than the UnitMem
 # gaps tested below. Otherwise the claims are *not testable here*.

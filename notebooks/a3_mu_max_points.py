@@ -100,7 +100,7 @@ res.figure(gallery, "dominating_images")
 #
 # The Top-k images are ranked by SSLMem, which ranks nothing when f learned or memorized
 # nothing. **Learned**: f's linear probe (fitted on the split's downstream images, scored on
-# the test split) above the untrained twin's. **Memorized**: some layer's S_C-vs-S_I
+# the test split) significantly above the untrained twin's. **Memorized**: some layer's S_C-vs-S_I
 # contrast of LayerMem is significant after Holm over the layers, on the same measurement
 # that ranks the images (T1's, cached). Otherwise the claims are *not testable here*.
 

@@ -124,11 +124,11 @@ res.figure(image_gallery(images, titles, ncols=len(titles), size=1.6), "images")
 # %% [markdown]
 # ## Did the encoder learn?
 #
-# Planting one image in one unit of an encoder that learned nothing says little about the
-# paper's encoders, so the claims are *not testable here* unless f's linear probe (fitted on
-# the split's downstream images, scored on the test split) is above its untrained twin's.
-# f's own memorization of its candidates is shown but not required: the experiment plants
-# the memorization it then looks for.
+# Planting one image in one unit of an encoder that learned nothing says little about the paper's
+# encoders, so the claims are *not testable here* unless f's linear probe (fitted on the split's
+# downstream images, scored on the test split) is significantly above its untrained twin's. f's own
+# memorization of its candidates is shown but not required: the experiment plants the memorization
+# it then looks for.
 
 # %%
 Markdown(res.check(check_pair(pair, memorized=False)) + I.memorization_reference(pair))

@@ -80,15 +80,15 @@ if probes is not None:
 # %% [markdown]
 # ## Verdict
 #
-# T1's depth test on each ResNet, on the images: each image's score (raw SSLMem, averaged
-# over the measurements, each point of the path divided by its spread over all images) gives
-# a slope against the forward position, and the candidates' slopes are compared with the
-# independent images' (Welch's t, permutation of the S_C/S_I labels over the images,
-# one-sided). Holm-adjusted over the three because the claim is that the trend holds in all
-# of them: supported when every adjusted p is below 0.05; *not testable here* when some
-# ResNet did not memorize (no point of its path with a significant S_C-vs-S_I contrast after
-# Holm over the points) or did not learn (its f's probe not above its untrained twin's).
-# Spearman's ρ of the mean contrast per point is listed beside it.
+# T1's depth test on each ResNet, on the images: each image's score (raw SSLMem, averaged over the
+# measurements, each point of the path divided by its spread over all images) gives a slope against
+# the forward position, and the candidates' slopes are compared with the independent images'
+# (Welch's t, permutation of the S_C/S_I labels over the images, one-sided). Holm-adjusted over the
+# three because the claim is that the trend holds in all of them: supported when every adjusted p is
+# below 0.05; *not testable here* when some ResNet did not memorize (no point of its path with a
+# significant S_C-vs-S_I contrast after Holm over the points) or did not learn (its f's probe not
+# significantly above its untrained twin's). Spearman's ρ of the mean contrast per point is listed
+# beside it.
 
 # %%
 trends = ax.contrast_depth_trends(measured, seed=seed, probes=probes)

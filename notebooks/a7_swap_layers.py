@@ -93,7 +93,7 @@ res.figure(panels, "swap_accuracy_change")
 #
 # The layers are ranked by how much f memorizes there, which ranks nothing when f learned or
 # memorized nothing. **Learned**: f's linear probe (fitted on the split's downstream images,
-# scored on the test split) above the untrained twin's. **Memorized**: some layer's
+# scored on the test split) significantly above the untrained twin's. **Memorized**: some layer's
 # S_C-vs-S_I contrast of LayerMem is significant after Holm over the layers, on the same
 # measurement that ranks the layers (T1's, cached). Otherwise the claims are *not testable
 # here*.

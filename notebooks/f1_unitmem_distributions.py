@@ -53,14 +53,14 @@ Markdown(
 # %% [markdown]
 # ## Did the encoders learn, and did the SSL pair memorize?
 #
-# The claims compare how much SSL and SL units memorize, so they say nothing when the SSL
-# encoder learned or memorized nothing, or the SL encoder learned nothing. **Learned**: f's
-# linear probe (fitted on the split's downstream images, scored on the test split) above the
+# The claims compare how much SSL and SL units memorize, so they say nothing when the SSL encoder
+# learned or memorized nothing, or the SL encoder learned nothing. **Learned**: f's linear probe
+# (fitted on the split's downstream images, scored on the test split) significantly above the
 # untrained twin's. **Memorized** (SSL pair): some layer's S_C-vs-S_I contrast of LayerMem is
-# significant after Holm over the layers, T1's measurement of the same pair (cached, so free
-# when T1 ran). LayerMem's contrast is used rather than UnitMem's excess over its controls,
-# because the third claim below tests that excess: gating a claim on its own statistic would
-# decide the verdict twice. Otherwise the claims are *not testable here*.
+# significant after Holm over the layers, T1's measurement of the same pair (cached, so free when T1
+# ran). LayerMem's contrast is used rather than UnitMem's excess over its controls, because the
+# third claim below tests that excess: gating a claim on its own statistic would decide the verdict
+# twice. Otherwise the claims are *not testable here*.
 
 # %%
 Markdown(res.check(U.ssl_sl_checks(ssl_pair, sl_pair)))

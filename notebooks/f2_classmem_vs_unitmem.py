@@ -56,14 +56,14 @@ Markdown(
 # %% [markdown]
 # ## Did the encoders learn, and did the SSL pair memorize?
 #
-# **Learned**: f's linear probe (fitted on the split's downstream images, scored on the test
-# split) above the untrained twin's, for the SSL and the SL encoder. **Memorized** (SSL pair):
-# some layer's S_C-vs-S_I contrast of LayerMem is significant after Holm over the layers (T1's
-# measurement of the same pair, cached). It is LayerMem's contrast rather than UnitMem's
-# excess over its controls: an independent measurement, so the gate does not reuse what the
-# claims test. Each claim depends on the encoders it is about: the SSL-vs-SL claim on both,
-# the SL claim on the SL encoder having learned, the SSL claim on the SSL pair having learned
-# and memorized. A claim whose encoders fail is *not testable here*.
+# **Learned**: f's linear probe (fitted on the split's downstream images, scored on the test split)
+# significantly above the untrained twin's, for the SSL and the SL encoder. **Memorized** (SSL
+# pair): some layer's S_C-vs-S_I contrast of LayerMem is significant after Holm over the layers
+# (T1's measurement of the same pair, cached). It is LayerMem's contrast rather than UnitMem's
+# excess over its controls: an independent measurement, so the gate does not reuse what the claims
+# test. Each claim depends on the encoders it is about: the SSL-vs-SL claim on both, the SL claim on
+# the SL encoder having learned, the SSL claim on the SSL pair having learned and memorized. A claim
+# whose encoders fail is *not testable here*.
 
 # %%
 checks = U.ssl_sl_checks(ssl_pair, sl_pair)

@@ -77,12 +77,12 @@ res.figure(by_dataset, "unitmem_by_dataset")
 # %% [markdown]
 # ## Did the encoders learn?
 #
-# Each data set's f beside the untrained network of the same architecture: linear-probe and
-# kNN accuracy on that data set's images outside f's training set, scored on its test split.
-# A count of memorizing units of an encoder that learned nothing says nothing about how the
-# data shape memorization, so the claim is *not testable here* unless every f's probe is
-# above its untrained twin's. (f is trained alone on most data sets, so there is no g for
-# the S_C-vs-S_I check; the random-initialisation control stands in for it below.)
+# Each data set's f beside the untrained network of the same architecture: linear-probe and kNN
+# accuracy on that data set's images outside f's training set, scored on its test split. A count of
+# memorizing units of an encoder that learned nothing says nothing about how the data shape
+# memorization, so the claim is *not testable here* unless every f's probe is significantly above
+# its untrained twin's. (f is trained alone on most data sets, so there is no g for the S_C-vs-S_I
+# check; the random-initialisation control stands in for it below.)
 
 # %%
 checks = {name: check_pair(pair, memorized=False, name=name) for name, pair in pairs.items()}

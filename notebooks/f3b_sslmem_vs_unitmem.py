@@ -62,7 +62,7 @@ Markdown(
 #
 # The claims relate two measures of memorization, so they say nothing when f learned or
 # memorized nothing. **Learned**: f's linear probe (fitted on the split's downstream images,
-# scored on the test split) above the untrained twin's. **Memorized**: some layer's
+# scored on the test split) significantly above the untrained twin's. **Memorized**: some layer's
 # S_C-vs-S_I contrast of LayerMem is significant after Holm over the layers, on the same
 # measurement as the SSLMem above (T1's, cached). Otherwise both claims are *not testable
 # here*.

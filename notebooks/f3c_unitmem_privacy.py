@@ -92,12 +92,12 @@ res.figure(unitmem_distributions(units, hue="encoder", title=title), "unitmem_by
 # %% [markdown]
 # ## Did the encoders learn?
 #
-# Every encoder's f beside the untrained network of the same architecture: linear-probe and
-# kNN accuracy on the split's downstream images, scored on the test split. The claims are
-# about memorization that DP-SGD lowers in an encoder that is otherwise useful, so they are
-# *not testable here* unless the **non-private** reference learned (its probe above the
-# untrained twin's). The private encoders are shown, not required to pass: losing accuracy
-# is what DP-SGD costs.
+# Every encoder's f beside the untrained network of the same architecture: linear-probe and kNN
+# accuracy on the split's downstream images, scored on the test split. The claims are about
+# memorization that DP-SGD lowers in an encoder that is otherwise useful, so they are *not testable
+# here* unless the **non-private** reference learned (its probe significantly above the untrained
+# twin's). The private encoders are shown, not required to pass: losing accuracy is what DP-SGD
+# costs.
 
 # %%
 quality = U.privacy_quality(pairs)

@@ -10,6 +10,8 @@
 #   a linear probe (logistic regression on standardised, spatially averaged features) and a
 #   cosine kNN-20 vote on the split's downstream images, which no encoder trained on, and
 #   score them on the test split, for the trained encoder *f* and for its untrained twin.
+#   *f* learned when its probe gets significantly more test images right than the twin's:
+#   an exact McNemar test on the same images, one-sided, p < 0.05.
 # - **It memorized.** Encoder *f* trained on S_S ∪ S_C, its twin *g* on S_S ∪ S_I. If *f*
 #   memorized its candidates, its LayerMem score is higher on S_C than on S_I (which only *g*
 #   saw). The S_C-vs-S_I contrast per layer, as a Welch t with a one-sided p, Holm-adjusted
@@ -51,7 +53,8 @@ res.table(table, "regime")
 # ## Quality, memorization and cost of every encoder
 #
 # `probe_f` and `knn_f` are the trained encoder's accuracy, `probe_untrained` and
-# `knn_untrained` its untrained twin's, `margin` the probe difference. `t_last` is the
+# `knn_untrained` its untrained twin's, `margin` the probe difference and `probe_p` its
+# one-sided McNemar p (the claims below: learned where p < 0.05). `t_last` is the
 # S_C-vs-S_I contrast t at the last layer (`last_layer`), `t_max` the largest over the layers,
 # `layers_significant` the number of layers whose contrast is significant after Holm.
 

@@ -100,7 +100,7 @@ if probes is not None:
 # encoders because the claim is that the trend holds in **all** of them: supported when
 # every adjusted p is below 0.05. The claim is *not testable here* when some encoder did not
 # memorize (no point of its path with a significant S_C-vs-S_I contrast after Holm over the
-# points) or did not learn (its f's linear probe not above its untrained twin's, table
+# points) or did not learn (its f's linear probe not significantly above its untrained twin's, table
 # above). Beside it, Spearman's ρ of each encoder's layer means, and how alike the
 # frameworks' curves of one architecture are (Spearman's ρ between curves, two-sided);
 # descriptions, not part of the verdict.

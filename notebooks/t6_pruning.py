@@ -121,11 +121,11 @@ res.figure(pruning_plot(acc, parsed, I.probe_roles(sets)), "pruning_accuracy")
 # ## Did the encoders learn, and did f memorize?
 #
 # Pruning by UnitMem says something about memorization only when f learned and memorized.
-# **Learned**: f's linear probe (fitted on the split's downstream images, scored on the test
-# split) above the untrained twin's. **Memorized**: some layer's S_C-vs-S_I contrast of
-# LayerMem is significant after Holm over the layers (T1's measurement of the same pair,
-# cached), a measurement independent of the UnitMem ranking the prunings use. Otherwise the
-# claims are *not testable here*.
+# **Learned**: f's linear probe (fitted on the split's downstream images, scored on the test split)
+# significantly above the untrained twin's. **Memorized**: some layer's S_C-vs-S_I contrast of
+# LayerMem is significant after Holm over the layers (T1's measurement of the same pair, cached), a
+# measurement independent of the UnitMem ranking the prunings use. Otherwise the claims are *not
+# testable here*.
 
 # %%
 Markdown(res.check(check_pair(pair)))

@@ -58,6 +58,21 @@ def test_quality_separates_an_informative_encoder_from_a_blind_one():
     # A constant feature carries no information: accuracy is the share of the majority guess.
     assert table.loc["blind", "probe"] == pytest.approx(0.5)
     assert (table["n_train"] == 30).all() and (table["n_test"] == 30).all()
+    assert "probe_p" not in table.columns
+
+
+def test_quality_against_a_reference_tests_each_encoder_on_the_same_images():
+    x, y = toy_data()
+    encoders = {"brightness": Brightness(), "blind": Constant()}
+    table = encoder_quality(encoders, x[:30], y[:30], x[30:], y[30:], k=5, reference="blind")
+    # The blind probe gets one class right (15 of 30), brightness all 30: 15 images only
+    # brightness gets right, none only the blind one, so p = 0.5 ** 15 (exact McNemar).
+    assert table.loc["brightness", "probe_p"] == pytest.approx(0.5**15)
+    assert np.isnan(table.loc["blind", "probe_p"])
+    reverse = encoder_quality(encoders, x[:30], y[:30], x[30:], y[30:], reference="brightness")
+    assert reverse.loc["blind", "probe_p"] == 1.0
+    with pytest.raises(ValueError, match="reference 'random' is not one of the encoders"):
+        encoder_quality(encoders, x[:30], y[:30], x[30:], y[30:], reference="random")
 
 
 def test_knn_votes_by_cosine_neighbours_by_hand():
@@ -124,8 +139,8 @@ def test_the_regime_page_measures_every_encoder_of_the_book_once():
 # ------------------------------------------------------- the line and the check of a result page
 
 
-def _quality(f=0.843, g=0.85, untrained=0.788, knn_f=0.69, knn_untrained=0.713):
-    return pd.DataFrame(
+def _quality(f=0.843, g=0.85, untrained=0.788, knn_f=0.69, knn_untrained=0.713, p=None):
+    table = pd.DataFrame(
         {
             "probe": [f, g, untrained],
             "knn": [knn_f, 0.7, knn_untrained],
@@ -134,6 +149,9 @@ def _quality(f=0.843, g=0.85, untrained=0.788, knn_f=0.69, knn_untrained=0.713):
         },
         index=["f", "g", "untrained"],
     )
+    if p is not None:
+        table["probe_p"] = [p, p, np.nan]
+    return table
 
 
 def test_quality_markdown_states_each_encoder_against_the_untrained_twin():
@@ -150,6 +168,8 @@ def test_quality_markdown_states_each_encoder_against_the_untrained_twin():
         quality_markdown(_quality().drop(index="untrained"))
     with pytest.raises(ValueError, match="no row"):
         quality_markdown(_quality(), ["h"])
+    with_p = quality_markdown(_quality(p=0.0012))
+    assert "the untrained twin (+5.5 points, one-sided McNemar p = 0.0012); kNN" in with_p
 
 
 def _memorized_result(shift):
@@ -174,6 +194,13 @@ def test_check_pair_needs_both_learned_and_memorized():
     assert "did not learn (probe accuracy 0.700, untrained 0.788)" in unlearned.reason
     assert f"*{unlearned.reason}*" in unlearned.markdown
 
+    # Above the twin, but not significantly on the same test images: not learned.
+    chance = check_pair(pair, quality=_quality(f=0.79, p=0.3), layermem=_memorized_result(1.0))
+    assert not chance.testable and chance.learned is False
+    assert "(probe accuracy 0.790, untrained 0.788; one-sided McNemar p = 0.3)" in chance.reason
+    sure = check_pair(pair, quality=_quality(p=1e-6), layermem=_memorized_result(1.0))
+    assert sure.testable and sure.learned
+
     no_memory = check_pair(pair, quality=_quality(), layermem=_memorized_result(0.0))
     assert not no_memory.testable and no_memory.learned and not no_memory.memorized
     assert "did not memorize" in no_memory.reason and "Memorized: no" in no_memory.markdown
@@ -189,6 +216,8 @@ def test_check_pair_learned_only_for_f_alone():
     assert tied.reason == (
         "Not testable here: the encoders did not learn (probe accuracy 0.788, untrained 0.788)."
     )
+    lucky = check_pair(alone, memorized=False, quality=_quality(f=0.80, p=0.08))
+    assert not lucky.testable and "one-sided McNemar p = 0.08" in lucky.reason
     with pytest.raises(ValueError, match="has no g"):
         check_pair(alone, quality=_quality())
     with pytest.raises(ValueError, match="needs learned=True"):
@@ -215,6 +244,7 @@ def test_regime_summary_and_claims():
             "framework": ["simclr", "mae", "supervised"],
             "pair": [True, True, False],
             "margin": [TARGET_MARGIN + 0.1, -0.02, 0.3],
+            "probe_p": [1e-5, 0.9, 0.2],
             "t_last": [TARGET_T + 1, TARGET_T - 1, np.nan],
         }
     )
@@ -225,11 +255,14 @@ def test_regime_summary_and_claims():
     good = table.assign(margin=TARGET_MARGIN, t_last=TARGET_T)
     assert "\n\n" not in regime_summary(good, "quick")
     claims = regime_claims(table)
-    assert [c["holds"] for c in claims] == [True, False, True]
+    # sup is 30 points above its twin on paper, but with p = 0.2 that is no evidence.
+    assert [c["holds"] for c in claims] == [True, False, False]
     assert claims[1] == {
         "claim": "context: vit learned (probe above its untrained twin)",
-        "test": "linear-probe accuracy minus the untrained encoder's, on the same test images",
+        "test": "linear-probe accuracy minus the untrained encoder's, on the same test images; "
+        "exact McNemar test, one-sided",
         "statistic": -0.02,
+        "p_value": 0.9,
         "holds": False,
         "context": True,
     }

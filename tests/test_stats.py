@@ -17,6 +17,7 @@ from memloc.stats import (
     ks_test,
     layer_trend_test,
     linear_layer_test,
+    mcnemar_test,
     spearman_trend,
     top_indices,
     topk_overlap,
@@ -303,3 +304,25 @@ def test_testability_learned_and_memorized():
     assert "did not learn" in dull.reason and "did not memorize" not in dull.reason
     with pytest.raises(ValueError, match="both probe_accuracy and untrained_accuracy"):
         claim_testability([0.01], probe_accuracy=0.5)
+    # Above the untrained encoder by chance (McNemar p 0.2): not learned, and the reason says so.
+    lucky = claim_testability([0.001], probe_accuracy=0.61, untrained_accuracy=0.60, probe_p=0.2)
+    assert not lucky.testable and lucky.learned is False
+    assert "(probe accuracy 0.610, untrained 0.600; one-sided McNemar p = 0.2)" in lucky.reason
+    sure = claim_testability([0.001], probe_accuracy=0.61, untrained_accuracy=0.60, probe_p=0.01)
+    assert sure.testable and sure.learned
+    # A significant p cannot rescue a probe that is not above the untrained encoder's.
+    below = claim_testability([0.001], probe_accuracy=0.6, untrained_accuracy=0.6, probe_p=0.01)
+    assert below.learned is False
+
+
+def test_mcnemar_counts_the_discordant_images_by_hand():
+    a = np.array([1, 1, 1, 1, 1, 0, 0, 1], dtype=bool)
+    b = np.array([0, 0, 0, 0, 1, 1, 0, 1], dtype=bool)
+    result = mcnemar_test(a, b)  # 4 images only a gets right, 1 only b
+    assert result.n == (4, 1) and result.statistic == pytest.approx(0.75 - 0.375)
+    assert result.pvalue == pytest.approx((5 + 1) / 32)  # P(X >= 4 | 5, 1/2)
+    assert mcnemar_test(b, a).pvalue == pytest.approx(31 / 32)  # P(X >= 1 | 5, 1/2)
+    assert mcnemar_test(a, b, alternative="two-sided").pvalue == pytest.approx(12 / 32)
+    assert mcnemar_test(a, a).pvalue == 1.0  # no discordant image: no evidence either way
+    with pytest.raises(ValueError, match="one length"):
+        mcnemar_test(a, b[:4])

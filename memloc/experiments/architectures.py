@@ -104,7 +104,7 @@ def contrast_depth_trends(
     *,
     n_permutations: int = 9999,
     seed: int = 0,
-    probes: Mapping[str, tuple[float, float]] | pd.DataFrame | None = None,
+    probes: Mapping[str, tuple] | pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """T1's depth test on the per-image scores of each encoder's main path, Holm over encoders.
 
@@ -114,8 +114,8 @@ def contrast_depth_trends(
     (the candidates' per-image slopes against depth against the independents', permutation
     over images, one-sided) and :func:`memloc.experiments.layers.pair_testability` (did f
     memorize at any point of the path? and, where ``probes`` gives the label's (f's probe
-    accuracy, the untrained twin's), or is :func:`memloc.regime.quality_table`'s table itself,
-    did it learn?).
+    accuracy, the untrained twin's[, the one-sided McNemar p of f against the twin]), or is
+    :func:`memloc.regime.quality_table`'s table itself, did it learn?).
 
     Returns one row per label: ``points``, ``t``, ``slope`` (difference of the mean slopes,
     standard deviations per point), ``p``, ``p_holm``, ``memorized``, ``learned`` (None
@@ -125,7 +125,8 @@ def contrast_depth_trends(
     """
     if isinstance(probes, pd.DataFrame):
         probes = {
-            label: (row["probe f"], row["probe untrained"]) for label, row in probes.iterrows()
+            label: (row["probe f"], row["probe untrained"], row.get("probe p"))
+            for label, row in probes.iterrows()
         }
     probes = probes or {}
     rows = []
@@ -134,8 +135,10 @@ def contrast_depth_trends(
         path = main_path(first.table, encoder)
         names = path["layer"].astype(str).tolist()
         test = contrast_depth_test(result, names, n_permutations=n_permutations, seed=seed)
-        probe, untrained = probes.get(label, (None, None))
-        check = pair_testability(result, names, probe_accuracy=probe, untrained_accuracy=untrained)
+        probe, untrained, probe_p = (*probes.get(label, (None, None)), None)[:3]
+        check = pair_testability(
+            result, names, probe_accuracy=probe, untrained_accuracy=untrained, probe_p=probe_p
+        )
         means = depth_trend(path, "contrast")
         rows.append(
             {

@@ -58,7 +58,7 @@ from memloc.probe import (
     probe_sets,
 )
 from memloc.profiles import Profile, donor_profile, is_small
-from memloc.stats import claim, holm, intersection_union
+from memloc.stats import claim, holm, intersection_union, mcnemar_test
 from memloc.utils import atomic_write_json
 
 FINETUNE_PREFIX = "finetune-"
@@ -780,16 +780,14 @@ def mcnemar_tests(correct: dict[tuple[str, str], np.ndarray], a: str, b: str) ->
     datasets = [d for (enc, d) in correct if enc == a]
     rows = []
     for dataset in datasets:
-        ra, rb = correct[(a, dataset)], correct[(b, dataset)]
-        only_a, only_b = int((ra & ~rb).sum()), int((rb & ~ra).sum())
-        p = _st.binomtest(only_a, only_a + only_b).pvalue if only_a + only_b else 1.0
+        test = mcnemar_test(correct[(a, dataset)], correct[(b, dataset)], alternative="two-sided")
         rows.append(
             {
                 "dataset": dataset,
-                "difference": float(ra.mean() - rb.mean()),
-                "only_a": only_a,
-                "only_b": only_b,
-                "p": float(p),
+                "difference": test.statistic,
+                "only_a": test.n[0],
+                "only_b": test.n[1],
+                "p": test.pvalue,
             }
         )
     return pd.DataFrame(rows)

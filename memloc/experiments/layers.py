@@ -450,13 +450,15 @@ def pair_testability(
     *,
     probe_accuracy: float | None = None,
     untrained_accuracy: float | None = None,
+    probe_p: float | None = None,
     alpha: float = 0.05,
 ) -> ClaimTestability:
     """Can this pair's claims about where memorization sits be tested?
 
     Memorized: some layer's S_C-vs-S_I contrast (Welch, one-sided, per image) is significant
     after Holm over the layers. Learned (when the probe accuracies are passed): the SSL
-    encoder's probe accuracy is above the untrained encoder's. See
+    encoder's probe accuracy is above the untrained encoder's, significantly when ``probe_p``
+    (one-sided McNemar on the same test images) is passed. See
     :func:`memloc.stats.claim_testability`. Several results (view seeds) are averaged per image
     first; ``layers`` restricts the check (None: every measured point).
     """
@@ -469,6 +471,7 @@ def pair_testability(
         pvalues,
         probe_accuracy=probe_accuracy,
         untrained_accuracy=untrained_accuracy,
+        probe_p=probe_p,
         alpha=alpha,
     )
 
