@@ -54,7 +54,8 @@ res.table(table, "regime")
 #
 # `probe_f` and `knn_f` are the trained encoder's accuracy, `probe_untrained` and
 # `knn_untrained` its untrained twin's, `margin` the probe difference and `probe_p` its
-# one-sided McNemar p (the claims below: learned where p < 0.05). `t_last` is the
+# one-sided McNemar p (a result page's learned check: p < 0.05 for its own encoders; the
+# context claims at the end list it Holm-adjusted over this page's encoders). `t_last` is the
 # S_C-vs-S_I contrast t at the last layer (`last_layer`), `t_max` the largest over the layers,
 # `layers_significant` the number of layers whose contrast is significant after Holm.
 
